@@ -1,0 +1,54 @@
+# One entry point for every routine job. `make test` is what CI runs (.ci/run).
+PYTHON_VERSION := 3.12
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+BUILD_DIR := .aws-sam/build
+
+.PHONY: venv lint format validate build test unit integration e2e demo clean
+
+# The dev virtual environment, on the Lambda runtime's minor version.
+$(VENV)/.installed: pyproject.toml shared/requirements.txt
+	@command -v python$(PYTHON_VERSION) >/dev/null || { echo "python$(PYTHON_VERSION) is required (pyenv install $(PYTHON_VERSION))"; exit 1; }
+	test -x $(BIN)/python || python$(PYTHON_VERSION) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -r shared/requirements.txt --group dev
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	ruff check .
+	ruff format --check .
+	mypy
+
+format: venv
+	ruff check --fix .
+	ruff format .
+
+validate: venv
+	sam validate --lint
+
+# sam build puts each function and the layer under $(BUILD_DIR); the local runner uses that layout.
+build: venv
+	sam build --cached
+
+unit: venv
+	pytest tests/unit
+
+integration: venv build
+	pytest tests/integration
+
+e2e: venv build
+	pytest tests/e2e
+
+test: lint validate build
+	pytest
+
+demo: venv build
+	python -m local.demo
+
+clean:
+	rm -rf $(BUILD_DIR) .aws-sam/cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,119 @@
+"""POST /webhooks/voipbin: VoIPBin's one webhook. Verify, validate, drop noise, publish to the bus.
+
+This is the only code VoIPBin waits on, so it imports nothing heavy (no openai, no AI core).
+"""
+
+import base64
+import binascii
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import (
+    BadRequestError,
+    InternalServerError,
+    RequestEntityTooLargeError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+)
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from voipbin_ai import bus, config
+from voipbin_ai.exceptions import (
+    ConfigurationError,
+    MalformedWebhookError,
+    PayloadTooLargeError,
+    PublishError,
+    SignatureMismatchError,
+)
+from voipbin_ai.logic.ingress import accept_webhook
+from voipbin_ai.observability import logger, metrics, tracer
+from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, find_header
+
+WEBHOOK_PATH = "/webhooks/voipbin"
+
+app = APIGatewayHttpResolver()
+
+
+@app.post(WEBHOOK_PATH)
+def receive_webhook() -> Response[dict[str, str]]:
+    """Answer 200 once the event is on the bus (or deliberately dropped)."""
+    event = app.current_event
+    outcome = accept_webhook(
+        _raw_body(event.body, event.is_base64_encoded),
+        find_header(event.headers, SIGNATURE_HEADER),
+        secret=config.webhook_secret(),
+        settings=config.ingress_settings(),
+        publish=bus.publish,
+    )
+    logger.append_keys(event_type=outcome.event_type, resource_id=outcome.resource_id)
+    logger.info("Webhook accepted", action=outcome.action)
+    metrics.add_metric(
+        name="WebhooksPublished" if outcome.action == "published" else "WebhooksDropped",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body={"status": outcome.action, "type": outcome.event_type},
+    )
+
+
+def _raw_body(body: str | None, is_base64_encoded: bool | None) -> bytes:
+    """The body bytes as VoIPBin sent them: the signature covers these, not a re-encoded string."""
+    if not body:
+        return b""
+    if is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except binascii.Error as error:
+            raise MalformedWebhookError("body is flagged base64 but is not valid base64") from error
+    return body.encode("utf-8")
+
+
+def _reject(error: Exception, reason: str) -> None:
+    logger.warning("Webhook rejected", reason=reason, error=str(error))
+    metrics.add_metric(name="WebhooksRejected", unit=MetricUnit.Count, value=1)
+
+
+@app.exception_handler(PayloadTooLargeError)
+def _too_large(error: PayloadTooLargeError) -> Response[Any]:
+    _reject(error, "too_large")
+    raise RequestEntityTooLargeError(str(error))
+
+
+@app.exception_handler(SignatureMismatchError)
+def _bad_signature(error: SignatureMismatchError) -> Response[Any]:
+    _reject(error, "signature")
+    raise UnauthorizedError(str(error))
+
+
+@app.exception_handler(MalformedWebhookError)
+def _malformed(error: MalformedWebhookError) -> Response[Any]:
+    _reject(error, "malformed")
+    raise BadRequestError(str(error))
+
+
+@app.exception_handler(PublishError)
+def _publish_failed(error: PublishError) -> Response[Any]:
+    # A 5xx is the one answer that makes VoIPBin deliver the event again.
+    logger.error("Publish failed; VoIPBin will retry", error=str(error))
+    metrics.add_metric(name="WebhookPublishFailures", unit=MetricUnit.Count, value=1)
+    raise ServiceUnavailableError("the event bus did not take the event; retry")
+
+
+@app.exception_handler(ConfigurationError)
+def _misconfigured(error: ConfigurationError) -> Response[Any]:
+    logger.error("Ingress misconfigured", error=str(error))
+    metrics.add_metric(name="IngressMisconfigured", unit=MetricUnit.Count, value=1)
+    raise InternalServerError("the webhook is misconfigured")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point."""
+    return app.resolve(event, context)

@@ -1,0 +1,68 @@
+"""Builders of the events AWS hands our functions: HTTP API v2 requests and EventBridge deliveries.
+
+Shared by the runner's callers (demo, bus emulator) and the tests, so every local event has AWS's shape.
+"""
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from voipbin_ai.bus import EVENT_SOURCE
+
+LOCAL_ACCOUNT = "123456789012"
+LOCAL_REGION = "us-east-1"
+
+
+def http_api_event(
+    body: bytes,
+    *,
+    path: str,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    base64_encoded: bool = False,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload format 2.0) request event; header names lower-cased as AWS does."""
+    now = datetime.now(UTC)
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {name.lower(): value for name, value in (headers or {}).items()},
+        "requestContext": {
+            "accountId": LOCAL_ACCOUNT,
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": (headers or {}).get("User-Agent", "Go-http-client/1.1"),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": base64.b64encode(body).decode("ascii") if base64_encoded else body.decode("utf-8"),
+        "isBase64Encoded": base64_encoded,
+    }
+
+
+def eventbridge_event(detail_type: str, detail: dict[str, Any], *, source: str = EVENT_SOURCE) -> dict[str, Any]:
+    """An EventBridge event as a rule target receives it."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": LOCAL_ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": LOCAL_REGION,
+        "resources": [],
+        "detail": detail,
+    }

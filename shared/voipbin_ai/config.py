@@ -1,0 +1,177 @@
+"""Settings of every function, validated once from the environment, and secrets read at run time.
+
+This is the only module that reads os.environ. Secrets never sit in plain environment values in AWS:
+the template passes the *names* of SSM SecureString parameters or Secrets Manager secrets, read here
+through Powertools Parameters (cached for SECRET_MAX_AGE_SECONDS). The plain variables
+(VOIPBIN_WEBHOOK_SECRET, VOIPBIN_API_TOKEN, VOIPBIN_ACCESS_KEY, OPENAI_API_KEY) win when set, for local
+runs and tests.
+"""
+
+import os
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+from voipbin_ai.exceptions import ConfigurationError
+
+DEFAULT_VOIPBIN_API_URL = "https://api.voipbin.net/v1.0"
+SECRET_MAX_AGE_SECONDS = 300
+# EventBridge takes at most 256 KiB per PutEvents entry, envelope and metadata included.
+MAX_EVENT_BYTES = 240 * 1024
+
+# Types that no function consumes: answered 200 and never published (the bus would only bill for them).
+# transcribe_speech_interim alone comes once per partial speech result.
+DEFAULT_DROPPED_EVENT_TYPES = frozenset(
+    {
+        "call_created",
+        "call_updated",
+        "call_dialing",
+        "call_ringing",
+        "call_terminating",
+        "call_canceling",
+        "call_deleted",
+        "transcribe_progressing",
+        "transcribe_done",
+        "transcribe_speech_interim",
+        "transcribe_speech_ended",
+        "message_updated",
+        "message_deleted",
+        "conversation_created",
+        "conversation_updated",
+        "conversation_message_created",
+        "conversation_message_updated",
+        "conversation_message_deleted",
+        "recording_started",
+        "recording_finished",
+    }
+)
+
+
+def _split_csv(value: Any) -> Any:
+    """'a, b,,c' -> {'a', 'b', 'c'}: list settings are comma-separated environment values."""
+    if isinstance(value, str):
+        return frozenset(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+CsvSet = Annotated[frozenset[str], BeforeValidator(_split_csv)]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class IngressSettings(_Settings):
+    """What the webhook ingress needs."""
+
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+    max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES", gt=0, le=MAX_EVENT_BYTES)
+    dropped_event_types: CsvSet = Field(default=DEFAULT_DROPPED_EVENT_TYPES, alias="DROPPED_EVENT_TYPES")
+
+
+class VoipbinSettings(_Settings):
+    """Where VoIPBin's REST API is and how long to wait for it."""
+
+    api_url: str = Field(default=DEFAULT_VOIPBIN_API_URL, alias="VOIPBIN_API_URL", min_length=1)
+    timeout_seconds: float = Field(default=5.0, alias="VOIPBIN_TIMEOUT_SECONDS", gt=0)
+
+
+class StoreSettings(_Settings):
+    """The DynamoDB table that holds idempotency records, sessions and history, and how long items live."""
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=1)
+    session_ttl_seconds: int = Field(default=7 * 24 * 3600, alias="SESSION_TTL_SECONDS", gt=0)
+
+
+def _load[SettingsT: _Settings](model: type[SettingsT]) -> SettingsT:
+    try:
+        return model.model_validate(os.environ)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ConfigurationError(f"invalid configuration: {problems}") from error
+
+
+@lru_cache(maxsize=1)
+def ingress_settings() -> IngressSettings:
+    """The ingress settings, validated on first use and cached for the container's life."""
+    return _load(IngressSettings)
+
+
+@lru_cache(maxsize=1)
+def voipbin_settings() -> VoipbinSettings:
+    """The VoIPBin API settings, validated on first use and cached for the container's life."""
+    return _load(VoipbinSettings)
+
+
+@lru_cache(maxsize=1)
+def store_settings() -> StoreSettings:
+    """The store settings, validated on first use and cached for the container's life."""
+    return _load(StoreSettings)
+
+
+class VoipbinCredential(BaseModel):
+    """An API token (sent as a Bearer header) or an access key (sent as ?accesskey=, never a header)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["token", "accesskey"]
+    value: SecretStr
+
+
+def _read_secret(name: str) -> str:
+    """A secret by name from the configured store (SECRETS_STORE: 'ssm', the default, or 'secretsmanager')."""
+    # Imported here: Parameters pulls in boto3 clients that local runs with plain variables never need.
+    from aws_lambda_powertools.utilities import parameters
+
+    store = os.environ.get("SECRETS_STORE", "ssm")
+    try:
+        if store == "ssm":
+            value = parameters.get_parameter(name, decrypt=True, max_age=SECRET_MAX_AGE_SECONDS)
+        elif store == "secretsmanager":
+            value = parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS)
+        else:
+            raise ConfigurationError(f"SECRETS_STORE must be 'ssm' or 'secretsmanager', not {store!r}")
+    except parameters.exceptions.GetParameterError as error:
+        raise ConfigurationError(f"cannot read secret {name!r} from {store}: {error}") from error
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"secret {name!r} in {store} is empty")
+    return value
+
+
+def _secret(plain_variable: str, name_variable: str) -> str | None:
+    """The plain variable if set, else the secret named by name_variable, else None (not configured)."""
+    plain = os.environ.get(plain_variable)
+    if plain:
+        return plain
+    name = os.environ.get(name_variable)
+    return _read_secret(name) if name else None
+
+
+def webhook_secret() -> str | None:
+    """The secret VoIPBin signs webhooks with; None means signatures are not checked (local use only)."""
+    return _secret("VOIPBIN_WEBHOOK_SECRET", "VOIPBIN_WEBHOOK_SECRET_NAME")
+
+
+def voipbin_credential() -> VoipbinCredential:
+    """The credential for VoIPBin's REST API: VOIPBIN_API_TOKEN, else VOIPBIN_ACCESS_KEY, else the stored one."""
+    token = os.environ.get("VOIPBIN_API_TOKEN")
+    if token:
+        return VoipbinCredential(kind="token", value=SecretStr(token))
+    access_key = os.environ.get("VOIPBIN_ACCESS_KEY")
+    if access_key:
+        return VoipbinCredential(kind="accesskey", value=SecretStr(access_key))
+    name = os.environ.get("VOIPBIN_CREDENTIAL_NAME")
+    if not name:
+        raise ConfigurationError(
+            "no VoIPBin credential: set VOIPBIN_API_TOKEN or VOIPBIN_ACCESS_KEY, or VOIPBIN_CREDENTIAL_NAME"
+        )
+    kind = os.environ.get("VOIPBIN_CREDENTIAL_TYPE", "token")
+    if kind not in ("token", "accesskey"):
+        raise ConfigurationError(f"VOIPBIN_CREDENTIAL_TYPE must be 'token' or 'accesskey', not {kind!r}")
+    return VoipbinCredential(kind=kind, value=SecretStr(_read_secret(name)))
+
+
+def openai_api_key() -> str | None:
+    """The LLM provider's key; None for OpenAI-compatible servers that need none (a local llama.cpp)."""
+    return _secret("OPENAI_API_KEY", "OPENAI_API_KEY_NAME")

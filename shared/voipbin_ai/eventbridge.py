@@ -1,0 +1,50 @@
+"""How a function behind the bus receives a VoIPBin event: observability and parsing, written once.
+
+A function's app.py decorates one small function that takes the parsed event model. An event that does
+not match the contract is logged with its type and field and raised: Lambda's asynchronous retries then
+end in the dead-letter queue (template.yaml: EventInvokeConfig OnFailure), with nothing said to anyone.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from voipbin_ai.exceptions import InvalidEventError
+from voipbin_ai.models.events import parse_webhook
+from voipbin_ai.models.voipbin import VoipbinModel
+from voipbin_ai.observability import logger, metrics, tracer
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], None]
+
+
+def voipbin_event_handler(
+    *event_models: type[VoipbinModel],
+) -> Callable[[Callable[[Any], None]], LambdaHandler]:
+    """Turn `process(event)` into a Lambda handler for EventBridge deliveries of these event models.
+
+    `process` is typed by its own annotation (one of event_models, or their union).
+    """
+
+    def decorate(process: Callable[[Any], None]) -> LambdaHandler:
+        @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
+        @metrics.log_metrics
+        @tracer.capture_lambda_handler(capture_response=False)
+        def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
+            detail_type = str(event.get("detail-type", ""))
+            logger.append_keys(event_type=detail_type)
+            try:
+                webhook = parse_webhook(event.get("detail") or {})
+                if not isinstance(webhook, event_models):
+                    raise InvalidEventError(detail_type, "type", "this function does not handle it")
+            except InvalidEventError as error:
+                logger.error("Invalid VoIPBin event", field=error.field, reason=error.reason)
+                metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+                raise
+            process(webhook)
+
+        return lambda_handler
+
+    return decorate

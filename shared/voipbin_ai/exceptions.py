@@ -1,0 +1,39 @@
+"""Domain errors shared by every layer; handlers map them to responses or dead-letter records."""
+
+
+class VoipbinAIError(Exception):
+    """Base class of this package's errors."""
+
+
+class ConfigurationError(VoipbinAIError):
+    """A setting or secret is missing or invalid: a deployment problem, not bad input."""
+
+
+class InvalidEventError(VoipbinAIError):
+    """A VoIPBin event does not match the contract; names the event type and the offending field."""
+
+    def __init__(self, event_type: str, field: str, reason: str) -> None:
+        self.event_type = event_type
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid {event_type or 'event'}: field '{field}': {reason}")
+
+
+class WebhookRejectedError(VoipbinAIError):
+    """A webhook request VoIPBin must not retry: answered with a 4xx, since VoIPBin retries only 5xx."""
+
+
+class SignatureMismatchError(WebhookRejectedError):
+    """The X-VoIPBIN-Signature header is missing or does not sign the body with our secret."""
+
+
+class MalformedWebhookError(WebhookRejectedError):
+    """The body is not a JSON object with a string 'type' and an object 'data'."""
+
+
+class PayloadTooLargeError(WebhookRejectedError):
+    """The body is over the configured size limit."""
+
+
+class PublishError(VoipbinAIError):
+    """EventBridge did not take the event: the one ingress failure VoIPBin should retry."""

@@ -1,0 +1,76 @@
+"""The webhook's decision: is this a genuine VoIPBin event, and does any function need it?
+
+VoIPBin retries only on 5xx or connection errors, so every problem with the request itself is a
+WebhookRejectedError (answered 4xx, never retried) and only a failed publish surfaces as a 5xx.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from voipbin_ai.config import IngressSettings
+from voipbin_ai.exceptions import MalformedWebhookError, PayloadTooLargeError, SignatureMismatchError
+from voipbin_ai.voipbin import signature
+
+Publisher = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class IngressOutcome:
+    """What happened to one webhook, for the response and the logs."""
+
+    event_type: str
+    resource_id: str | None
+    action: Literal["published", "dropped"]
+
+
+def accept_webhook(
+    raw_body: bytes,
+    signature_header: str | None,
+    *,
+    secret: str | None,
+    settings: IngressSettings,
+    publish: Publisher,
+) -> IngressOutcome:
+    """Check one webhook request and publish it unless its type is dropped.
+
+    Args:
+        raw_body: the body bytes exactly as VoIPBin sent them (the signature covers these bytes).
+        signature_header: the X-VoIPBIN-Signature value, if any.
+        secret: the webhook secret; None skips the check (local use without a secret).
+        settings: size limit, dropped types and the bus.
+        publish: (bus name, event type, detail JSON) -> None; raises PublishError on failure.
+
+    Raises:
+        PayloadTooLargeError, SignatureMismatchError, MalformedWebhookError: answered with a 4xx.
+        PublishError: the bus did not take it; answered with a 5xx so that VoIPBin retries.
+
+    """
+    if len(raw_body) > settings.max_body_bytes:
+        raise PayloadTooLargeError(f"body is {len(raw_body)} bytes; the limit is {settings.max_body_bytes}")
+    if secret is not None and not signature.verify(secret, raw_body, signature_header):
+        raise SignatureMismatchError(f"missing or invalid {signature.SIGNATURE_HEADER} header")
+    event_type, resource_id = _read_envelope(raw_body)
+    if event_type in settings.dropped_event_types:
+        return IngressOutcome(event_type, resource_id, "dropped")
+    publish(settings.event_bus_name, event_type, raw_body.decode("utf-8"))
+    return IngressOutcome(event_type, resource_id, "published")
+
+
+def _read_envelope(raw_body: bytes) -> tuple[str, str | None]:
+    """The envelope's type and data.id; the functions behind the bus validate the rest of data."""
+    try:
+        envelope = json.loads(raw_body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MalformedWebhookError(f"body is not valid UTF-8 JSON: {error}") from error
+    if not isinstance(envelope, dict):
+        raise MalformedWebhookError("body must be a JSON object with 'type' and 'data'")
+    event_type = envelope.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        raise MalformedWebhookError("'type' must be a non-empty string")
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        raise MalformedWebhookError(f"'data' of {event_type} must be a JSON object")
+    resource_id = data.get("id")
+    return event_type, resource_id if isinstance(resource_id, str) else None

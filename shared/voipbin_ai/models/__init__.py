@@ -1,0 +1,1 @@
+"""Pydantic models of VoIPBin resources and webhook events."""

@@ -1,0 +1,150 @@
+"""VoIPBin webhook bodies: the envelope {"type", "data"} as a union discriminated on type (CONTRACT.md §1.2).
+
+Every type this backend acts on has its own model; any other type, now or added later by VoIPBin, is an
+UnhandledEvent (not an error). parse_webhook is the single entry point and raises only InvalidEventError.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
+
+from voipbin_ai.exceptions import InvalidEventError
+from voipbin_ai.models.voipbin import (
+    Call,
+    ConversationMessage,
+    Message,
+    SpeechEvent,
+    Transcribe,
+    Transcript,
+    VoipbinModel,
+)
+
+CallEventType = Literal[
+    "call_created",
+    "call_updated",
+    "call_deleted",
+    "call_dialing",
+    "call_ringing",
+    "call_progressing",
+    "call_terminating",
+    "call_canceling",
+    "call_hangup",
+]
+TranscriptEventType = Literal["transcript_created"]
+TranscribeSpeechEventType = Literal["transcribe_speech_started", "transcribe_speech_interim", "transcribe_speech_ended"]
+TranscribeEventType = Literal["transcribe_created", "transcribe_progressing", "transcribe_done"]
+MessageEventType = Literal["message_created", "message_updated", "message_deleted"]
+ConversationMessageEventType = Literal[
+    "conversation_message_created", "conversation_message_updated", "conversation_message_deleted"
+]
+
+
+class CallEvent(VoipbinModel):
+    """A call_* event: a status change (call_progressing = answered, call_hangup = ended) or an update."""
+
+    type: CallEventType
+    data: Call
+
+
+class TranscriptCreatedEvent(VoipbinModel):
+    """A final utterance of a live transcription."""
+
+    type: TranscriptEventType
+    data: Transcript
+
+
+class TranscribeSpeechEvent(VoipbinModel):
+    """Voice activity of a live transcription: started (barge-in cue), interim text, ended."""
+
+    type: TranscribeSpeechEventType
+    data: SpeechEvent
+
+
+class TranscribeEvent(VoipbinModel):
+    """A transcription session was created, progressed or finished."""
+
+    type: TranscribeEventType
+    data: Transcribe
+
+
+class MessageEvent(VoipbinModel):
+    """An SMS was created (inbound or sent), updated (delivery status) or deleted."""
+
+    type: MessageEventType
+    data: Message
+
+
+class ConversationMessageEvent(VoipbinModel):
+    """A conversation message; an inbound SMS arrives both as this and as a MessageEvent."""
+
+    type: ConversationMessageEventType
+    data: ConversationMessage
+
+
+class UnhandledEvent(VoipbinModel):
+    """Any other event type: kept as raw data so it can be acknowledged and ignored."""
+
+    type: str
+    data: dict[str, Any]
+
+
+_UNHANDLED = "unhandled"
+_MODELS: tuple[type[VoipbinModel], ...] = (
+    CallEvent,
+    TranscriptCreatedEvent,
+    TranscribeSpeechEvent,
+    TranscribeEvent,
+    MessageEvent,
+    ConversationMessageEvent,
+)
+# Event type -> union tag (the model's name).
+_TAGS: dict[str, str] = {
+    event_type: model.__name__ for model in _MODELS for event_type in get_args(model.model_fields["type"].annotation)
+}
+
+
+def _tag(value: Any) -> str:
+    """The union member of an envelope: its model's name, or 'unhandled' for any other type."""
+    event_type = value.get("type") if isinstance(value, Mapping) else getattr(value, "type", None)
+    return _TAGS.get(event_type, _UNHANDLED) if isinstance(event_type, str) else _UNHANDLED
+
+
+WebhookEvent = Annotated[
+    Annotated[CallEvent, Tag("CallEvent")]
+    | Annotated[TranscriptCreatedEvent, Tag("TranscriptCreatedEvent")]
+    | Annotated[TranscribeSpeechEvent, Tag("TranscribeSpeechEvent")]
+    | Annotated[TranscribeEvent, Tag("TranscribeEvent")]
+    | Annotated[MessageEvent, Tag("MessageEvent")]
+    | Annotated[ConversationMessageEvent, Tag("ConversationMessageEvent")]
+    | Annotated[UnhandledEvent, Tag(_UNHANDLED)],
+    Discriminator(_tag),
+]
+_WEBHOOK_EVENT: TypeAdapter[WebhookEvent] = TypeAdapter(WebhookEvent)
+
+
+def parse_webhook(payload: Mapping[str, Any] | bytes | str) -> WebhookEvent:
+    """The event of a webhook body (raw JSON or already decoded).
+
+    Raises InvalidEventError naming the envelope type and the dotted path of the first bad field
+    ('body' when the body is not a JSON object).
+    """
+    if isinstance(payload, bytes | str):
+        try:
+            payload = json.loads(payload)
+        except ValueError as error:
+            raise InvalidEventError("", "body", f"not JSON: {error}") from error
+    if not isinstance(payload, Mapping):
+        raise InvalidEventError("", "body", f"must be a JSON object, not {type(payload).__name__}")
+    event_type = payload.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        raise InvalidEventError("", "type", "must be a non-empty string")
+    if not isinstance(payload.get("data"), Mapping):
+        raise InvalidEventError(event_type, "data", "must be a JSON object")
+    try:
+        return _WEBHOOK_EVENT.validate_python(dict(payload))
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        # loc[0] is the union tag; the rest is the path inside the envelope.
+        raise InvalidEventError(event_type, ".".join(map(str, first["loc"][1:])), first["msg"]) from error

@@ -1,0 +1,1 @@
+"""Everything that speaks VoIPBin: webhook signatures and the REST client."""

@@ -1,0 +1,61 @@
+"""Test-wide defaults: fake AWS credentials, Powertools settings, no real secrets, fresh caches."""
+
+import io
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers import LogCapture
+
+# Fixtures of the loopback fakes (VoIPBin simulator, DynamoDB Local, fake OpenAI server) live with them.
+pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.dynamodb_local"]
+
+# Set before any test module imports boto3 or Powertools, so nothing can reach a real account.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "voipbin-ai-tests",
+        "POWERTOOLS_METRICS_NAMESPACE": "VoipbinAITests",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_DEV": "false",
+    }
+)
+for _variable in (
+    "VOIPBIN_API_TOKEN",
+    "VOIPBIN_ACCESS_KEY",
+    "VOIPBIN_WEBHOOK_SECRET",
+    "OPENAI_API_KEY",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+):
+    os.environ.pop(_variable, None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    """Settings and secrets are cached per container; every test starts as a cold container."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from voipbin_ai import bus, config
+
+    yield
+    config.ingress_settings.cache_clear()
+    config.voipbin_settings.cache_clear()
+    config.store_settings.cache_clear()
+    parameters.clear_caches()
+    bus._events_client.cache_clear()
+
+
+@pytest.fixture
+def logs(monkeypatch: pytest.MonkeyPatch) -> LogCapture:
+    """The shared logger's output during the test (it keeps the stdout it was created with)."""
+    from voipbin_ai.observability import logger
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+    return LogCapture(stream)

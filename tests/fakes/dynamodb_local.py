@@ -1,0 +1,1 @@
+"""DynamoDB Local for the test suite (being written)."""

@@ -1,0 +1,449 @@
+"""The VoIPBin simulator's resources and REST routes: pure state, no I/O, no locking.
+
+Behaviour follows CONTRACT.md §3.2 and §10; bodies have the keys of the samples in
+shared/voipbin/api/. tests/fakes/voipbin_simulator.py serves it over HTTP and holds a lock around every
+call. State changes that make VoIPBin send webhooks hand those events to the `emit` callback.
+"""
+
+import copy
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+CUSTOMER_ID = "5e4a0680-804e-11ec-8477-2fea5968d85b"
+ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+MAX_SAY_BYTES = 5000
+MAX_PAGE_SIZE = 100
+LIVE_SPEAKING_STATUSES = ("initiating", "active")
+ENDED_CALL_STATUSES = ("terminating", "canceling", "hangup")
+
+Resource = dict[str, Any]
+Events = list[tuple[str, Resource]]
+Query = Mapping[str, list[str]]
+
+
+@dataclass
+class Reply:
+    """An HTTP answer: status, JSON body, extra headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ApiError(Exception):
+    """An error answer; the simulator wraps it in VoIPBin's envelope."""
+
+    def __init__(
+        self,
+        http_status: int,
+        reason: str | None = None,
+        message: str = "The request failed.",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.reason = reason
+        self.message = message
+        self.headers = headers or {}
+
+
+def not_found() -> ApiError:
+    """404 RESOURCE_NOT_FOUND, what VoIPBin answers for unknown ids and sessions in the wrong state."""
+    return ApiError(404, "RESOURCE_NOT_FOUND", "The requested resource was not found.")
+
+
+def invalid(message: str) -> ApiError:
+    """400 INVALID_ARGUMENT."""
+    return ApiError(400, "INVALID_ARGUMENT", message)
+
+
+def _iso(moment: datetime) -> str:
+    """RFC 3339 UTC with trailing zero digits trimmed, as Go writes time.Time."""
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds").rstrip("0").rstrip(".") + "Z"
+
+
+def _created(resource: Resource) -> datetime:
+    return datetime.fromisoformat(resource["tm_create"])
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "INVALID_JSON_BODY", "The request body must be a JSON object.")
+    return body
+
+
+def _uuid(value: Any, name: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (TypeError, ValueError, AttributeError):
+        raise invalid(f"The {name} field must be a UUID.") from None
+
+
+def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise invalid(f"The {name} field must be one of {', '.join(allowed)}.")
+    return str(value)
+
+
+def _address(value: Any, name: str) -> Resource:
+    if not isinstance(value, dict) or not value.get("target"):
+        raise invalid(f"The {name} field must be an address with a target.")
+    return dict(value)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class VoipbinState:
+    """Calls, speakings, transcribes, transcripts, messages and transfers of one customer."""
+
+    def __init__(self, emit: Callable[[Events], None]) -> None:
+        self._emit = emit
+        self._store: dict[str, dict[str, Resource]] = {
+            kind: {} for kind in ("calls", "speakings", "transcribes", "transcripts", "messages", "transfers")
+        }
+        self._said: list[tuple[str, str]] = []
+        self._last_moment = datetime.min.replace(tzinfo=UTC)
+        handlers: list[tuple[str, str, Callable[..., Reply]]] = [
+            ("POST", "/speakings", self._create_speaking),
+            ("GET", "/speakings", self._list_speakings),
+            ("GET", "/speakings/{id}", self._get_speaking),
+            ("POST", "/speakings/{id}/say", self._say),
+            ("POST", "/speakings/{id}/flush", self._flush),
+            ("POST", "/speakings/{id}/stop", self._stop_speaking),
+            ("POST", "/transcribes", self._create_transcribe),
+            ("GET", "/transcribes/{id}", self._get_transcribe),
+            ("POST", "/transcribes/{id}/stop", self._stop_transcribe),
+            ("GET", "/transcripts", self._list_transcripts),
+            ("POST", "/messages", self._send_message),
+            ("GET", "/calls/{id}", self._get_call),
+            ("POST", "/calls/{id}/hangup", self._hangup_call),
+            ("POST", "/transfers", self._create_transfer),
+        ]
+        self._routes = [
+            (method, re.compile(re.escape(path).replace(re.escape("{id}"), "([^/]+)")), handler)
+            for method, path, handler in handlers
+        ]
+
+    # --- used by the simulator -------------------------------------------------------------------
+
+    def route(self, method: str, path: str, query: Query, body: Any) -> Reply:
+        """Answer one authenticated API request; path is relative to /v1.0."""
+        for route_method, pattern, handler in self._routes:
+            match = pattern.fullmatch(path)
+            if match and route_method == method:
+                return handler(query, body, *match.groups())
+        raise not_found()
+
+    def said_texts(self, speaking_id: str | None) -> list[str]:
+        return [text for said_by, text in self._said if speaking_id in (None, said_by)]
+
+    def resource(self, kind: str, resource_id: str) -> Resource:
+        return copy.deepcopy(self._get(kind, resource_id))
+
+    def all_resources(self, kind: str) -> list[Resource]:
+        return copy.deepcopy(list(self._store[kind].values()))
+
+    def add_call(self, source: str, destination: str, *, direction: str, status: str) -> Resource:
+        now = self._now()
+        call: Resource = {
+            "id": _new_id(),
+            "customer_id": CUSTOMER_ID,
+            "owner_type": "",
+            "owner_id": ZERO_UUID,
+            "flow_id": _new_id(),
+            "activeflow_id": _new_id(),
+            "type": "flow",
+            "master_call_id": ZERO_UUID,
+            "recording_id": ZERO_UUID,
+            "groupcall_id": ZERO_UUID,
+            "source": {"type": "tel", "target": source},
+            "destination": {"type": "tel", "target": destination},
+            "status": status,
+            "action": {"id": _new_id(), "next_id": ZERO_UUID, "type": "answer", "tm_execute": now},
+            "direction": direction,
+            **({"tm_progressing": now} if status == "progressing" else {}),
+            "tm_create": now,
+            "tm_update": now,
+        }
+        return self._created("calls", call, f"call_{status}")
+
+    def add_transcript(self, transcribe_id: str, message: str, *, direction: str) -> Resource:
+        transcribe = self._store["transcribes"].get(transcribe_id)
+        if transcribe is None:
+            raise ValueError(f"unknown transcribe {transcribe_id}")
+        now = self._now()
+        # tm_transcript is the offset since the stream started, dated year 1 (CONTRACT §2.3).
+        offset = datetime(1, 1, 1, tzinfo=UTC) + (datetime.fromisoformat(now) - _created(transcribe))
+        transcript = {
+            "id": _new_id(),
+            "customer_id": CUSTOMER_ID,
+            "transcribe_id": transcribe_id,
+            "direction": direction,
+            "message": message,
+            "tm_transcript": _iso(offset),
+            "tm_create": now,
+        }
+        return self._created("transcripts", transcript, "transcript_created")
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        """Now, strictly after every earlier timestamp so tm_create orders and pages exactly."""
+        moment = max(datetime.now(UTC), self._last_moment + timedelta(microseconds=1))
+        self._last_moment = moment
+        return _iso(moment)
+
+    def _get(self, kind: str, resource_id: str) -> Resource:
+        try:
+            return self._store[kind][resource_id]
+        except KeyError:
+            raise not_found() from None
+
+    def _created(self, kind: str, resource: Resource, event_type: str | None = None) -> Resource:
+        self._store[kind][resource["id"]] = resource
+        if event_type:
+            self._emit([(event_type, copy.deepcopy(resource))])
+        return copy.deepcopy(resource)
+
+    def _page(self, items: list[Resource], query: Query) -> Reply:
+        """Newest first, page_token = tm_create of the last item (bin-api-manager GenerateListResponse)."""
+        size = (query.get("page_size") or [str(MAX_PAGE_SIZE)])[0]
+        if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
+            raise invalid(f"The page_size must be between 1 and {MAX_PAGE_SIZE}.")
+        ordered = sorted(items, key=_created, reverse=True)
+        token = (query.get("page_token") or [""])[0]
+        if token:
+            try:
+                cutoff = datetime.fromisoformat(token)
+            except ValueError:
+                raise invalid("The page_token is not a timestamp.") from None
+            ordered = [item for item in ordered if _created(item) < cutoff]
+        page = ordered[: int(size)]
+        return Reply(200, {"result": copy.deepcopy(page), "next_page_token": page[-1]["tm_create"] if page else ""})
+
+    def _live_speaking(self, speaking_id: str) -> Resource:
+        speaking = self._get("speakings", speaking_id)
+        if speaking["status"] != "active":
+            raise not_found()
+        return speaking
+
+    # --- speakings -------------------------------------------------------------------------------
+
+    def _create_speaking(self, _: Query, body: Any) -> Reply:
+        request = _object(body)
+        reference_type = _choice(request.get("reference_type"), "reference_type", ("call", "confbridge"))
+        reference_id = _uuid(request.get("reference_id"), "reference_id")
+        direction = _choice(request.get("direction", ""), "direction", ("", "in", "out", "both"))
+        provider = _choice(request.get("provider") or "elevenlabs", "provider", ("elevenlabs", "gcp", "aws"))
+        if any(
+            speaking["reference_id"] == reference_id and speaking["status"] in LIVE_SPEAKING_STATUSES
+            for speaking in self._store["speakings"].values()
+        ):
+            # tts-manager refuses a second live session on a reference with a bare error: 500 (§3.2).
+            raise ApiError(500, "INTERNAL", "An internal error occurred.")
+        now = self._now()
+        optional = {
+            "language": request.get("language", ""),
+            "provider": provider,
+            "voice_id": request.get("voice_id", ""),
+        }
+        speaking = {
+            "id": _new_id(),
+            "customer_id": CUSTOMER_ID,
+            "reference_type": reference_type,
+            "reference_id": reference_id,
+            **{key: value for key, value in optional.items() if value},  # omitempty
+            **({"direction": direction} if direction else {}),
+            "status": "active",
+            "tm_create": now,
+            "tm_update": now,
+        }
+        return Reply(201, self._created("speakings", speaking))
+
+    def _list_speakings(self, query: Query, _: Any) -> Reply:
+        return self._page(list(self._store["speakings"].values()), query)
+
+    def _get_speaking(self, _: Query, __: Any, speaking_id: str) -> Reply:
+        return Reply(200, self.resource("speakings", speaking_id))
+
+    def _say(self, _: Query, body: Any, speaking_id: str) -> Reply:
+        text = _object(body).get("text")
+        if not isinstance(text, str) or not text:
+            raise invalid("The text field must not be empty.")
+        if len(text.encode()) > MAX_SAY_BYTES:
+            raise invalid(f"The text field must be at most {MAX_SAY_BYTES} bytes.")
+        before = copy.deepcopy(self._live_speaking(speaking_id))  # the answer is the session before the say
+        self._said.append((speaking_id, text))
+        return Reply(200, before)
+
+    def _flush(self, _: Query, __: Any, speaking_id: str) -> Reply:
+        return Reply(200, copy.deepcopy(self._live_speaking(speaking_id)))
+
+    def _stop_speaking(self, _: Query, __: Any, speaking_id: str) -> Reply:
+        speaking = self._get("speakings", speaking_id)
+        if speaking["status"] != "stopped":  # stopping a stopped speaking is a no-op 200
+            speaking.update(status="stopped", tm_update=self._now())
+        return Reply(200, copy.deepcopy(speaking))
+
+    # --- transcribes -----------------------------------------------------------------------------
+
+    def _create_transcribe(self, _: Query, body: Any) -> Reply:
+        request = _object(body)
+        reference_type = _choice(request.get("reference_type"), "reference_type", ("call", "conference", "recording"))
+        reference_id = _uuid(request.get("reference_id"), "reference_id")
+        language = request.get("language")
+        if not isinstance(language, str) or not language:
+            raise invalid("The language field is required.")
+        direction = request.get("direction") if request.get("direction") in ("both", "in", "out") else "both"
+        provider = _choice(request.get("provider", ""), "provider", ("", "gcp", "aws"))
+        on_end_flow_id = (
+            _uuid(request["on_end_flow_id"], "on_end_flow_id") if request.get("on_end_flow_id") else ZERO_UUID
+        )
+        for existing in self._store["transcribes"].values():
+            if (existing["reference_id"], existing["language"]) != (reference_id, language):
+                continue
+            if reference_type == "recording":
+                return Reply(200, copy.deepcopy(existing))
+            if existing["status"] == "progressing":
+                raise ApiError(
+                    409,
+                    "TRANSCRIBE_ALREADY_PROGRESSING",
+                    "A live transcribe is already progressing for this reference and language.",
+                )
+        transcribe = {
+            "id": _new_id(),
+            "customer_id": CUSTOMER_ID,
+            "activeflow_id": ZERO_UUID,
+            "on_end_flow_id": on_end_flow_id,
+            "reference_type": reference_type,
+            "reference_id": reference_id,
+            "status": "progressing",
+            "language": language,
+            "direction": direction,
+            "provider": provider,
+            "tm_create": self._now(),
+            "tm_update": None,
+            "tm_delete": None,
+        }
+        return Reply(200, self._created("transcribes", transcribe, "transcribe_created"))
+
+    def _get_transcribe(self, _: Query, __: Any, transcribe_id: str) -> Reply:
+        return Reply(200, self.resource("transcribes", transcribe_id))
+
+    def _stop_transcribe(self, _: Query, __: Any, transcribe_id: str) -> Reply:
+        transcribe = self._get("transcribes", transcribe_id)
+        self._emit(self._finish_transcribes([transcribe]))
+        return Reply(200, copy.deepcopy(transcribe))
+
+    def _finish_transcribes(self, transcribes: list[Resource]) -> Events:
+        events: Events = []
+        for transcribe in transcribes:
+            if transcribe["status"] == "progressing":
+                transcribe.update(status="done", tm_update=self._now())
+                events.append(("transcribe_done", copy.deepcopy(transcribe)))
+        return events
+
+    def _list_transcripts(self, query: Query, _: Any) -> Reply:
+        transcribe_id = (query.get("transcribe_id") or [""])[0]
+        if not transcribe_id:
+            raise invalid("The transcribe_id parameter is required.")
+        self._get("transcribes", transcribe_id)
+        transcripts = [item for item in self._store["transcripts"].values() if item["transcribe_id"] == transcribe_id]
+        return self._page(transcripts, query)
+
+    # --- messages, calls, transfers --------------------------------------------------------------
+
+    def _send_message(self, _: Query, body: Any) -> Reply:
+        request = _object(body)
+        source = _address(request.get("source"), "source")
+        destinations = request.get("destinations")
+        if not isinstance(destinations, list) or not destinations:
+            raise invalid("The destinations field must list at least one address.")
+        text = request.get("text")
+        if not isinstance(text, str) or not text:
+            raise invalid("The text field must not be empty.")
+        message = {
+            "id": _new_id(),
+            "customer_id": CUSTOMER_ID,
+            "type": "sms",
+            "source": source,
+            "targets": [
+                {
+                    "destination": _address(item, "destinations"),
+                    "status": "queued",
+                    "parts": 0,
+                    "tm_update": None,
+                }
+                for item in destinations
+            ],
+            "text": text,
+            "direction": "outbound",
+            "tm_create": self._now(),
+            "tm_update": None,
+            "tm_delete": None,
+        }
+        return Reply(200, self._created("messages", message, "message_created"))
+
+    def _get_call(self, _: Query, __: Any, call_id: str) -> Reply:
+        return Reply(200, self.resource("calls", call_id))
+
+    def _hangup_call(self, _: Query, __: Any, call_id: str) -> Reply:
+        """Answer 'terminating' ('canceling' if unanswered), then end the call and its transcribes."""
+        call = self._get("calls", call_id)
+        if call["status"] in ENDED_CALL_STATUSES:
+            return Reply(200, copy.deepcopy(call))
+        unanswered = call["status"] in ("dialing", "ringing")
+        ending = "canceling" if unanswered else "terminating"
+        call.update(status=ending, tm_update=self._now())
+        answer = copy.deepcopy(call)
+        now = self._now()
+        call.update(
+            status="hangup",
+            hangup_by="local",
+            hangup_reason="cancel" if unanswered else "normal",
+            tm_hangup=now,
+            tm_update=now,
+        )
+        own_transcribes = [
+            transcribe
+            for transcribe in self._store["transcribes"].values()
+            if transcribe["reference_type"] == "call" and transcribe["reference_id"] == call_id
+        ]
+        self._emit(
+            [
+                (f"call_{ending}", copy.deepcopy(answer)),
+                ("call_hangup", copy.deepcopy(call)),
+                *self._finish_transcribes(own_transcribes),
+            ]
+        )
+        return Reply(200, answer)
+
+    def _create_transfer(self, _: Query, body: Any) -> Reply:
+        request = _object(body)
+        transfer_type = _choice(request.get("transfer_type"), "transfer_type", ("blind", "attended"))
+        call_id = _uuid(request.get("transferer_call_id"), "transferer_call_id")
+        addresses = request.get("transferee_addresses")
+        if not isinstance(addresses, list) or not addresses:
+            raise invalid("The transferee_addresses field must list at least one address.")
+        self._get("calls", call_id)
+        transfer = {
+            "id": _new_id(),
+            "customer_id": CUSTOMER_ID,
+            "type": transfer_type,
+            "transferer_call_id": call_id,
+            "transferee_addresses": [_address(item, "transferee_addresses") for item in addresses],
+            "transferee_call_id": _new_id(),
+            "groupcall_id": _new_id(),
+            "tm_create": self._now(),
+            "tm_update": None,
+            "tm_delete": None,
+        }
+        return Reply(200, self._created("transfers", transfer))

@@ -1,0 +1,52 @@
+"""Shared test helpers: paths, sample loading, Lambda contexts."""
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Reference material beside the repo (never committed into it): CONTRACT.md and sample payloads.
+VOIPBIN_SAMPLES = REPO_ROOT.parent / "shared" / "voipbin"
+WEBHOOK_SAMPLES = VOIPBIN_SAMPLES / "webhooks"
+API_SAMPLES = VOIPBIN_SAMPLES / "api"
+EVENTS_DIR = REPO_ROOT / "events"
+
+
+def load_json(path: Path) -> Any:
+    """A JSON file, parsed."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@dataclass
+class LambdaContext:
+    """The parts of Lambda's context object that Powertools reads."""
+
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+    remaining_millis: int = 30_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+class LogCapture:
+    """What the Powertools logger wrote during a test, as parsed JSON records."""
+
+    def __init__(self, stream: io.StringIO) -> None:
+        self._stream = stream
+
+    @property
+    def text(self) -> str:
+        return self._stream.getvalue()
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
+
+    def assert_no_personal_data(self, *values: str) -> None:
+        """Secrets and phone numbers never appear in logs."""
+        for value in values:
+            assert value not in self.text, f"{value!r} leaked into the logs"

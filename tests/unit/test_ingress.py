@@ -1,0 +1,243 @@
+"""The webhook ingress through its Lambda handler, with EventBridge, SSM and Secrets Manager mocked by moto."""
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from functions.ingress import app
+from local.lambda_events import http_api_event
+from tests.helpers import WEBHOOK_SAMPLES, LambdaContext, LogCapture, load_json
+from voipbin_ai import bus
+from voipbin_ai.voipbin.signature import sign
+
+SECRET = "test-webhook-secret"
+BUS = "test-bus"
+TRANSCRIPT = (WEBHOOK_SAMPLES / "transcript_created.json").read_bytes()
+
+Received = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[Received]:
+    """A moto bus with a catch-all rule into a queue: returns what reached the bus."""
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    monkeypatch.setenv("VOIPBIN_WEBHOOK_SECRET", SECRET)
+    with mock_aws():
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        events.create_event_bus(Name=BUS)
+        queue_url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": [bus.EVENT_SOURCE]}))
+        events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+        def received() -> list[dict[str, Any]]:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            return [json.loads(message["Body"]) for message in messages]
+
+        yield received
+
+
+def call(body: bytes, *, headers: dict[str, str] | None = None, base64_encoded: bool = False) -> dict[str, Any]:
+    event = http_api_event(body, path=app.WEBHOOK_PATH, headers=headers, base64_encoded=base64_encoded)
+    return app.lambda_handler(event, LambdaContext())  # type: ignore[arg-type]
+
+
+def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
+    return {"Content-Type": "application/json", "X-Voipbin-Signature": sign(secret, body)}
+
+
+def answer(response: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(response["body"]))
+
+
+def test_a_signed_event_is_published_as_received(published: Received) -> None:
+    response = call(TRANSCRIPT, headers=signed(TRANSCRIPT))
+
+    assert response["statusCode"] == 200
+    assert answer(response) == {"status": "published", "type": "transcript_created"}
+    [event] = published()
+    assert event["source"] == bus.EVENT_SOURCE
+    assert event["detail-type"] == "transcript_created"
+    assert event["detail"] == json.loads(TRANSCRIPT)
+
+
+def test_a_base64_body_is_verified_on_its_decoded_bytes(published: Received) -> None:
+    response = call(TRANSCRIPT, headers=signed(TRANSCRIPT), base64_encoded=True)
+
+    assert response["statusCode"] == 200
+    assert [event["detail"] for event in published()] == [json.loads(TRANSCRIPT)]
+
+
+def test_the_contract_sample_request_is_accepted(published: Received, monkeypatch: pytest.MonkeyPatch) -> None:
+    vector = load_json(WEBHOOK_SAMPLES / "signature_test_vector.json")
+    monkeypatch.setenv("VOIPBIN_WEBHOOK_SECRET", vector["secret"])
+    body = vector["body_utf8"].encode()
+
+    response = call(body, headers={vector["header_name_on_the_wire"]: vector["expected_header_value"]})
+
+    assert response["statusCode"] == 200
+    assert len(published()) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Voipbin-Signature": ""}, {"X-Voipbin-Signature": sign("another-secret", TRANSCRIPT)}],
+    ids=["missing", "empty", "wrong-secret"],
+)
+def test_a_bad_or_missing_signature_is_401(published: Received, headers: dict[str, str]) -> None:
+    response = call(TRANSCRIPT, headers=headers)
+
+    assert response["statusCode"] == 401
+    assert published() == []
+
+
+def test_one_changed_byte_is_401(published: Received) -> None:
+    tampered = TRANSCRIPT.replace(b"order", b"Order")
+
+    response = call(tampered, headers=signed(TRANSCRIPT))
+
+    assert response["statusCode"] == 401
+    assert published() == []
+
+
+def test_without_a_configured_secret_unsigned_events_pass(published: Received, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOIPBIN_WEBHOOK_SECRET")
+
+    assert call(TRANSCRIPT)["statusCode"] == 200
+    assert len(published()) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid UTF-8 JSON"),
+        (b"\xff\xfe", "not valid UTF-8 JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"data": {}}', "'type' must be a non-empty string"),
+        (b'{"type": 7, "data": {}}', "'type' must be a non-empty string"),
+        (b'{"type": "call_hangup"}', "'data' of call_hangup must be a JSON object"),
+        (b'{"type": "call_hangup", "data": "x"}', "'data' of call_hangup must be a JSON object"),
+        (b"", "not valid UTF-8 JSON"),
+    ],
+    ids=["syntax", "not-utf8", "array", "no-type", "type-not-string", "no-data", "data-not-object", "empty"],
+)
+def test_malformed_bodies_are_400_with_a_clear_error(published: Received, body: bytes, message: str) -> None:
+    response = call(body, headers=signed(body), base64_encoded=True)
+
+    assert response["statusCode"] == 400
+    assert message in answer(response)["message"]
+    assert published() == []
+
+
+def test_invalid_base64_is_400(published: Received) -> None:
+    event = http_api_event(b"x", path=app.WEBHOOK_PATH)
+    event.update(body="not base64!", isBase64Encoded=True)
+
+    response = app.lambda_handler(event, LambdaContext())  # type: ignore[arg-type]
+
+    assert response["statusCode"] == 400
+    assert published() == []
+
+
+def test_an_oversized_body_is_413(published: Received, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_BODY_BYTES", "100")
+    body = json.dumps({"type": "message_created", "data": {"text": "x" * 200}}).encode()
+
+    response = call(body, headers=signed(body))
+
+    assert response["statusCode"] == 413
+    assert "limit is 100" in answer(response)["message"]
+    assert published() == []
+
+
+def test_the_size_limit_is_checked_on_decoded_base64(published: Received, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_BODY_BYTES", str(len(TRANSCRIPT)))
+
+    response = call(TRANSCRIPT, headers=signed(TRANSCRIPT), base64_encoded=True)
+
+    assert response["statusCode"] == 200
+
+
+def test_an_unknown_type_is_published(published: Received) -> None:
+    body = b'{"type":"call_transferred","data":{"id":"x"}}'
+
+    response = call(body, headers=signed(body))
+
+    assert answer(response) == {"status": "published", "type": "call_transferred"}
+    assert [event["detail-type"] for event in published()] == ["call_transferred"]
+
+
+def test_a_dropped_type_is_200_and_not_published(published: Received) -> None:
+    body = (WEBHOOK_SAMPLES / "transcribe_speech_interim.json").read_bytes()
+
+    response = call(body, headers=signed(body))
+
+    assert response["statusCode"] == 200
+    assert answer(response) == {"status": "dropped", "type": "transcribe_speech_interim"}
+    assert published() == []
+
+
+def test_the_dropped_list_is_configuration(published: Received, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DROPPED_EVENT_TYPES", "transcript_created, call_hangup")
+    interim = (WEBHOOK_SAMPLES / "transcribe_speech_interim.json").read_bytes()
+
+    assert answer(call(TRANSCRIPT, headers=signed(TRANSCRIPT)))["status"] == "dropped"
+    assert answer(call(interim, headers=signed(interim)))["status"] == "published"
+
+
+def test_a_publish_to_a_missing_bus_is_503(published: Received, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
+
+    response = call(TRANSCRIPT, headers=signed(TRANSCRIPT))
+
+    assert response["statusCode"] == 503
+
+
+def test_a_failed_entry_in_a_200_answer_is_503(published: Received) -> None:
+    client = bus._events_client()
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "put_events",
+            {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "boom"}]},
+        )
+        response = call(TRANSCRIPT, headers=signed(TRANSCRIPT))
+
+    assert response["statusCode"] == 503
+    assert published() == []
+
+
+def test_the_secret_is_read_from_ssm(published: Received, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOIPBIN_WEBHOOK_SECRET")
+    monkeypatch.setenv("VOIPBIN_WEBHOOK_SECRET_NAME", "/voipbin-ai/webhook-secret")
+    boto3.client("ssm").put_parameter(Name="/voipbin-ai/webhook-secret", Value=SECRET, Type="SecureString")
+
+    assert call(TRANSCRIPT, headers=signed(TRANSCRIPT))["statusCode"] == 200
+    assert call(TRANSCRIPT, headers=signed(TRANSCRIPT, "other"))["statusCode"] == 401
+
+
+def test_an_unreadable_secret_is_500_not_401(published: Received, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOIPBIN_WEBHOOK_SECRET")
+    monkeypatch.setenv("VOIPBIN_WEBHOOK_SECRET_NAME", "/voipbin-ai/missing")
+
+    response = call(TRANSCRIPT, headers=signed(TRANSCRIPT))
+
+    # Our fault, not VoIPBin's: a 5xx makes VoIPBin deliver it again once the secret exists.
+    assert response["statusCode"] == 500
+    assert published() == []
+
+
+def test_logs_carry_the_event_but_no_secret_or_phone_number(published: Received, logs: LogCapture) -> None:
+    body = (WEBHOOK_SAMPLES / "call_progressing.json").read_bytes()
+
+    call(body, headers=signed(body))
+
+    [record] = logs.records()
+    assert record["message"] == "Webhook accepted"
+    assert record["event_type"] == "call_progressing"
+    assert record["resource_id"] == "9c5e2a1d-6f4b-4e0a-9d2e-3b7c8a1f0e55"
+    logs.assert_no_personal_data(SECRET, "+15551234567", "+15559876543")

@@ -1,0 +1,65 @@
+"""events/: the files users give `sam local invoke` match the contract's samples and route where named."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from local.bus import rules_from_template
+from tests.helpers import EVENTS_DIR, WEBHOOK_SAMPLES, load_json
+from voipbin_ai.models.events import parse_webhook
+from voipbin_ai.voipbin.signature import find_header, verify
+
+# events/ file -> (the contract sample it wraps, the function it is for)
+EVENTBRIDGE_SAMPLES = {
+    "call_progressing.json": ("call_progressing.json", "CallProgressingFunction"),
+    "transcript_created.json": ("transcript_created.json", "TranscriptCreatedFunction"),
+    "transcribe_speech_started.json": ("transcribe_speech_started.json", "TranscriptCreatedFunction"),
+    "call_hangup.json": ("call_hangup.json", "CallHangupFunction"),
+    "inbound_sms.json": ("message_created.inbound_sms.json", "InboundSmsFunction"),
+}
+SECRET = load_json(EVENTS_DIR / "env.json")["Parameters"]["VOIPBIN_WEBHOOK_SECRET"]
+
+
+@pytest.mark.parametrize(("event_file", "expected"), EVENTBRIDGE_SAMPLES.items())
+def test_eventbridge_samples_wrap_the_contract_sample_and_reach_their_function(
+    event_file: str, expected: tuple[str, str]
+) -> None:
+    contract_sample, function = expected
+    event = load_json(EVENTS_DIR / event_file)
+
+    assert event["detail"] == load_json(WEBHOOK_SAMPLES / contract_sample)
+    assert event["detail-type"] == event["detail"]["type"]
+    assert {rule.function for rule in rules_from_template() if rule.matches(event)} == {function}
+    parse_webhook(event["detail"])
+
+
+def test_every_function_has_a_sample_event() -> None:
+    functions = {rule.function for rule in rules_from_template()}
+    assert {function for _, function in EVENTBRIDGE_SAMPLES.values()} == functions
+    assert (EVENTS_DIR / "ingress.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("event_file", "valid"),
+    [("ingress.json", True), ("ingress_dropped_type.json", True), ("ingress_bad_signature.json", False)],
+)
+def test_ingress_samples_are_signed_with_the_local_secret(event_file: str, valid: bool) -> None:
+    event = load_json(EVENTS_DIR / event_file)
+
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "POST /webhooks/voipbin"
+    body = str(event["body"]).encode()
+    assert verify(SECRET, body, find_header(event["headers"])) is valid
+
+
+def test_the_ingress_sample_is_the_contracts_request() -> None:
+    vector = load_json(WEBHOOK_SAMPLES / "signature_test_vector.json")
+    event = load_json(EVENTS_DIR / "ingress.json")
+    assert event["body"] == vector["body_utf8"]
+    assert vector["secret"] == SECRET
+
+
+def test_every_events_file_is_json() -> None:
+    for path in Path(EVENTS_DIR).glob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))

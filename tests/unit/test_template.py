@@ -1,0 +1,166 @@
+"""template.yaml: the shape of the deployment, and the rules' patterns tested as EventBridge evaluates them."""
+
+from functools import cache
+from typing import Any
+
+import pytest
+from samcli.yamlhelper import yaml_parse
+
+from functions.ingress.app import WEBHOOK_PATH
+from local.bus import BusRule, rules_from_template
+from local.lambda_events import eventbridge_event
+from tests.helpers import REPO_ROOT, WEBHOOK_SAMPLES, load_json
+from voipbin_ai.bus import EVENT_SOURCE
+
+EVENT_FUNCTIONS = {
+    "CallProgressingFunction": {"call_progressing"},
+    "TranscriptCreatedFunction": {"transcript_created", "transcribe_speech_started"},
+    "CallHangupFunction": {"call_hangup"},
+    "InboundSmsFunction": {"message_created"},
+}
+
+
+@cache
+def template() -> dict[str, Any]:
+    return dict(yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8")))
+
+
+def resources(kind: str) -> dict[str, Any]:
+    return {name: r for name, r in template()["Resources"].items() if r["Type"] == kind}
+
+
+def rule_of(function: str) -> BusRule:
+    [rule] = [rule for rule in rules_from_template() if rule.function == function]
+    return rule
+
+
+def routed(envelope: dict[str, Any]) -> set[str]:
+    event = eventbridge_event(envelope["type"], envelope)
+    return {rule.function for rule in rules_from_template() if rule.matches(event)}
+
+
+def sample(name: str, **data_changes: Any) -> dict[str, Any]:
+    envelope: dict[str, Any] = load_json(WEBHOOK_SAMPLES / name)
+    envelope["data"].update(data_changes)
+    return envelope
+
+
+def test_runtime_is_python_312_or_newer() -> None:
+    runtime = template()["Globals"]["Function"]["Runtime"]
+    assert runtime.startswith("python3.") and int(runtime.split(".")[1]) >= 12
+
+
+def test_every_function_uses_the_one_layer_built_from_shared() -> None:
+    [(layer_id, layer)] = resources("AWS::Serverless::LayerVersion").items()
+    assert layer["Properties"]["ContentUri"] == "shared/"
+    assert layer["Metadata"]["BuildMethod"] == template()["Globals"]["Function"]["Runtime"]
+    assert template()["Globals"]["Function"]["Layers"] == [{"Ref": layer_id}]
+
+
+def test_the_webhook_route_is_the_ingress() -> None:
+    ingress = resources("AWS::Serverless::Function")["IngressFunction"]["Properties"]
+    [event] = ingress["Events"].values()
+    assert event["Type"] == "HttpApi"
+    assert event["Properties"]["Path"] == WEBHOOK_PATH
+    assert event["Properties"]["Method"] == "POST"
+
+
+@pytest.mark.parametrize("function", sorted(EVENT_FUNCTIONS))
+def test_every_event_function_has_its_rule_retry_policy_and_dead_letter_queue(function: str) -> None:
+    properties = resources("AWS::Serverless::Function")[function]["Properties"]
+    [event] = properties["Events"].values()
+
+    assert event["Type"] == "EventBridgeRule"
+    assert event["Properties"]["EventBusName"] == {"Ref": "EventBus"}
+    assert event["Properties"]["Pattern"]["source"] == [EVENT_SOURCE]
+    assert set(event["Properties"]["Pattern"]["detail-type"]) == EVENT_FUNCTIONS[function]
+    assert event["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert event["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+    # Failures inside the function (after Lambda's own retries) land in the same queue.
+    on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+
+
+def test_eventbridge_may_write_to_the_dead_letter_queue() -> None:
+    [policy] = resources("AWS::SQS::QueuePolicy").values()
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+
+
+def test_the_inbound_sms_rule_takes_an_inbound_message_created() -> None:
+    assert routed(sample("message_created.inbound_sms.json")) == {"InboundSmsFunction"}
+
+
+def test_the_inbound_sms_rule_rejects_our_own_outbound_message() -> None:
+    assert (
+        rule_of("InboundSmsFunction").matches(
+            eventbridge_event("message_created", sample("message_created.inbound_sms.json", direction="outbound"))
+        )
+        is False
+    )
+
+
+def test_the_inbound_sms_rule_rejects_the_conversation_copy() -> None:
+    conversation_copy = sample("conversation_message_created.inbound_sms.json")
+    assert (
+        rule_of("InboundSmsFunction").matches(eventbridge_event(conversation_copy["type"], conversation_copy)) is False
+    )
+    assert routed(conversation_copy) == set()
+
+
+@pytest.mark.parametrize("name", ["transcript_created.json", "transcribe_speech_started.json"])
+def test_the_transcript_rule_takes_the_callers_voice_only(name: str) -> None:
+    assert routed(sample(name)) == {"TranscriptCreatedFunction"}
+    assert routed(sample(name, direction="out")) == set()
+
+
+@pytest.mark.parametrize(
+    ("name", "function"),
+    [("call_progressing.json", "CallProgressingFunction"), ("call_hangup.json", "CallHangupFunction")],
+)
+def test_call_events_reach_their_function(name: str, function: str) -> None:
+    assert routed(sample(name)) == {function}
+
+
+@pytest.mark.parametrize(
+    "name", ["transcribe_speech_interim.json", "transcribe_speech_ended.json", "transcribe_created.json"]
+)
+def test_events_no_function_needs_reach_none(name: str) -> None:
+    assert routed(sample(name)) == set()
+
+
+def test_an_event_from_another_source_reaches_nothing() -> None:
+    envelope = sample("call_hangup.json")
+    event = eventbridge_event("call_hangup", envelope, source="someone.else")
+    assert not any(rule.matches(event) for rule in rules_from_template())
+
+
+def test_the_table_is_on_demand_with_ttl_and_point_in_time_recovery() -> None:
+    properties = template()["Resources"]["Table"]["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert {k["AttributeName"]: k["KeyType"] for k in properties["KeySchema"]} == {"pk": "HASH", "sk": "RANGE"}
+
+
+def test_no_secret_is_a_plain_parameter_or_environment_value() -> None:
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    for function in resources("AWS::Serverless::Function").values():
+        variables = {**variables, **function["Properties"].get("Environment", {}).get("Variables", {})}
+    for plain in ("VOIPBIN_WEBHOOK_SECRET", "VOIPBIN_API_TOKEN", "VOIPBIN_ACCESS_KEY", "OPENAI_API_KEY"):
+        assert variables.get(plain, "") == "", f"{plain} must stay empty in the template"
+    for name in ("VOIPBIN_WEBHOOK_SECRET_NAME", "VOIPBIN_CREDENTIAL_NAME", "OPENAI_API_KEY_NAME"):
+        assert "Ref" in variables[name]
+        parameter = template()["Parameters"][variables[name]["Ref"]]
+        assert parameter["Default"].startswith("/")
+
+
+def test_the_ingress_may_only_publish_and_read_its_secret() -> None:
+    policies = resources("AWS::Serverless::Function")["IngressFunction"]["Properties"]["Policies"]
+    assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "EventBus"}}} in policies
+    assert not any("DynamoDB" in str(policy) for policy in policies)
+
+
+def test_the_webhook_url_is_an_output() -> None:
+    assert WEBHOOK_PATH in template()["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
