@@ -104,7 +104,7 @@ class Fault:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request to /v1.0 as received, before authentication or faults."""
+    """One request to /v1.0 as received, before authentication or faults, and the id it was answered with."""
 
     method: str
     path: str
@@ -112,6 +112,7 @@ class RecordedRequest:
     headers: dict[str, str]  # names lower-cased
     body: Any  # parsed JSON; None when empty or not JSON
     received_at: float  # time.monotonic()
+    request_id: str  # the X-Request-Id answered (also in an error envelope), so tests can match errors to requests
 
     def header(self, name: str) -> str | None:
         """A header's value by case-insensitive name."""
@@ -311,7 +312,7 @@ class VoipbinSimulator:
         supplied_id = headers.get("x-request-id", "")
         request_id = supplied_id if _CLIENT_REQUEST_ID.fullmatch(supplied_id) else new_request_id()
         body, body_is_json = _parse_json(raw_body)
-        recorded = RecordedRequest(method, url.path, query, dict(headers), body, time.monotonic())
+        recorded = RecordedRequest(method, url.path, query, dict(headers), body, time.monotonic(), request_id)
         with self._lock:
             self._recorded.append(recorded)
             fault = self._next_fault(method, url.path)
@@ -443,6 +444,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse pooled connections as in production
+    # Headers and body go out in two writes: with Nagle on, the body waits for the client's delayed ACK
+    # (40 ms a request on Linux loopback).
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:

@@ -5,9 +5,9 @@ use and every invocation reuses it. Auth is a Bearer token or an `?accesskey=` q
 takes access keys in no header). The credential is read per request, so a rotated secret is picked up.
 
 Retry policy. Every call has a deadline (absolute `time.monotonic()`; default now + total budget). Each
-attempt's timeouts are capped at the time left, a pause that would end past the deadline is not taken,
-and the last error is raised instead. Pauses are full-jitter exponential backoff, or the server's
-Retry-After on 429. Other 4xx are never retried.
+attempt's timeouts are capped at the time left, a pause that would leave no time for another attempt
+is not taken, and the last error is raised instead. Pauses are full-jitter exponential backoff, or the
+server's Retry-After on 429. Other 4xx are never retried.
 
 * Safe to repeat (GETs; stop, flush, hangup: repeating them changes nothing): retried on any transport
   error (connect, timeout, dropped connection) and on any 5xx or 429.
@@ -462,7 +462,8 @@ class VoipbinClient:
                 if isinstance(error, VoipbinRateLimited):
                     retry_after = error.retry_after
             pause = retry_after if retry_after is not None else self._backoff(attempt)
-            will_retry = retryable and attempt < self._max_attempts and self._clock() + pause < deadline
+            time_left_after_pause = deadline - self._clock() - pause
+            will_retry = retryable and attempt < self._max_attempts and time_left_after_pause >= _MIN_ATTEMPT_SECONDS
             logger.warning(
                 "VoIPBin request failed",
                 extra={
