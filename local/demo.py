@@ -1,16 +1,20 @@
 """The local demo: VoIPBin's webhooks, signed, through the ingress, the bus and the functions.
 
-Every function runs as Lambda lays it out (the local runner, a fresh process per invocation) and the
-bus routes by template.yaml's rules. Run with `make demo`.
+DynamoDB Local holds the table (template.yaml's shape). Every function runs as Lambda lays it out (the
+local runner, a fresh process per invocation) and the bus routes by template.yaml's rules. Run with
+`make demo`.
 """
 
+import contextlib
 import json
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from local.bus import LocalBus, rules_from_template
+from local.dynamodb_local import DynamoDBLocalError, create_table, running
 from local.invoke import InvokeResult, LocalFunction, LocalInvokeError, invoke, load_function
 from local.lambda_events import http_api_event
 from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, sign
@@ -18,13 +22,16 @@ from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, sign
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = REPO_ROOT / "events"
 WEBHOOK_PATH = "/webhooks/voipbin"
+DEMO_TABLE = "voipbin-ai-demo"
 # The story told, in order: a call is answered, the caller starts speaking and says something, a partial
-# transcript (dropped at the ingress), the call ends, and an SMS comes in.
+# transcript (dropped at the ingress), the call ends, VoIPBin delivers the hangup again (acted on once), and
+# an SMS comes in.
 SCRIPT = (
     "call_progressing.json",
     "transcribe_speech_started.json",
     "transcript_created.json",
     "ingress_dropped_type.json",
+    "call_hangup.json",
     "call_hangup.json",
     "inbound_sms.json",
 )
@@ -86,42 +93,54 @@ def main() -> int:
         with output_lock:
             print(f"   bus -> {function_name:<26} {result.duration_s * 1000:5.0f} ms  {describe(result)}")
 
-    bus = LocalBus(rules_from_template(), deliver).start()
-    # Only what the demo sets reaches the functions: the template's values, env.json and the local bus.
-    shell = {"AWS_ENDPOINT_URL_EVENTBRIDGE": bus.url}
-    try:
-        for name in {"IngressFunction", *(rule.function for rule in bus.rules)}:
-            functions[name] = load_function(name, env_vars=env_vars, shell_env=shell)
-    except LocalInvokeError as error:
-        bus.stop()
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    ingress = functions["IngressFunction"]
-    print(f"Local stack: bus {bus.url}, {len(bus.rules)} rules read from template.yaml\n")
-    try:
-        for event_file in SCRIPT:
-            body = webhook_body(event_file)
-            request = http_api_event(
-                body,
-                path=WEBHOOK_PATH,
-                headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)},
-            )
-            result = invoke(ingress, request)
-            answer = json.loads(result.payload.get("body") or "{}") if result.ok else {}
-            with output_lock:
-                print(
-                    f"VoIPBin -> POST {WEBHOOK_PATH} {answer.get('type', event_file):<26} "
-                    f"{result.payload.get('statusCode', 'ERR')} {answer.get('status', '')}  "
-                    f"({result.duration_s * 1000:.0f} ms)"
-                )
-            bus.wait_idle()
-        forged = webhook_body("transcript_created.json")
-        request = http_api_event(forged, path=WEBHOOK_PATH, headers={SIGNATURE_HEADER: sign("wrong", forged)})
-        result = invoke(ingress, request)
-        print(f"Forged  -> POST {WEBHOOK_PATH} {'(wrong signature)':<26} {result.payload.get('statusCode')}")
-    finally:
-        bus.stop()
+    with tempfile.TemporaryDirectory(prefix="voipbin-ai-demo-") as workdir, contextlib.ExitStack() as stack:
+        try:
+            dynamodb = stack.enter_context(running(Path(workdir)))
+        except DynamoDBLocalError as error:
+            print(f"error: DynamoDB Local: {error}", file=sys.stderr)
+            return 2
+        create_table(dynamodb.client(), DEMO_TABLE)
+        bus = LocalBus(rules_from_template(), deliver).start()
+        stack.callback(bus.stop)
+        # Only what the demo sets reaches the functions: the template's values, env.json and the local services.
+        shell = {
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": bus.url,
+            "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.endpoint_url,
+            "TABLE_NAME": DEMO_TABLE,
+        }
+        try:
+            for name in {"IngressFunction", *(rule.function for rule in bus.rules)}:
+                functions[name] = load_function(name, env_vars=env_vars, shell_env=shell)
+        except LocalInvokeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"Local stack: DynamoDB Local {dynamodb.endpoint_url}, bus {bus.url}, {len(bus.rules)} rules\n")
+        _play(functions["IngressFunction"], secret, bus, output_lock)
     return 0
+
+
+def _play(ingress: LocalFunction, secret: str, bus: LocalBus, output_lock: threading.Lock) -> None:
+    """Send SCRIPT's webhooks, signed, through the ingress, then one forged one."""
+    for event_file in SCRIPT:
+        body = webhook_body(event_file)
+        request = http_api_event(
+            body,
+            path=WEBHOOK_PATH,
+            headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)},
+        )
+        result = invoke(ingress, request)
+        answer = json.loads(result.payload.get("body") or "{}") if result.ok else {}
+        with output_lock:
+            print(
+                f"VoIPBin -> POST {WEBHOOK_PATH} {answer.get('type', event_file):<26} "
+                f"{result.payload.get('statusCode', 'ERR')} {answer.get('status', '')}  "
+                f"({result.duration_s * 1000:.0f} ms)"
+            )
+        bus.wait_idle()
+    forged = webhook_body("transcript_created.json")
+    request = http_api_event(forged, path=WEBHOOK_PATH, headers={SIGNATURE_HEADER: sign("wrong", forged)})
+    result = invoke(ingress, request)
+    print(f"Forged  -> POST {WEBHOOK_PATH} {'(wrong signature)':<26} {result.payload.get('statusCode')}")
 
 
 if __name__ == "__main__":

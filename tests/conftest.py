@@ -9,7 +9,7 @@ import pytest
 from tests.helpers import LogCapture
 
 # Fixtures of the loopback fakes (VoIPBin simulator, DynamoDB Local, fake OpenAI server) live with them.
-pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.dynamodb_local"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.dynamodb_local", "tests.fakes.openai_fixtures"]
 
 # Set before any test module imports boto3 or Powertools, so nothing can reach a real account.
 os.environ.update(
@@ -42,8 +42,13 @@ def _fresh_caches() -> Iterator[None]:
     from aws_lambda_powertools.utilities import parameters
 
     from voipbin_ai import bus, config
+    from voipbin_ai.logic import calls
+    from voipbin_ai.store import dynamodb, idempotency
 
     yield
+    calls._known.clear()
+    dynamodb.get_store.cache_clear()
+    idempotency._persistence_layer.cache_clear()
     config.ingress_settings.cache_clear()
     config.voipbin_settings.cache_clear()
     config.store_settings.cache_clear()

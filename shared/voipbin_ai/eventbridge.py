@@ -1,8 +1,9 @@
 """How a function behind the bus receives a VoIPBin event: observability and parsing, written once.
 
-A function's app.py decorates one small function that takes the parsed event model. An event that does
-not match the contract is logged with its type and field and raised: Lambda's asynchronous retries then
-end in the dead-letter queue (template.yaml: EventInvokeConfig OnFailure), with nothing said to anyone.
+A function's app.py decorates one small function that takes the parsed event model. Each event is acted
+on once (store/idempotency.py). An event that does not match the contract is logged with its type and
+field and raised: Lambda's asynchronous retries then end in the dead-letter queue (template.yaml:
+EventInvokeConfig OnFailure), with nothing said to anyone.
 """
 
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from voipbin_ai.exceptions import InvalidEventError
 from voipbin_ai.models.events import parse_webhook
 from voipbin_ai.models.voipbin import VoipbinModel
 from voipbin_ai.observability import logger, metrics, tracer
+from voipbin_ai.store.idempotency import run_once
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], None]
 
@@ -43,7 +45,9 @@ def voipbin_event_handler(
                 logger.error("Invalid VoIPBin event", field=error.field, reason=error.reason)
                 metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
                 raise
-            process(webhook)
+            if not run_once(webhook.idempotency_key, lambda: process(webhook), context=context):
+                logger.info("Duplicate event skipped", idempotency_key=webhook.idempotency_key)
+                metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=1)
 
         return lambda_handler
 

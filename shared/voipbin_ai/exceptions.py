@@ -37,3 +37,7 @@ class PayloadTooLargeError(WebhookRejectedError):
 
 class PublishError(VoipbinAIError):
     """EventBridge did not take the event: the one ingress failure VoIPBin should retry."""
+
+
+class StoreError(VoipbinAIError):
+    """DynamoDB failed or was unreachable: the event fails, and Lambda's retries or the dead-letter queue take it."""

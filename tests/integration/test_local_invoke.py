@@ -1,6 +1,7 @@
 """The no-Docker runner: every function runs from the build on its sample event, as `sam local invoke` would."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from local.bus import LocalBus, rules_from_template
 from local.invoke import InvokeResult, LocalInvokeError, invoke, load_function
+from tests.fakes.dynamodb_local import DynamoDBTable
 from tests.helpers import EVENTS_DIR, REPO_ROOT, load_json
 
 pytestmark = pytest.mark.integration
@@ -28,13 +30,21 @@ def _run(build_dir: Path, function: str, event_file: str, shell_env: dict[str, s
     return invoke(loaded, load_json(EVENTS_DIR / event_file))
 
 
+@pytest.fixture
+def table_env(dynamodb_table: DynamoDBTable) -> dict[str, str]:
+    """What points a function at the test's table on DynamoDB Local (idempotency records, sessions)."""
+    return {"AWS_ENDPOINT_URL_DYNAMODB": os.environ["AWS_ENDPOINT_URL_DYNAMODB"], "TABLE_NAME": dynamodb_table.name}
+
+
 def _log_messages(result: InvokeResult) -> list[str]:
     return [json.loads(line)["message"] for line in result.logs.splitlines() if line.startswith('{"level"')]
 
 
 @pytest.mark.parametrize(("function", "event_file"), EVENT_FUNCTIONS.items())
-def test_each_event_function_handles_its_sample(build_dir: Path, function: str, event_file: str) -> None:
-    result = _run(build_dir, function, event_file, shell_env={})
+def test_each_event_function_handles_its_sample(
+    build_dir: Path, table_env: dict[str, str], function: str, event_file: str
+) -> None:
+    result = _run(build_dir, function, event_file, shell_env=table_env)
 
     assert result.ok, result.payload
     assert _log_messages(result), result.logs
@@ -86,7 +96,7 @@ def test_an_unknown_function_is_a_clear_error(build_dir: Path) -> None:
         load_function("Nope", build_dir=build_dir)
 
 
-def test_the_command_line_prints_the_result_like_sam_local_invoke(build_dir: Path) -> None:
+def test_the_command_line_prints_the_result_like_sam_local_invoke(build_dir: Path, table_env: dict[str, str]) -> None:
     completed = subprocess.run(
         [
             sys.executable,
@@ -101,6 +111,7 @@ def test_the_command_line_prints_the_result_like_sam_local_invoke(build_dir: Pat
             str(build_dir),
         ],
         cwd=REPO_ROOT,
+        env={**os.environ, **table_env},
         capture_output=True,
         text=True,
         check=False,

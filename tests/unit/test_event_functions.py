@@ -9,6 +9,8 @@ import pytest
 from tests.helpers import EVENTS_DIR, LambdaContext, LogCapture, load_json
 from voipbin_ai.exceptions import InvalidEventError
 
+pytestmark = pytest.mark.usefixtures("moto_table")
+
 CALL_ID = "9c5e2a1d-6f4b-4e0a-9d2e-3b7c8a1f0e55"
 TRANSCRIBE_ID = "bbf08426-3979-41bc-a544-5fc92c237848"
 # function package, events/ file, the id key its log record carries, its value, its message

@@ -47,12 +47,22 @@ class CallEvent(VoipbinModel):
     type: CallEventType
     data: Call
 
+    @property
+    def idempotency_key(self) -> str:
+        """One call_progressing and one call_hangup per call: the event type carries the status."""
+        return f"{self.type}:{self.data.id}:{self.data.status}"
+
 
 class TranscriptCreatedEvent(VoipbinModel):
     """A final utterance of a live transcription."""
 
     type: TranscriptEventType
     data: Transcript
+
+    @property
+    def idempotency_key(self) -> str:
+        """A transcript is created once; its id is stable."""
+        return f"{self.type}:{self.data.id}"
 
 
 class TranscribeSpeechEvent(VoipbinModel):
@@ -61,12 +71,23 @@ class TranscribeSpeechEvent(VoipbinModel):
     type: TranscribeSpeechEventType
     data: SpeechEvent
 
+    @property
+    def idempotency_key(self) -> str:
+        """data.id is random per delivery, so the stream and the moment identify a speech event."""
+        moment = self.data.tm_event.isoformat() if self.data.tm_event else self.data.id
+        return f"{self.type}:{self.data.streaming_id}:{moment}"
+
 
 class TranscribeEvent(VoipbinModel):
     """A transcription session was created, progressed or finished."""
 
     type: TranscribeEventType
     data: Transcribe
+
+    @property
+    def idempotency_key(self) -> str:
+        """One event per transcribe and status."""
+        return f"{self.type}:{self.data.id}:{self.data.status}"
 
 
 class MessageEvent(VoipbinModel):
@@ -75,6 +96,11 @@ class MessageEvent(VoipbinModel):
     type: MessageEventType
     data: Message
 
+    @property
+    def idempotency_key(self) -> str:
+        """The message id alone: both webhooks of one inbound SMS (this and the conversation copy) share it."""
+        return f"message:{self.data.id}"
+
 
 class ConversationMessageEvent(VoipbinModel):
     """A conversation message; an inbound SMS arrives both as this and as a MessageEvent."""
@@ -82,12 +108,22 @@ class ConversationMessageEvent(VoipbinModel):
     type: ConversationMessageEventType
     data: ConversationMessage
 
+    @property
+    def idempotency_key(self) -> str:
+        """The SMS's id, as MessageEvent's: one inbound SMS is acted on once, whichever webhook comes first."""
+        return f"message:{self.data.id}"
+
 
 class UnhandledEvent(VoipbinModel):
     """Any other event type: kept as raw data so it can be acknowledged and ignored."""
 
     type: str
     data: dict[str, Any]
+
+    @property
+    def idempotency_key(self) -> str:
+        """The type and the resource id, when there is one."""
+        return f"{self.type}:{self.data.get('id', '')}"
 
 
 _UNHANDLED = "unhandled"

@@ -1,0 +1,85 @@
+"""Conversations as this backend keeps them: one per call, per SMS thread (our number, theirs) or web chat.
+
+These are the domain shapes the logic works with; how they sit in DynamoDB is store/dynamodb.py's business.
+A conversation id never holds a phone number, because ids go into every log line.
+"""
+
+import hashlib
+from datetime import datetime
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Channel = Literal["voice", "sms", "chat"]
+ConversationStatus = Literal["active", "ended"]
+Role = Literal["user", "assistant"]
+
+STATUS_ACTIVE: Final = "active"
+STATUS_ENDED: Final = "ended"
+
+
+def call_conversation_id(call_id: str) -> str:
+    """The conversation of a phone call."""
+    return f"call:{call_id}"
+
+
+def sms_conversation_id(our_number: str, their_number: str) -> str:
+    """The SMS thread between one of our numbers and a phone: a digest, so no number reaches the logs."""
+    return "sms:" + _digest(f"{our_number}|{their_number}")
+
+
+def chat_conversation_id(session_id: str) -> str:
+    """The web-chat conversation of a browser session id."""
+    return f"chat:{session_id}"
+
+
+def contact_id(number: str) -> str:
+    """A person across channels, by phone number, as a digest (cross-channel memory keys on it)."""
+    return "contact:" + _digest(number)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Session(_Model):
+    """The state of one conversation: whose turn it is, the media of a call, what was said before."""
+
+    conversation_id: str
+    channel: Channel
+    status: ConversationStatus
+    turn: int = 0
+    # The last turn whose reply was (at least partly) spoken or sent: a new turn flushes it first.
+    reply_turn: int = 0
+    speaking_id: str | None = None
+    transcribe_id: str | None = None
+    our_address: str = ""
+    their_address: str = ""
+    summary: str = ""
+    created_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether anything may still be said in this conversation."""
+        return self.status == STATUS_ACTIVE
+
+
+class Turn(_Model):
+    """A user utterance or message that took the conversation's next turn number."""
+
+    number: int
+    session: Session
+
+
+class HistoryMessage(_Model):
+    """One message of a conversation's history, oldest first when listed."""
+
+    turn: int
+    role: Role
+    text: str
+    interrupted: bool = False

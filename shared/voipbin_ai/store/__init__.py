@@ -1,0 +1,1 @@
+"""Where conversations and idempotency records live: DynamoDB, behind store/dynamodb.py. Empty on purpose."""

@@ -1,0 +1,452 @@
+"""The only DynamoDB code of the package: conversations, their turns and history, and the call mappings.
+
+One table, composite key (pk, sk), TTL on `expires_at` of every item. Access patterns (README, "State"):
+
+| item | pk | sk | written by |
+|---|---|---|---|
+| conversation session | `CONV#<conversation id>` | `SESSION` | start_call, take_turn, record_reply, end_conversation |
+| history message | `CONV#<conversation id>` | `MSG#<turn:010d>#<0 user / 1 assistant>` | record_reply |
+| transcribe -> call | `TRANSCRIBE#<transcribe id>` | `CALL` | attach_call_media, map_transcribe |
+| idempotency record | `idempotency#<function>` | hash of the event key | Powertools Idempotency |
+
+"Latest turn wins" is two conditional writes: take_turn adds one to the session's turn (only while it is
+active) and returns the new number; record_reply writes a piece of the reply only if that number is still
+the session's turn and the session is active, in one transaction with the history messages. A reply is
+spoken or sent only after record_reply succeeded, so a superseded or hung-up turn stops at its next piece.
+"""
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from voipbin_ai.config import store_settings
+from voipbin_ai.exceptions import StoreError
+from voipbin_ai.models.session import (
+    STATUS_ACTIVE,
+    STATUS_ENDED,
+    Channel,
+    HistoryMessage,
+    Session,
+    Turn,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
+
+Item = dict[str, "AttributeValueTypeDef"]
+
+TTL_ATTRIBUTE: Final = "expires_at"
+SESSION_SK: Final = "SESSION"
+MESSAGE_PREFIX: Final = "MSG#"
+_USER, _ASSISTANT = 0, 1
+_CONDITION_FAILED: Final = "ConditionalCheckFailedException"
+
+
+def _conversation_pk(conversation_id: str) -> str:
+    return f"CONV#{conversation_id}"
+
+
+def _session_key(conversation_id: str) -> Item:
+    return {"pk": {"S": _conversation_pk(conversation_id)}, "sk": {"S": SESSION_SK}}
+
+
+def _message_key(conversation_id: str, turn: int, slot: int) -> Item:
+    return {"pk": {"S": _conversation_pk(conversation_id)}, "sk": {"S": f"{MESSAGE_PREFIX}{turn:010d}#{slot}"}}
+
+
+def _transcribe_key(transcribe_id: str) -> Item:
+    return {"pk": {"S": f"TRANSCRIBE#{transcribe_id}"}, "sk": {"S": "CALL"}}
+
+
+def _s(value: str) -> "AttributeValueTypeDef":
+    return {"S": value}
+
+
+def _n(value: int) -> "AttributeValueTypeDef":
+    return {"N": str(value)}
+
+
+def _text(item: Mapping[str, Any], name: str) -> str:
+    return str(item[name]["S"]) if name in item else ""
+
+
+def _number(item: Mapping[str, Any], name: str) -> int:
+    return int(item[name]["N"]) if name in item else 0
+
+
+def _moment(item: Mapping[str, Any], name: str) -> datetime | None:
+    return datetime.fromtimestamp(_number(item, name), UTC) if name in item else None
+
+
+def _session(item: Mapping[str, Any]) -> Session:
+    """The domain view of a session item (item shape is not domain shape)."""
+    return Session(
+        conversation_id=_text(item, "conversation_id"),
+        channel=_text(item, "channel"),  # written only from Channel
+        status=_text(item, "status"),  # written only from ConversationStatus
+        turn=_number(item, "turn"),
+        reply_turn=_number(item, "reply_turn"),
+        speaking_id=_text(item, "speaking_id") or None,
+        transcribe_id=_text(item, "transcribe_id") or None,
+        our_address=_text(item, "our_address"),
+        their_address=_text(item, "their_address"),
+        summary=_text(item, "summary"),
+        created_at=_moment(item, "created_at"),
+        ended_at=_moment(item, "ended_at"),
+    )
+
+
+def _condition_failed(error: ClientError) -> bool:
+    """A failed condition, also when it cancelled a transaction."""
+    code = error.response.get("Error", {}).get("Code", "")
+    if code == _CONDITION_FAILED:
+        return True
+    reasons = error.response.get("CancellationReasons", [])
+    return code == "TransactionCanceledException" and any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+
+
+class ConversationStore:
+    """Conversations in the DynamoDB table; every method is one round trip unless it says otherwise."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        ttl_seconds: int,
+        client: "DynamoDBClient | None" = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.table_name = table_name
+        self._ttl_seconds = ttl_seconds
+        self._client = client
+        self._clock = clock
+
+    @property
+    def client(self) -> "DynamoDBClient":
+        """The boto3 client, made on first use (AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local)."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    # --- calls ------------------------------------------------------------------------------------
+
+    def start_call(self, conversation_id: str, *, caller: str, callee: str) -> bool:
+        """Open a call's conversation; False when it exists already (a duplicate, or a call already ended)."""
+        now = int(self._clock())
+        item: Item = {
+            **_session_key(conversation_id),
+            "conversation_id": _s(conversation_id),
+            "channel": _s("voice"),
+            "status": _s(STATUS_ACTIVE),
+            "turn": _n(0),
+            "their_address": _s(caller),
+            "our_address": _s(callee),
+            "created_at": _n(now),
+            TTL_ATTRIBUTE: _n(now + self._ttl_seconds),
+        }
+        try:
+            self._call(
+                self.client.put_item,
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def attach_call_media(self, conversation_id: str, *, transcribe_id: str, speaking_id: str) -> bool:
+        """Record a live call's transcribe and speaking, and the transcribe -> call mapping, in one transaction.
+
+        False when the call ended meanwhile (the caller should stop what it started).
+        """
+        now = int(self._clock())
+        expires = _n(now + self._ttl_seconds)
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _session_key(conversation_id),
+                    "UpdateExpression": "SET transcribe_id = :t, speaking_id = :s, #ttl = :e",
+                    "ConditionExpression": "#status = :active",
+                    "ExpressionAttributeNames": {"#status": "status", "#ttl": TTL_ATTRIBUTE},
+                    "ExpressionAttributeValues": {
+                        ":t": _s(transcribe_id),
+                        ":s": _s(speaking_id),
+                        ":e": expires,
+                        ":active": _s(STATUS_ACTIVE),
+                    },
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": self._mapping_item(transcribe_id, conversation_id, expires),
+                }
+            },
+        ]
+        try:
+            self._call(self.client.transact_write_items, TransactItems=items)
+        except _ConditionFailed:
+            return False
+        return True
+
+    def map_transcribe(self, transcribe_id: str, conversation_id: str) -> None:
+        """Remember which call a transcribe belongs to (the fallback found it through VoIPBin's API)."""
+        expires = _n(int(self._clock()) + self._ttl_seconds)
+        self._call(
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=self._mapping_item(transcribe_id, conversation_id, expires),
+        )
+
+    def conversation_of_transcribe(self, transcribe_id: str) -> str | None:
+        """The call conversation a transcribe belongs to, if known yet (transcripts can come first)."""
+        response = self._call(self.client.get_item, TableName=self.table_name, Key=_transcribe_key(transcribe_id))
+        item = response.get("Item")
+        return _text(item, "conversation_id") if item else None
+
+    def set_speaking(self, conversation_id: str, speaking_id: str) -> bool:
+        """Replace a call's speaking session (the old one was gone); False when the call has ended."""
+        try:
+            self._call(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=_session_key(conversation_id),
+                UpdateExpression="SET speaking_id = :s",
+                ConditionExpression="#status = :active",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":s": _s(speaking_id), ":active": _s(STATUS_ACTIVE)},
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    # --- every channel ----------------------------------------------------------------------------
+
+    def take_turn(
+        self,
+        conversation_id: str,
+        *,
+        channel: Channel,
+        open_if_missing: bool,
+        our_address: str = "",
+        their_address: str = "",
+    ) -> Turn | None:
+        """The conversation's next turn number, taken atomically; None when it has ended or is unknown.
+
+        A call must exist first (call_progressing opens it; a transcript may come before that). SMS and
+        chat conversations open on their first message (open_if_missing).
+        """
+        now = int(self._clock())
+        sets = ["updated_at = :now", "#ttl = :e"]
+        values: Item = {":one": _n(1), ":now": _n(now), ":e": _n(now + self._ttl_seconds), ":active": _s(STATUS_ACTIVE)}
+        if open_if_missing:
+            sets += [
+                "conversation_id = if_not_exists(conversation_id, :cid)",
+                "channel = if_not_exists(channel, :channel)",
+                "#status = if_not_exists(#status, :active)",
+                "created_at = if_not_exists(created_at, :now)",
+                "our_address = if_not_exists(our_address, :ours)",
+                "their_address = if_not_exists(their_address, :theirs)",
+            ]
+            values |= {
+                ":cid": _s(conversation_id),
+                ":channel": _s(channel),
+                ":ours": _s(our_address),
+                ":theirs": _s(their_address),
+            }
+            condition = "attribute_not_exists(pk) OR #status = :active"
+        else:
+            condition = "#status = :active"
+        try:
+            response = self._call(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=_session_key(conversation_id),
+                UpdateExpression=f"SET {', '.join(sets)} ADD turn :one",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status", "#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except _ConditionFailed:
+            return None
+        session = _session(response["Attributes"])
+        return Turn(number=session.turn, session=session)
+
+    def history(self, conversation_id: str, *, limit: int) -> list[HistoryMessage]:
+        """The last `limit` messages, oldest first (one strongly consistent query)."""
+        response = self._call(
+            self.client.query,
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": _s(_conversation_pk(conversation_id)), ":prefix": _s(MESSAGE_PREFIX)},
+            ScanIndexForward=False,
+            Limit=limit,
+            ConsistentRead=True,
+        )
+        messages = [
+            HistoryMessage(
+                turn=_number(item, "turn"),
+                role=_text(item, "role"),  # written only from Role
+                text=_text(item, "text"),
+                interrupted=bool(item.get("interrupted", {}).get("BOOL", False)),
+            )
+            for item in response.get("Items", [])
+        ]
+        return messages[::-1]
+
+    def record_reply(self, conversation_id: str, turn: int, *, user_text: str | None, reply_so_far: str) -> bool:
+        """Record a turn's reply so far while the turn is the latest and the conversation active.
+
+        Only when this returns True may the new piece be spoken or sent. One transaction: the session's
+        guard and the history messages (the user's words with the first piece).
+        """
+        now = int(self._clock())
+        expires = _n(now + self._ttl_seconds)
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _session_key(conversation_id),
+                    "UpdateExpression": "SET reply_turn = :turn, updated_at = :now, #ttl = :e",
+                    "ConditionExpression": "turn = :turn AND #status = :active",
+                    "ExpressionAttributeNames": {"#status": "status", "#ttl": TTL_ATTRIBUTE},
+                    "ExpressionAttributeValues": {
+                        ":turn": _n(turn),
+                        ":now": _n(now),
+                        ":e": expires,
+                        ":active": _s(STATUS_ACTIVE),
+                    },
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": self._message_item(conversation_id, turn, "assistant", reply_so_far, now),
+                }
+            },
+        ]
+        if user_text is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": self._message_item(conversation_id, turn, "user", user_text, now),
+                    }
+                }
+            )
+        try:
+            self._call(self.client.transact_write_items, TransactItems=items)
+        except _ConditionFailed:
+            return False
+        return True
+
+    def mark_interrupted(self, conversation_id: str, turn: int) -> None:
+        """Flag a turn's recorded reply as cut short by a newer turn or the hangup."""
+        try:
+            self._call(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=_message_key(conversation_id, turn, _ASSISTANT),
+                UpdateExpression="SET interrupted = :yes",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+        except _ConditionFailed:
+            return  # nothing of that reply was recorded, so nothing was said
+
+    def end_conversation(self, conversation_id: str, *, channel: Channel) -> Session:
+        """End a conversation: no turn is taken and no reply recorded for it any more.
+
+        An unknown conversation is recorded as ended too, so events that arrive after the end (a late
+        call_progressing or transcript) find it ended.
+        """
+        now = int(self._clock())
+        response = self._call(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=_session_key(conversation_id),
+            UpdateExpression=(
+                "SET #status = :ended, ended_at = if_not_exists(ended_at, :now), updated_at = :now, #ttl = :e, "
+                "conversation_id = if_not_exists(conversation_id, :cid), channel = if_not_exists(channel, :channel)"
+            ),
+            ExpressionAttributeNames={"#status": "status", "#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":ended": _s(STATUS_ENDED),
+                ":now": _n(now),
+                ":e": _n(now + self._ttl_seconds),
+                ":cid": _s(conversation_id),
+                ":channel": _s(channel),
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return _session(response["Attributes"])
+
+    def save_summary(self, conversation_id: str, summary: str) -> None:
+        """Keep a short summary of the conversation on its session."""
+        self._call(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=_session_key(conversation_id),
+            UpdateExpression="SET summary = :summary",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":summary": _s(summary)},
+        )
+
+    def get_session(self, conversation_id: str) -> Session | None:
+        """A conversation's session, strongly consistent."""
+        response = self._call(
+            self.client.get_item, TableName=self.table_name, Key=_session_key(conversation_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _session(item) if item else None
+
+    # --- items and errors -------------------------------------------------------------------------
+
+    def _put(self, item: Item) -> "TransactWriteItemTypeDef":
+        return {"Put": {"TableName": self.table_name, "Item": item}}
+
+    def _mapping_item(self, transcribe_id: str, conversation_id: str, expires: "AttributeValueTypeDef") -> Item:
+        return {**_transcribe_key(transcribe_id), "conversation_id": _s(conversation_id), TTL_ATTRIBUTE: expires}
+
+    def _message_item(self, conversation_id: str, turn: int, role: str, text: str, now: int) -> Item:
+        slot = _USER if role == "user" else _ASSISTANT
+        return {
+            **_message_key(conversation_id, turn, slot),
+            "turn": _n(turn),
+            "role": _s(role),
+            "text": _s(text),
+            "created_at": _n(now),
+            TTL_ATTRIBUTE: _n(now + self._ttl_seconds),
+        }
+
+    def _call[ResultT](self, operation: Callable[..., ResultT], **kwargs: Any) -> ResultT:
+        """One DynamoDB call; a failed condition is _ConditionFailed, anything else a StoreError."""
+        try:
+            return operation(**kwargs)
+        except ClientError as error:
+            if _condition_failed(error):
+                raise _ConditionFailed from error
+            raise StoreError(f"DynamoDB {error.operation_name} failed: {error}") from error
+        except BotoCoreError as error:
+            raise StoreError(f"DynamoDB unreachable: {error}") from error
+
+
+class _ConditionFailed(Exception):
+    """A conditional write did not apply: an expected outcome, turned into a return value by each method."""
+
+
+@lru_cache(maxsize=1)
+def get_store() -> ConversationStore:
+    """The container's store, from the settings; the boto3 client is made on first use and then reused."""
+    settings = store_settings()
+    return ConversationStore(settings.table_name, ttl_seconds=settings.session_ttl_seconds)

@@ -1,0 +1,62 @@
+"""Each VoIPBin event is acted on once, though VoIPBin, EventBridge and Lambda may each deliver it again.
+
+Powertools Idempotency on the same DynamoDB table, keyed on the event's identity (the event models'
+`idempotency_key`: VoIPBin sends no event id). A duplicate that arrives while the first delivery is still
+running is skipped, not failed: failing it would only make EventBridge retry it and end in the dead-letter
+queue. If the first delivery fails, its record is removed and the retry runs.
+"""
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Final
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from voipbin_ai.config import store_settings
+from voipbin_ai.store.dynamodb import TTL_ATTRIBUTE
+
+# EventBridge retries for up to 5 minutes and Lambda's async retries add a few more: an hour covers both.
+RECORD_SECONDS: Final = 3600
+_CONFIG: Final = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=RECORD_SECONDS)
+
+
+@lru_cache(maxsize=1)
+def _persistence_layer() -> DynamoDBPersistenceLayer:
+    """Records live in the conversations' table: pk `idempotency#<function>`, sk the key's hash, TTL'd."""
+    return DynamoDBPersistenceLayer(
+        table_name=store_settings().table_name, key_attr="pk", sort_key_attr="sk", expiry_attr=TTL_ATTRIBUTE
+    )
+
+
+def run_once(key: str, work: Callable[[], None], *, context: LambdaContext | None) -> bool:
+    """Run `work` unless an event with this key already ran or is running; True when it ran now.
+
+    Raises whatever `work` raises (and then the event may run again).
+    """
+    ran = False
+    if context is not None:
+        _CONFIG.register_lambda_context(context)
+
+    @idempotent_function(
+        data_keyword_argument="event",
+        persistence_store=_persistence_layer(),
+        config=_CONFIG,
+        key_prefix="voipbin_event",
+    )
+    def once(event: dict[str, str]) -> dict[str, str]:
+        nonlocal ran
+        work()
+        ran = True
+        return {"key": event["key"]}
+
+    try:
+        once(event={"key": key})
+    except IdempotencyAlreadyInProgressError:
+        return False
+    return ran

@@ -1,0 +1,76 @@
+"""Each event acted on once: event identities, and Powertools Idempotency on the table (moto)."""
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import EVENTS_DIR, WEBHOOK_SAMPLES, LambdaContext, LogCapture, load_json
+from voipbin_ai.models.events import parse_webhook
+from voipbin_ai.store.idempotency import run_once
+
+pytestmark = pytest.mark.usefixtures("moto_table")
+
+
+def test_both_webhooks_of_one_sms_share_their_identity() -> None:
+    sms = parse_webhook(load_json(WEBHOOK_SAMPLES / "message_created.inbound_sms.json"))
+    copy = parse_webhook(load_json(WEBHOOK_SAMPLES / "conversation_message_created.inbound_sms.json"))
+
+    assert sms.idempotency_key == copy.idempotency_key
+
+
+def test_a_call_status_is_part_of_its_identity() -> None:
+    progressing = parse_webhook(load_json(WEBHOOK_SAMPLES / "call_progressing.json"))
+    hangup = parse_webhook(load_json(WEBHOOK_SAMPLES / "call_hangup.json"))
+
+    assert progressing.idempotency_key != hangup.idempotency_key
+
+
+def test_speech_events_are_identified_by_stream_and_moment_not_their_random_id() -> None:
+    body: dict[str, Any] = load_json(WEBHOOK_SAMPLES / "transcribe_speech_started.json")
+    again = {**body, "data": {**body["data"], "id": "11111111-2222-3333-4444-555555555555"}}
+    later = {**body, "data": {**body["data"], "tm_event": "2026-08-22T10:15:09.000000001Z"}}
+
+    assert parse_webhook(body).idempotency_key == parse_webhook(again).idempotency_key
+    assert parse_webhook(body).idempotency_key != parse_webhook(later).idempotency_key
+
+
+def test_work_runs_once_per_key() -> None:
+    runs: list[str] = []
+
+    assert run_once("k1", lambda: runs.append("k1"), context=LambdaContext())
+    assert not run_once("k1", lambda: runs.append("k1 again"), context=LambdaContext())
+    assert run_once("k2", lambda: runs.append("k2"), context=LambdaContext())
+
+    assert runs == ["k1", "k2"]
+
+
+def test_failed_work_runs_again_on_retry() -> None:
+    def fail() -> None:
+        raise RuntimeError("VoIPBin unreachable")
+
+    with pytest.raises(RuntimeError):
+        run_once("k", fail, context=LambdaContext())
+    runs: list[int] = []
+
+    assert run_once("k", lambda: runs.append(1), context=LambdaContext())
+    assert runs == [1]
+
+
+def test_a_duplicate_while_the_first_is_running_is_skipped_without_failing() -> None:
+    inner: list[bool] = []
+
+    # The duplicate arrives while the first delivery is still inside its work.
+    assert run_once("k", lambda: inner.append(run_once("k", lambda: None, context=LambdaContext())), context=None)
+
+    assert inner == [False]
+
+
+def test_an_event_function_skips_a_duplicate_delivery(logs: LogCapture) -> None:
+    from functions.call_hangup.app import lambda_handler
+
+    event = load_json(EVENTS_DIR / "call_hangup.json")
+
+    lambda_handler(event, LambdaContext())
+    lambda_handler({**event, "id": "another-delivery"}, LambdaContext())
+
+    assert [record["message"] for record in logs.records()] == ["Call ended", "Duplicate event skipped"]

@@ -1,0 +1,197 @@
+"""The conversation store on moto: sessions, turns, the reply guard, history, mappings and TTL."""
+
+import pytest
+
+from tests.store_calls import counted_calls, reads, writes
+from voipbin_ai.exceptions import StoreError
+from voipbin_ai.models.session import call_conversation_id, sms_conversation_id
+from voipbin_ai.store.dynamodb import ConversationStore
+
+CALL = call_conversation_id("9c5e2a1d-6f4b-4e0a-9d2e-3b7c8a1f0e55")
+SMS = sms_conversation_id("+15559876543", "+15551234567")
+NOW = 1_800_000_000
+
+
+def open_call(store: ConversationStore) -> None:
+    assert store.start_call(CALL, caller="+15551234567", callee="+15559876543")
+
+
+def test_a_call_opens_once(store: ConversationStore) -> None:
+    open_call(store)
+
+    assert not store.start_call(CALL, caller="+15551234567", callee="+15559876543")
+    session = store.get_session(CALL)
+    assert session is not None
+    assert (session.channel, session.status, session.turn) == ("voice", "active", 0)
+    assert session.their_address == "+15551234567"
+
+
+def test_turns_of_a_call_are_numbered_in_order(store: ConversationStore) -> None:
+    open_call(store)
+
+    numbers = [
+        turn.number
+        for turn in (store.take_turn(CALL, channel="voice", open_if_missing=False) for _ in range(3))
+        if turn
+    ]
+
+    assert numbers == [1, 2, 3]
+
+
+def test_an_unknown_call_takes_no_turn(store: ConversationStore) -> None:
+    assert store.take_turn(CALL, channel="voice", open_if_missing=False) is None
+    assert store.get_session(CALL) is None
+
+
+def test_an_sms_thread_opens_on_its_first_message(store: ConversationStore) -> None:
+    turn = store.take_turn(SMS, channel="sms", open_if_missing=True, our_address="+1555987", their_address="+1555123")
+
+    assert turn is not None
+    assert turn.number == 1
+    assert (turn.session.channel, turn.session.our_address, turn.session.their_address) == (
+        "sms",
+        "+1555987",
+        "+1555123",
+    )
+    again = store.take_turn(SMS, channel="sms", open_if_missing=True, our_address="x", their_address="y")
+    assert again is not None
+    assert (again.number, again.session.our_address) == (2, "+1555987")
+
+
+def test_only_the_latest_turn_may_record_its_reply(store: ConversationStore) -> None:
+    open_call(store)
+    first = store.take_turn(CALL, channel="voice", open_if_missing=False)
+    second = store.take_turn(CALL, channel="voice", open_if_missing=False)
+    assert first and second
+
+    assert not store.record_reply(CALL, first.number, user_text="hello", reply_so_far="Hi there.")
+    assert store.record_reply(CALL, second.number, user_text="are you there?", reply_so_far="Yes.")
+    assert [(m.turn, m.role, m.text) for m in store.history(CALL, limit=10)] == [
+        (2, "user", "are you there?"),
+        (2, "assistant", "Yes."),
+    ]
+
+
+def test_a_reply_grows_piece_by_piece_and_can_be_marked_interrupted(store: ConversationStore) -> None:
+    open_call(store)
+    turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
+    assert turn
+
+    assert store.record_reply(CALL, turn.number, user_text="hi", reply_so_far="Hello.")
+    assert store.record_reply(CALL, turn.number, user_text=None, reply_so_far="Hello. How can I help?")
+    store.mark_interrupted(CALL, turn.number)
+
+    user, assistant = store.history(CALL, limit=10)
+    assert (user.text, user.interrupted) == ("hi", False)
+    assert (assistant.text, assistant.interrupted) == ("Hello. How can I help?", True)
+    session = store.get_session(CALL)
+    assert session and session.reply_turn == turn.number
+
+
+def test_marking_a_reply_that_was_never_recorded_changes_nothing(store: ConversationStore) -> None:
+    open_call(store)
+
+    store.mark_interrupted(CALL, 7)
+
+    assert store.history(CALL, limit=10) == []
+
+
+def test_history_returns_the_last_messages_oldest_first(store: ConversationStore) -> None:
+    open_call(store)
+    for n in range(1, 5):
+        turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
+        assert turn and store.record_reply(CALL, turn.number, user_text=f"q{n}", reply_so_far=f"a{n}")
+
+    assert [m.text for m in store.history(CALL, limit=3)] == ["a3", "q4", "a4"]
+
+
+def test_an_ended_conversation_takes_no_turn_and_records_nothing(store: ConversationStore) -> None:
+    open_call(store)
+    turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
+    assert turn
+
+    ended = store.end_conversation(CALL, channel="voice")
+
+    assert (ended.status, ended.ended_at is not None) == ("ended", True)
+    assert not store.record_reply(CALL, turn.number, user_text="hi", reply_so_far="Hello.")
+    assert store.take_turn(CALL, channel="voice", open_if_missing=False) is None
+    assert not store.set_speaking(CALL, "a1b2c3d4-0000-0000-0000-000000000001")
+
+
+def test_a_hangup_before_the_call_is_opened_keeps_it_from_opening(store: ConversationStore) -> None:
+    ended = store.end_conversation(CALL, channel="voice")
+
+    assert ended.status == "ended"
+    assert not store.start_call(CALL, caller="+15551234567", callee="+15559876543")
+    assert store.take_turn(CALL, channel="voice", open_if_missing=True) is None
+
+
+def test_media_are_attached_to_a_live_call_with_the_transcribe_mapping(store: ConversationStore) -> None:
+    open_call(store)
+
+    assert store.attach_call_media(CALL, transcribe_id="bbf08426", speaking_id="a1b2c3d4")
+
+    assert store.conversation_of_transcribe("bbf08426") == CALL
+    session = store.get_session(CALL)
+    assert session and (session.transcribe_id, session.speaking_id) == ("bbf08426", "a1b2c3d4")
+
+
+def test_media_are_not_attached_to_an_ended_call(store: ConversationStore) -> None:
+    open_call(store)
+    store.end_conversation(CALL, channel="voice")
+
+    assert not store.attach_call_media(CALL, transcribe_id="bbf08426", speaking_id="a1b2c3d4")
+    assert store.conversation_of_transcribe("bbf08426") is None
+
+
+def test_a_transcribe_can_be_mapped_later(store: ConversationStore) -> None:
+    assert store.conversation_of_transcribe("bbf08426") is None
+
+    store.map_transcribe("bbf08426", CALL)
+
+    assert store.conversation_of_transcribe("bbf08426") == CALL
+
+
+def test_the_summary_is_kept_on_the_session(store: ConversationStore) -> None:
+    open_call(store)
+
+    store.save_summary(CALL, "Asked about order 42.")
+
+    session = store.get_session(CALL)
+    assert session and session.summary == "Asked about order 42."
+
+
+def test_every_item_expires(store: ConversationStore, moto_table: str) -> None:
+    open_call(store)
+    store.attach_call_media(CALL, transcribe_id="bbf08426", speaking_id="a1b2c3d4")
+    turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
+    assert turn and store.record_reply(CALL, turn.number, user_text="hi", reply_so_far="Hello.")
+    store.take_turn(SMS, channel="sms", open_if_missing=True)
+    store.end_conversation(CALL, channel="voice")
+
+    items = store.client.scan(TableName=moto_table)["Items"]
+
+    assert len(items) == 5
+    assert all(int(item["expires_at"]["N"]) == NOW + 3600 for item in items)
+
+
+def test_a_voice_turn_costs_one_read_and_two_writes(store: ConversationStore) -> None:
+    # Given an open call (the transcribe mapping is read once per container and then cached by the logic)
+    open_call(store)
+
+    # When one turn is taken, its history read and its one-piece reply recorded
+    with counted_calls(store.client) as calls:
+        turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
+        assert turn
+        store.history(CALL, limit=20)
+        assert store.record_reply(CALL, turn.number, user_text="hi", reply_so_far="Hello.")
+
+    # Then
+    assert (reads(calls), writes(calls)) == (1, 2), calls
+
+
+def test_other_dynamodb_errors_are_store_errors(store: ConversationStore) -> None:
+    broken = ConversationStore("no-such-table", ttl_seconds=60, client=store.client)
+
+    with pytest.raises(StoreError, match="ResourceNotFoundException"):
+        broken.take_turn(CALL, channel="voice", open_if_missing=False)
