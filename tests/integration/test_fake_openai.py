@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 from tests.fakes.fake_openai import CHAT_PATH, DEFAULT_REPLY, FakeOpenAI, RecordedRequest, Script, ToolCall, tokenize
 
@@ -107,7 +107,7 @@ def test_non_streaming_completion(
 
     choice = completion.choices[0]
     assert choice.message.content == content
-    assert [call.function.name for call in choice.message.tool_calls or []] == tool_names
+    assert [call.function.name for call in choice.message.tool_calls or [] if call.type == "function"] == tool_names
     assert choice.finish_reason == finish_reason
     assert completion.usage is not None
     assert completion.usage.completion_tokens > 0
@@ -217,7 +217,9 @@ def test_requests_are_recorded_and_a_responder_answers_from_them(
         return Script.text(f"You said: {request.messages[-1]['content']}")
 
     fake_openai.default = echo
-    tools = [{"type": "function", "function": {"name": "hang_up", "parameters": {"type": "object", "properties": {}}}}]
+    tools: list[ChatCompletionFunctionToolParam] = [
+        {"type": "function", "function": {"name": "hang_up", "parameters": {"type": "object", "properties": {}}}}
+    ]
 
     first = client.chat.completions.create(model=MODEL, messages=USER, tools=tools)
     client.models.list()
