@@ -170,27 +170,13 @@ class ConversationStore:
         now = int(self._clock())
         expires = _n(now + self._ttl_seconds)
         items: list[TransactWriteItemTypeDef] = [
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": _session_key(conversation_id),
-                    "UpdateExpression": "SET transcribe_id = :t, speaking_id = :s, #ttl = :e",
-                    "ConditionExpression": "#status = :active",
-                    "ExpressionAttributeNames": {"#status": "status", "#ttl": TTL_ATTRIBUTE},
-                    "ExpressionAttributeValues": {
-                        ":t": _s(transcribe_id),
-                        ":s": _s(speaking_id),
-                        ":e": expires,
-                        ":active": _s(STATUS_ACTIVE),
-                    },
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": self._mapping_item(transcribe_id, conversation_id, expires),
-                }
-            },
+            self._active_session_update(
+                conversation_id,
+                "transcribe_id = :t, speaking_id = :s",
+                {":t": _s(transcribe_id), ":s": _s(speaking_id)},
+                now,
+            ),
+            self._put(self._mapping_item(transcribe_id, conversation_id, expires)),
         ]
         try:
             self._call(self.client.transact_write_items, TransactItems=items)
@@ -311,39 +297,14 @@ class ConversationStore:
         guard and the history messages (the user's words with the first piece).
         """
         now = int(self._clock())
-        expires = _n(now + self._ttl_seconds)
         items: list[TransactWriteItemTypeDef] = [
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": _session_key(conversation_id),
-                    "UpdateExpression": "SET reply_turn = :turn, updated_at = :now, #ttl = :e",
-                    "ConditionExpression": "turn = :turn AND #status = :active",
-                    "ExpressionAttributeNames": {"#status": "status", "#ttl": TTL_ATTRIBUTE},
-                    "ExpressionAttributeValues": {
-                        ":turn": _n(turn),
-                        ":now": _n(now),
-                        ":e": expires,
-                        ":active": _s(STATUS_ACTIVE),
-                    },
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": self._message_item(conversation_id, turn, "assistant", reply_so_far, now),
-                }
-            },
+            self._active_session_update(
+                conversation_id, "reply_turn = :turn", {":turn": _n(turn)}, now, "turn = :turn"
+            ),
+            self._put(self._message_item(conversation_id, turn, "assistant", reply_so_far, now)),
         ]
         if user_text is not None:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": self._message_item(conversation_id, turn, "user", user_text, now),
-                    }
-                }
-            )
+            items.append(self._put(self._message_item(conversation_id, turn, "user", user_text, now)))
         try:
             self._call(self.client.transact_write_items, TransactItems=items)
         except _ConditionFailed:
@@ -411,6 +372,26 @@ class ConversationStore:
         return _session(item) if item else None
 
     # --- items and errors -------------------------------------------------------------------------
+
+    def _active_session_update(
+        self, conversation_id: str, assignments: str, values: Item, now: int, condition: str = ""
+    ) -> "TransactWriteItemTypeDef":
+        """A transaction's update of a session that applies only while it is active (and `condition` holds)."""
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": _session_key(conversation_id),
+                "UpdateExpression": f"SET {assignments}, updated_at = :now, #ttl = :e",
+                "ConditionExpression": " AND ".join(filter(None, (condition, "#status = :active"))),
+                "ExpressionAttributeNames": {"#status": "status", "#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": {
+                    **values,
+                    ":now": _n(now),
+                    ":e": _n(now + self._ttl_seconds),
+                    ":active": _s(STATUS_ACTIVE),
+                },
+            }
+        }
 
     def _put(self, item: Item) -> "TransactWriteItemTypeDef":
         return {"Put": {"TableName": self.table_name, "Item": item}}
