@@ -30,3 +30,13 @@ def reads(calls: Counter[str]) -> int:
 
 def writes(calls: Counter[str]) -> int:
     return sum(n for name, n in calls.items() if name in WRITES)
+
+
+def one_voice_turn_calls(store: Any, conversation_id: str) -> Counter[str]:
+    """The DynamoDB calls of one voice turn on an open call: take the turn, read history, record a one-piece reply."""
+    with counted_calls(store.client) as calls:
+        turn = store.take_turn(conversation_id, channel="voice", open_if_missing=False)
+        assert turn
+        store.history(conversation_id, limit=20)
+        assert store.record_reply(conversation_id, turn.number, user_text="hi", reply_so_far="Hello.")
+    return calls

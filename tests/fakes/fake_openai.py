@@ -30,8 +30,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+from tests.fakes.loopback import LoopbackServer, TrackedHandler
 
 API_PREFIX = "/v1"
 CHAT_PATH = API_PREFIX + "/chat/completions"
@@ -162,12 +163,65 @@ class _Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeOpenAI:
+class _Handler(TrackedHandler):
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        answer = self.server.owner.answer(self.command, self.path.partition("?")[0], headers, raw_body)
+        if answer.events is None and answer.drop:
+            self.close_connection = True
+            return
+        self.send_response(answer.status)
+        self.send_header("x-request-id", "req_" + secrets.token_hex(16))
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        if answer.events is None:
+            payload = json.dumps(answer.body, ensure_ascii=False).encode()
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._stream(answer.events, complete=not answer.drop)
+
+    def _stream(self, events: list[tuple[float, str]], *, complete: bool) -> None:
+        """Write events as HTTP chunks after their delays; without the last chunk the client sees a cut."""
+        try:
+            for delay, event in events:
+                if not self.server.owner.wait(delay):
+                    break
+                data = event.encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            else:
+                if complete:
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+        except OSError:  # the client went away
+            pass
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    do_GET = do_POST = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests assert on recorded requests, not on access logs."""
+
+
+class FakeOpenAI(LoopbackServer):
     """The server: start() binds 127.0.0.1 (port 0 = ephemeral); use as a context manager.
 
     Replies come from the queue (enqueue), then from `default`: a Script, or a responder called with
     the recorded request. ttft and token_delay (seconds) may be changed between requests.
     """
+
+    name = "the fake OpenAI server"
+    handler_class = _Handler
 
     def __init__(
         self,
@@ -178,6 +232,7 @@ class FakeOpenAI:
         api_key: str | None = None,
         models: Sequence[str] = ("gpt-4o-mini",),
     ) -> None:
+        super().__init__()
         self.default = default
         self.ttft = ttft
         self.token_delay = token_delay
@@ -186,47 +241,11 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._scripts: deque[Script] = deque()
         self._recorded: list[RecordedRequest] = []
-        self._connections: set[socket.socket] = set()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> Self:
-        """Serve in a background thread."""
-        self._stopping.clear()
-        self._server = _Server((host, port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, cut open connections (streams included) and wake delayed answers."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            with self._lock:
-                connections = list(self._connections)
-            for connection in connections:
-                with contextlib.suppress(OSError):  # already closed by the client
-                    connection.shutdown(socket.SHUT_RDWR)
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self if self._server else self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
         """http://127.0.0.1:<port>/v1, what openai.OpenAI(base_url=...) and OPENAI_BASE_URL take."""
-        if self._server is None:
-            raise RuntimeError("the fake OpenAI server is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{API_PREFIX}"
+        return self.root_url + API_PREFIX
 
     def enqueue(self, *scripts: Script) -> None:
         """Queue replies, one per chat completion request, in order."""
@@ -245,10 +264,6 @@ class FakeOpenAI:
             self._recorded.clear()
 
     # --- request handling (called by the server threads) -----------------------------------------
-
-    def track(self, connection: socket.socket, *, open_: bool) -> None:
-        with self._lock:
-            (self._connections.add if open_ else self._connections.discard)(connection)
 
     def answer(self, method: str, path: str, headers: Mapping[str, str], raw_body: bytes) -> _Answer:
         try:
@@ -376,78 +391,6 @@ def _sse(
 
 def _data(payload: Any) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], fake: FakeOpenAI) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up mid-answer is expected here, not a test failure."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, as the SDK's pool expects
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake.track(self.connection, open_=True)
-
-    def finish(self) -> None:
-        self.server.fake.track(self.connection, open_=False)
-        super().finish()
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length else b""
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        answer = self.server.fake.answer(self.command, self.path.partition("?")[0], headers, raw_body)
-        if answer.events is None and answer.drop:
-            self.close_connection = True
-            return
-        self.send_response(answer.status)
-        self.send_header("x-request-id", "req_" + secrets.token_hex(16))
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        if answer.events is None:
-            payload = json.dumps(answer.body, ensure_ascii=False).encode()
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            return
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self._stream(answer.events, complete=not answer.drop)
-
-    def _stream(self, events: list[tuple[float, str]], *, complete: bool) -> None:
-        """Write events as HTTP chunks after their delays; without the last chunk the client sees a cut."""
-        try:
-            for delay, event in events:
-                if not self.server.fake.wait(delay):
-                    break
-                data = event.encode()
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            else:
-                if complete:
-                    self.wfile.write(b"0\r\n\r\n")
-                    return
-        except OSError:  # the client went away
-            pass
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-    do_GET = do_POST = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests assert on recorded requests, not on access logs."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:

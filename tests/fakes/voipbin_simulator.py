@@ -26,23 +26,21 @@ Not simulated: cookies, pagination of more than one page per call site, DELETE, 
 
 import argparse
 import base64
-import contextlib
 import json
 import os
 import re
 import signal
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from tests.fakes.loopback import LoopbackServer, TrackedHandler
 from tests.fakes.voipbin_state import ApiError, Reply, VoipbinState
 from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, sign
 
@@ -151,7 +149,31 @@ def _path_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(re.escape(API_PREFIX) + "/".join(parts))
 
 
-class VoipbinSimulator:
+class _Handler(TrackedHandler):
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = self.server.owner.handle(self.command, self.path, headers, raw_body)
+        if reply is None:
+            self.close_connection = True
+            return
+        payload = b"" if reply.body is None else json.dumps(reply.body, ensure_ascii=False).encode()
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests assert on recorded requests, not on access logs."""
+
+
+class VoipbinSimulator(LoopbackServer):
     """The simulator: start() binds 127.0.0.1 (port 0 = ephemeral); use as a context manager."""
 
     def __init__(
@@ -163,6 +185,7 @@ class VoipbinSimulator:
         webhook_url: str | None = None,
         webhook_retry_pause: float = 1.0,
     ) -> None:
+        super().__init__()
         self.token = token
         self.access_key = access_key
         self.webhook_secret = webhook_secret
@@ -172,44 +195,9 @@ class VoipbinSimulator:
         self._state = VoipbinState(emit=self._emit)
         self._recorded: list[RecordedRequest] = []
         self._faults: dict[tuple[str, str], deque[Fault]] = {}
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle -------------------------------------------------------------------------------
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> Self:
-        """Serve in a background thread."""
-        self._stopping.clear()
-        self._server = _Server((host, port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, cut open connections and wake delayed answers."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.close_connections()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self if self._server else self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    @property
-    def root_url(self) -> str:
-        """http://127.0.0.1:<port>, where the control API lives."""
-        if self._server is None:
-            raise RuntimeError("the simulator is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    name = "the simulator"
+    handler_class = _Handler
 
     @property
     def base_url(self) -> str:
@@ -414,70 +402,6 @@ def _parse_json(raw: bytes) -> tuple[Any, bool]:
         return json.loads(raw), True
     except ValueError:
         return None, False
-
-
-class _Server(ThreadingHTTPServer):
-    """Tracks open connections so stop() can cut idle keep-alive ones."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], simulator: VoipbinSimulator) -> None:
-        self.simulator = simulator
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def track(self, connection: socket.socket, *, open_: bool) -> None:
-        with self._connections_lock:
-            (self._connections.add if open_ else self._connections.discard)(connection)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (timeout, closed pool) is expected here, not a test failure."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse pooled connections as in production
-    # Headers and body go out in two writes: with Nagle on, the body waits for the client's delayed ACK
-    # (40 ms a request on Linux loopback).
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, open_=True)
-
-    def finish(self) -> None:
-        self.server.track(self.connection, open_=False)
-        super().finish()
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length else b""
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = self.server.simulator.handle(self.command, self.path, headers, raw_body)
-        if reply is None:
-            self.close_connection = True
-            return
-        payload = b"" if reply.body is None else json.dumps(reply.body, ensure_ascii=False).encode()
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests assert on recorded requests, not on access logs."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -10,7 +10,7 @@ import pytest
 from local.dynamodb_local import ttl_attribute
 from tests.fakes.dynamodb_local import DynamoDBTable
 from tests.helpers import WEBHOOK_SAMPLES, LambdaContext, load_json
-from tests.store_calls import counted_calls, reads, writes
+from tests.store_calls import one_voice_turn_calls, reads, writes
 from voipbin_ai.models.events import parse_webhook
 from voipbin_ai.models.session import call_conversation_id, sms_conversation_id
 from voipbin_ai.store.dynamodb import ConversationStore
@@ -154,10 +154,6 @@ def test_every_item_has_a_ttl(store: ConversationStore, call: str, dynamodb_tabl
 
 
 def test_a_voice_turn_costs_one_read_and_two_writes(store: ConversationStore, call: str) -> None:
-    with counted_calls(store.client) as calls:
-        turn = store.take_turn(call, channel="voice", open_if_missing=False)
-        assert turn
-        store.history(call, limit=20)
-        assert store.record_reply(call, turn.number, user_text="hi", reply_so_far="Hello.")
+    calls = one_voice_turn_calls(store, call)
 
     assert (reads(calls), writes(calls)) == (1, 2), calls

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.store_calls import counted_calls, reads, writes
+from tests.store_calls import one_voice_turn_calls, reads, writes
 from voipbin_ai.exceptions import StoreError
 from voipbin_ai.models.session import call_conversation_id, sms_conversation_id
 from voipbin_ai.store.dynamodb import ConversationStore
@@ -176,17 +176,10 @@ def test_every_item_expires(store: ConversationStore, moto_table: str) -> None:
 
 
 def test_a_voice_turn_costs_one_read_and_two_writes(store: ConversationStore) -> None:
-    # Given an open call (the transcribe mapping is read once per container and then cached by the logic)
     open_call(store)
 
-    # When one turn is taken, its history read and its one-piece reply recorded
-    with counted_calls(store.client) as calls:
-        turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
-        assert turn
-        store.history(CALL, limit=20)
-        assert store.record_reply(CALL, turn.number, user_text="hi", reply_so_far="Hello.")
+    calls = one_voice_turn_calls(store, CALL)
 
-    # Then
     assert (reads(calls), writes(calls)) == (1, 2), calls
 
 
