@@ -5,6 +5,7 @@ import pytest
 from tests.fakes.dynamodb_local import DynamoDBTable
 from tests.fakes.voipbin_simulator import VoipbinSimulator
 from tests.store_calls import counted_calls
+from voipbin_ai.logic import calls
 from voipbin_ai.logic.calls import call_conversation_of
 from voipbin_ai.models.session import call_conversation_id
 from voipbin_ai.store.dynamodb import ConversationStore
@@ -72,3 +73,14 @@ def test_a_transcribe_unknown_to_voipbin_has_no_call(
 ) -> None:
     assert call_conversation_of("0f0f0f0f-0000-4000-8000-000000000000", store=store, voipbin=voipbin) is None
     assert transcribe_lookups(voipbin_env) == 1
+
+
+def test_a_warm_container_forgets_its_oldest_mappings_first(
+    store: ConversationStore, voipbin: VoipbinClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(calls, "_KNOWN_MAX", 2)
+    for n in range(3):
+        store.map_transcribe(f"t{n}", call_conversation_id(f"c{n}"))
+        call_conversation_of(f"t{n}", store=store, voipbin=voipbin)
+
+    assert list(calls._known) == ["t1", "t2"]

@@ -13,6 +13,8 @@ from voipbin_ai.store.dynamodb import ConversationStore
 from voipbin_ai.voipbin.client import VoipbinClient, VoipbinNotFound
 
 _REFERENCE_TYPE_CALL: Final = "call"
+# A warm container serves many calls over hours: it remembers the most recent ones, oldest forgotten first.
+_KNOWN_MAX: Final = 4096
 # transcribe id -> call conversation id; a transcribe never moves to another call.
 _known: dict[str, str] = {}
 
@@ -25,6 +27,8 @@ def call_conversation_of(transcribe_id: str, *, store: ConversationStore, voipbi
     if conversation_id is None:
         conversation_id = _ask_voipbin(transcribe_id, store=store, voipbin=voipbin)
     if conversation_id is not None:
+        if len(_known) >= _KNOWN_MAX:
+            del _known[next(iter(_known))]
         _known[transcribe_id] = conversation_id
     return conversation_id
 
