@@ -23,7 +23,6 @@ import contextlib
 import json
 import re
 import secrets
-import signal
 import socket
 import threading
 import time
@@ -406,12 +405,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fake = FakeOpenAI(
         default=Script.text(args.reply), ttft=args.ttft, token_delay=args.token_delay, api_key=args.api_key
     )
-    stopped = threading.Event()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, lambda *_: stopped.set())
-    with fake.start(args.host, args.port):
-        print(f"Fake OpenAI serving {fake.base_url}", flush=True)
-        stopped.wait()
+    fake.serve_until_signalled(args.host, args.port, "{root}" + API_PREFIX)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ handler, a TrackedHandler whose `self.server.owner` is the fake.
 """
 
 import contextlib
+import signal
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,6 +86,15 @@ class LoopbackServer:
         if self._thread is not None:
             self._thread.join()
         self._server = self._thread = None
+
+    def serve_until_signalled(self, host: str, port: int, url: str) -> None:
+        """Run as a process (the local demo's fakes): serve until SIGINT or SIGTERM, announcing `url`."""
+        stopped = threading.Event()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signal_number, lambda *_: stopped.set())
+        with self.start(host, port):
+            print(f"{self.name} serving {url.format(root=self.root_url)}", flush=True)
+            stopped.wait()
 
     def __enter__(self) -> Self:
         return self if self._server else self.start()

@@ -29,7 +29,6 @@ import base64
 import json
 import os
 import re
-import signal
 import threading
 import time
 from collections import deque
@@ -422,12 +421,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         webhook_url=args.webhook_url,
         webhook_retry_pause=args.webhook_retry_pause,
     )
-    stopped = threading.Event()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, lambda *_: stopped.set())
-    with simulator.start(args.host, args.port):
-        print(f"VoIPBin simulator serving {simulator.base_url}", flush=True)
-        stopped.wait()
+    simulator.serve_until_signalled(args.host, args.port, "{root}" + API_PREFIX)
 
 
 if __name__ == "__main__":
