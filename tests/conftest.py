@@ -23,6 +23,8 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "VoipbinAITests",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
+        # The fake OpenAI server answers at once; a retry would only hide an injected error.
+        "LLM_MAX_RETRIES": "0",
     }
 )
 for _variable in (
@@ -42,6 +44,7 @@ def _fresh_caches() -> Iterator[None]:
     from aws_lambda_powertools.utilities import parameters
 
     from voipbin_ai import bus, config
+    from voipbin_ai.ai import llm, tools
     from voipbin_ai.logic import calls
     from voipbin_ai.store import dynamodb, idempotency
 
@@ -52,6 +55,11 @@ def _fresh_caches() -> Iterator[None]:
     config.ingress_settings.cache_clear()
     config.voipbin_settings.cache_clear()
     config.store_settings.cache_clear()
+    config.llm_settings.cache_clear()
+    config._agent_file.cache_clear()
+    config._parse_agent.cache_clear()
+    llm.get_llm.cache_clear()
+    tools._http_client.cache_clear()
     parameters.clear_caches()
     bus._events_client.cache_clear()
 

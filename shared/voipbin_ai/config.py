@@ -9,14 +9,21 @@ runs and tests.
 
 import os
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from voipbin_ai.exceptions import ConfigurationError
 
+if TYPE_CHECKING:
+    from voipbin_ai.models.agent import AgentConfig
+
 DEFAULT_VOIPBIN_API_URL = "https://api.voipbin.net/v1.0"
 SECRET_MAX_AGE_SECONDS = 300
+DEFAULT_LLM_MODEL = "gpt-4o-mini"
+# The agent shipped in the layer; AGENT_CONFIG_FILE (local runs) or AGENT_CONFIG_PARAMETER (SSM) replace it.
+DEFAULT_AGENT_FILE = Path(__file__).parent / "ai" / "agent.json"
 # EventBridge takes at most 256 KiB per PutEvents entry, envelope and metadata included.
 MAX_EVENT_BYTES = 240 * 1024
 
@@ -84,6 +91,21 @@ class StoreSettings(_Settings):
     session_ttl_seconds: int = Field(default=7 * 24 * 3600, alias="SESSION_TTL_SECONDS", gt=0)
 
 
+class LlmSettings(_Settings):
+    """Which OpenAI-compatible endpoint and model answer, and how long one request may take."""
+
+    model: str = Field(default=DEFAULT_LLM_MODEL, alias="LLM_MODEL", min_length=1)
+    # None is OpenAI itself; Azure OpenAI, vLLM, Ollama and llama.cpp's server each have their own URL.
+    base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
+    timeout_seconds: float = Field(default=30.0, alias="LLM_TIMEOUT_SECONDS", gt=0)
+    max_retries: int = Field(default=1, alias="LLM_MAX_RETRIES", ge=0, le=5)
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any) -> Any:
+        return value or None
+
+
 def _load[SettingsT: _Settings](model: type[SettingsT]) -> SettingsT:
     try:
         return model.model_validate(os.environ)
@@ -110,6 +132,45 @@ def store_settings() -> StoreSettings:
     return _load(StoreSettings)
 
 
+@lru_cache(maxsize=1)
+def llm_settings() -> LlmSettings:
+    """The LLM settings, validated on first use and cached for the container's life."""
+    return _load(LlmSettings)
+
+
+def agent_config() -> "AgentConfig":
+    """The agent's configuration, from the first of these that is set.
+
+    The SSM parameter named by AGENT_CONFIG_PARAMETER (re-read every SECRET_MAX_AGE_SECONDS, so a change
+    applies without a deploy), the file AGENT_CONFIG_FILE, the agent.json in the layer.
+    """
+    parameter = os.environ.get("AGENT_CONFIG_PARAMETER")
+    if parameter:
+        return _parse_agent(_read_secret(parameter, store="ssm", decrypt=False), source=f"SSM parameter {parameter!r}")
+    path = os.environ.get("AGENT_CONFIG_FILE") or str(DEFAULT_AGENT_FILE)
+    return _agent_file(path)
+
+
+@lru_cache(maxsize=4)
+def _agent_file(path: str) -> "AgentConfig":
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigurationError(f"cannot read the agent configuration {path!r}: {error}") from error
+    return _parse_agent(text, source=path)
+
+
+@lru_cache(maxsize=4)
+def _parse_agent(text: str, *, source: str) -> "AgentConfig":
+    from voipbin_ai.models.agent import AgentConfig
+
+    try:
+        return AgentConfig.model_validate_json(text)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ConfigurationError(f"invalid agent configuration in {source}: {problems}") from error
+
+
 class VoipbinCredential(BaseModel):
     """An API token (sent as a Bearer header) or an access key (sent as ?accesskey=, never a header)."""
 
@@ -119,15 +180,18 @@ class VoipbinCredential(BaseModel):
     value: SecretStr
 
 
-def _read_secret(name: str) -> str:
-    """A secret by name from the configured store (SECRETS_STORE: 'ssm', the default, or 'secretsmanager')."""
+def _read_secret(name: str, *, store: str | None = None, decrypt: bool = True) -> str:
+    """A secret (or parameter) by name from `store`, by default SECRETS_STORE ('ssm' or 'secretsmanager').
+
+    Powertools Parameters caches it for SECRET_MAX_AGE_SECONDS.
+    """
     # Imported here: Parameters pulls in boto3 clients that local runs with plain variables never need.
     from aws_lambda_powertools.utilities import parameters
 
-    store = os.environ.get("SECRETS_STORE", "ssm")
+    store = store or os.environ.get("SECRETS_STORE", "ssm")
     try:
         if store == "ssm":
-            value = parameters.get_parameter(name, decrypt=True, max_age=SECRET_MAX_AGE_SECONDS)
+            value = parameters.get_parameter(name, decrypt=decrypt, max_age=SECRET_MAX_AGE_SECONDS)
         elif store == "secretsmanager":
             value = parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS)
         else:

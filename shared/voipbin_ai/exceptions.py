@@ -41,3 +41,11 @@ class PublishError(VoipbinAIError):
 
 class StoreError(VoipbinAIError):
     """DynamoDB failed or was unreachable: the event fails, and Lambda's retries or the dead-letter queue take it."""
+
+
+class LlmError(VoipbinAIError):
+    """The LLM provider failed or answered something unusable: the turn falls back to the channel's fallback line."""
+
+
+class LlmTimeoutError(LlmError):
+    """The LLM did not answer within the turn's deadline."""

@@ -155,7 +155,7 @@ def test_a_transcribe_can_be_mapped_later(store: ConversationStore) -> None:
 def test_the_summary_is_kept_on_the_session(store: ConversationStore) -> None:
     open_call(store)
 
-    store.save_summary(CALL, "Asked about order 42.")
+    assert store.save_summary(CALL, "Asked about order 42.", through_turn=3)
 
     session = store.get_session(CALL)
     assert session and session.summary == "Asked about order 42."

@@ -59,7 +59,11 @@ class Session(_Model):
     transcribe_id: str | None = None
     our_address: str = ""
     their_address: str = ""
+    # The rolling summary of the turns before summary_turn + 1, which the LLM no longer sees verbatim.
     summary: str = ""
+    summary_turn: int = 0
+    # What this contact said on other channels before (cross-channel memory), copied in when the call began.
+    memory: str = ""
     created_at: datetime | None = None
     ended_at: datetime | None = None
 
@@ -83,3 +87,10 @@ class HistoryMessage(_Model):
     role: Role
     text: str
     interrupted: bool = False
+
+
+class ToolRecord(_Model):
+    """A tool call's side effect as an earlier delivery of the same turn left it."""
+
+    done: bool
+    result: str = ""

@@ -6,7 +6,9 @@ One table, composite key (pk, sk), TTL on `expires_at` of every item. Access pat
 |---|---|---|---|
 | conversation session | `CONV#<conversation id>` | `SESSION` | start_call, take_turn, record_reply, end_conversation |
 | history message | `CONV#<conversation id>` | `MSG#<turn:010d>#<0 user / 1 assistant>` | record_reply |
+| tool side effect | `CONV#<conversation id>` | `TOOL#<turn:010d>#<call key>` | begin/finish_tool_call |
 | transcribe -> call | `TRANSCRIBE#<transcribe id>` | `CALL` | attach_call_media, map_transcribe |
+| contact memory | `CONTACT#<contact id>` | `MEMORY` | remember_contact |
 | idempotency record | `idempotency#<function>` | hash of the event key | Powertools Idempotency |
 
 "Latest turn wins" is two conditional writes: take_turn adds one to the session's turn (only while it is
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -31,6 +33,7 @@ from voipbin_ai.models.session import (
     Channel,
     HistoryMessage,
     Session,
+    ToolRecord,
     Turn,
 )
 
@@ -57,6 +60,14 @@ def _session_key(conversation_id: str) -> Item:
 
 def _message_key(conversation_id: str, turn: int, slot: int) -> Item:
     return {"pk": {"S": _conversation_pk(conversation_id)}, "sk": {"S": f"{MESSAGE_PREFIX}{turn:010d}#{slot}"}}
+
+
+def _tool_key(conversation_id: str, turn: int, call_key: str) -> Item:
+    return {"pk": {"S": _conversation_pk(conversation_id)}, "sk": {"S": f"TOOL#{turn:010d}#{call_key}"}}
+
+
+def _contact_key(contact_id: str) -> Item:
+    return {"pk": {"S": f"CONTACT#{contact_id}"}, "sk": {"S": "MEMORY"}}
 
 
 def _transcribe_key(transcribe_id: str) -> Item:
@@ -96,6 +107,8 @@ def _session(item: Mapping[str, Any]) -> Session:
         our_address=_text(item, "our_address"),
         their_address=_text(item, "their_address"),
         summary=_text(item, "summary"),
+        summary_turn=_number(item, "summary_turn"),
+        memory=_text(item, "memory"),
         created_at=_moment(item, "created_at"),
         ended_at=_moment(item, "ended_at"),
     )
@@ -137,8 +150,11 @@ class ConversationStore:
 
     # --- calls ------------------------------------------------------------------------------------
 
-    def start_call(self, conversation_id: str, *, caller: str, callee: str) -> bool:
-        """Open a call's conversation; False when it exists already (a duplicate, or a call already ended)."""
+    def start_call(self, conversation_id: str, *, caller: str, callee: str, memory: str = "") -> bool:
+        """Open a call's conversation; False when it exists already (a duplicate, or a call already ended).
+
+        `memory` is what the caller said on other channels before, kept so that no turn has to read it.
+        """
         now = int(self._clock())
         item: Item = {
             **_session_key(conversation_id),
@@ -151,6 +167,8 @@ class ConversationStore:
             "created_at": _n(now),
             TTL_ATTRIBUTE: _n(now + self._ttl_seconds),
         }
+        if memory:
+            item["memory"] = _s(memory)
         try:
             self._call(
                 self.client.put_item,
@@ -352,16 +370,86 @@ class ConversationStore:
         )
         return _session(response["Attributes"])
 
-    def save_summary(self, conversation_id: str, summary: str) -> None:
-        """Keep a short summary of the conversation on its session."""
+    def save_summary(self, conversation_id: str, summary: str, *, through_turn: int) -> bool:
+        """Keep the summary of the conversation's turns up to through_turn on its session.
+
+        False when a summary of as many turns or more is there already (two turns summarized at once).
+        """
+        try:
+            self._call(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=_session_key(conversation_id),
+                UpdateExpression="SET summary = :summary, summary_turn = :through",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(summary_turn) OR summary_turn < :through)"
+                ),
+                ExpressionAttributeValues={":summary": _s(summary), ":through": _n(through_turn)},
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    # --- tools --------------------------------------------------------------------------------------
+
+    def begin_tool_call(self, conversation_id: str, turn: int, call_key: str) -> ToolRecord | None:
+        """Claim a tool call's side effect for this turn: None when claimed now (run it), else the earlier claim.
+
+        An earlier claim that is not done means the earlier delivery failed somewhere in the side effect: it
+        is not run again, since it may have happened (at most once beats twice for an SMS or a transfer).
+        """
+        now = int(self._clock())
+        item: Item = {
+            **_tool_key(conversation_id, turn, call_key),
+            "done": {"BOOL": False},
+            "created_at": _n(now),
+            TTL_ATTRIBUTE: _n(now + self._ttl_seconds),
+        }
+        try:
+            self._call(
+                self.client.put_item,
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except _ConditionFailed as failed:
+            earlier = failed.item or {}
+            return ToolRecord(done=bool(earlier.get("done", {}).get("BOOL", False)), result=_text(earlier, "result"))
+        return None
+
+    def finish_tool_call(self, conversation_id: str, turn: int, call_key: str, result: str) -> None:
+        """Record that a claimed tool call's side effect happened, and what it answered."""
         self._call(
             self.client.update_item,
             TableName=self.table_name,
-            Key=_session_key(conversation_id),
-            UpdateExpression="SET summary = :summary",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":summary": _s(summary)},
+            Key=_tool_key(conversation_id, turn, call_key),
+            UpdateExpression="SET done = :yes, #result = :result",
+            ExpressionAttributeNames={"#result": "result"},
+            ExpressionAttributeValues={":yes": {"BOOL": True}, ":result": _s(result)},
         )
+
+    # --- contacts across channels -------------------------------------------------------------------
+
+    def remember_contact(self, contact_id: str, summary: str) -> None:
+        """Keep the summary of a contact's latest conversation, for their next one on any channel."""
+        now = int(self._clock())
+        self._call(
+            self.client.put_item,
+            TableName=self.table_name,
+            Item={
+                **_contact_key(contact_id),
+                "summary": _s(summary),
+                "updated_at": _n(now),
+                TTL_ATTRIBUTE: _n(now + self._ttl_seconds),
+            },
+        )
+
+    def contact_memory(self, contact_id: str) -> str:
+        """The summary of a contact's latest conversation, or "" for someone new."""
+        response = self._call(self.client.get_item, TableName=self.table_name, Key=_contact_key(contact_id))
+        item = response.get("Item")
+        return _text(item, "summary") if item else ""
 
     def get_session(self, conversation_id: str) -> Session | None:
         """A conversation's session, strongly consistent."""
@@ -416,14 +504,21 @@ class ConversationStore:
             return operation(**kwargs)
         except ClientError as error:
             if _condition_failed(error):
-                raise _ConditionFailed from error
+                raise _ConditionFailed(cast(Mapping[str, Any] | None, error.response.get("Item"))) from error
             raise StoreError(f"DynamoDB {error.operation_name} failed: {error}") from error
         except BotoCoreError as error:
             raise StoreError(f"DynamoDB unreachable: {error}") from error
 
 
 class _ConditionFailed(Exception):
-    """A conditional write did not apply: an expected outcome, turned into a return value by each method."""
+    """A conditional write did not apply: an expected outcome, turned into a return value by each method.
+
+    item is the item as it was, when the request asked for it (ReturnValuesOnConditionCheckFailure).
+    """
+
+    def __init__(self, item: Mapping[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,266 @@
+"""The conversation engine: the same agent on every channel, written once.
+
+Given a conversation (its history, rolling summary, cross-channel memory and channel) and the user's new
+words, Engine.reply streams the reply in pieces the channel can deliver: speakable sentences for voice, as
+soon as each ends; one plain-text message within the segment limit for SMS; one message for chat. The
+persona, facts and channel rules come from the agent configuration (models/agent.py).
+
+Limits: a deadline per turn (nothing deliverable by then, or an LLM failure, gives the channel's fallback
+line), max tokens per reply, max turns per conversation (then the closing line, and a call ends), a window
+of recent messages, and a rolling summary of what has left the window. The engine knows nothing of Lambda,
+VoIPBin events or DynamoDB items: the channel logic (logic/) delivers the pieces and records them.
+"""
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from voipbin_ai.ai.channels import fit_sms, speakable
+from voipbin_ai.ai.llm import ChatMessage, LlmClient, ToolCallRequest
+from voipbin_ai.ai.sentences import SentenceChunker
+from voipbin_ai.ai.tools import ToolBox, ToolContext
+from voipbin_ai.exceptions import LlmError, LlmTimeoutError
+from voipbin_ai.models.agent import AgentConfig, ChannelRules, SmsRules
+from voipbin_ai.models.session import HistoryMessage, Session
+from voipbin_ai.observability import logger
+from voipbin_ai.store.dynamodb import ConversationStore
+
+_END_CALL: Final = ToolCallRequest(id="max_turns", name="end_call", arguments="{}")
+# How long a summary may take: nobody waits for it, but it must not outlive the function.
+_SUMMARY_TIMEOUT_SECONDS: Final = 20.0
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What the engine knows of a conversation when a user's words arrive."""
+
+    context: ToolContext
+    history: Sequence[HistoryMessage] = ()
+    summary: str = ""
+    memory: str = ""
+
+
+@dataclass
+class Reply:
+    """A reply in the making: iterate `pieces` to produce it; then read how it went."""
+
+    pieces: Iterator[str] = field(default_factory=lambda: iter(()))
+    # monotonic time the LLM's first text or tool call arrived; None when it never answered.
+    first_token_at: float | None = None
+    used_fallback: bool = False
+    # The conversation is over after this reply (max turns reached): the logic ends it.
+    ends_conversation: bool = False
+    # Side effects to run once every piece has been delivered (a hang-up after the goodbye).
+    after_reply: list[Callable[[], None]] = field(default_factory=list)
+
+
+class Engine:
+    """The agent on any channel: prompts from configuration, the LLM, tools and limits."""
+
+    def __init__(
+        self,
+        agent: AgentConfig,
+        *,
+        llm: LlmClient,
+        tools: ToolBox,
+        store: ConversationStore,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.agent = agent
+        self._llm = llm
+        self._tools = tools
+        self._store = store
+        self._clock = clock
+
+    def system_prompt(self, conversation: Conversation) -> str:
+        """Persona, facts, the channel's rules, and what is remembered beyond the messages sent."""
+        rules = self.agent.channels.of(conversation.context.channel)
+        sections = [self.agent.persona]
+        if self.agent.facts:
+            sections.append(f"Facts you may rely on:\n{self.agent.facts}")
+        sections.append(f"How to answer here:\n{rules.rules}")
+        if conversation.memory:
+            sections.append(f"What this person discussed with you before, on another occasion:\n{conversation.memory}")
+        if conversation.summary:
+            sections.append(f"Earlier in this conversation:\n{conversation.summary}")
+        return "\n\n".join(sections)
+
+    def reply(self, conversation: Conversation, user_text: str) -> Reply:
+        """The reply to `user_text`; its pieces are produced as they are iterated, within the turn's deadline."""
+        reply = Reply()
+        reply.pieces = self._pieces(conversation, user_text, reply)
+        return reply
+
+    def _pieces(self, conversation: Conversation, user_text: str, reply: Reply) -> Iterator[str]:
+        context = conversation.context
+        rules = self.agent.channels.of(context.channel)
+        if context.turn > self.agent.limits.max_turns:
+            reply.ends_conversation = True
+            if context.channel == "voice":
+                after = self._tools.call(_END_CALL, context).after_reply
+                reply.after_reply.extend([after] if after else [])
+            yield from _shaped(context, rules, rules.closing)
+            return
+        messages: list[ChatMessage] = [
+            {"role": "system", "content": self.system_prompt(conversation)},
+            *({"role": message.role, "content": message.text} for message in conversation.history),
+            {"role": "user", "content": user_text},
+        ]
+        deadline = self._clock() + rules.deadline_seconds
+        delivered = False
+        try:
+            for piece in self._rounds(messages, context, rules, reply, deadline):
+                delivered = True
+                yield piece
+        except LlmError as error:
+            logger.warning(
+                "LLM failed", error=str(error), timed_out=isinstance(error, LlmTimeoutError), delivered=delivered
+            )
+        if not delivered:  # failed, too slow, or nothing to say
+            reply.used_fallback = True
+            yield from _shaped(context, rules, rules.fallback)
+
+    def _rounds(
+        self, messages: list[ChatMessage], context: ToolContext, rules: ChannelRules, reply: Reply, deadline: float
+    ) -> Iterator[str]:
+        """LLM calls until one ends without tool calls (at most tool_rounds of them may call tools)."""
+        tools = self._tools.schemas(context.channel)
+        shaper = _Shaper(context, rules)
+        delivered = False
+        for round_number in range(self.agent.limits.tool_rounds + 1):
+            offered = tools if round_number < self.agent.limits.tool_rounds else []
+            text: list[str] = []
+            requests: list[ToolCallRequest] = []
+            remaining = deadline - self._clock()
+            if not delivered and remaining <= 0:
+                raise LlmTimeoutError("the turn's deadline passed before the reply started")
+            stream = self._llm.stream(
+                messages, tools=offered, max_tokens=rules.max_tokens, timeout=remaining if not delivered else None
+            )
+            for event in stream:
+                reply.first_token_at = reply.first_token_at or self._clock()
+                if isinstance(event, ToolCallRequest):
+                    requests.append(event)
+                    continue
+                text.append(event.text)
+                for piece in shaper.feed(event.text):
+                    delivered = True
+                    yield piece
+                if not delivered and self._clock() > deadline:
+                    raise LlmTimeoutError("no deliverable text within the turn's deadline")
+            if not requests:
+                break
+            for piece in shaper.end_round():
+                delivered = True
+                yield piece
+            messages.append(_assistant_tool_message("".join(text), requests))
+            for request in requests:
+                outcome = self._tools.call(request, context)
+                messages.append({"role": "tool", "tool_call_id": request.id, "content": outcome.result})
+                if outcome.after_reply is not None:
+                    reply.after_reply.append(outcome.after_reply)
+        yield from shaper.finish()
+
+    def refresh_summary(self, session: Session, *, through_turn: int) -> bool:
+        """Fold the messages about to leave the history window into the session's rolling summary.
+
+        Called after a turn's reply; does nothing until the window is full, then summarizes summarize_every
+        turns at a time, so the LLM is asked once per that many turns. True when a new summary was saved.
+        """
+        limits = self.agent.limits
+        window_turns = limits.history_messages // 2
+        if through_turn - window_turns < session.summary_turn or through_turn <= window_turns:
+            return False
+        cut = min(through_turn, through_turn - window_turns + limits.summarize_every)
+        history = self._store.history(session.conversation_id, limit=2 * (window_turns + limits.summarize_every))
+        fresh = [message for message in history if session.summary_turn < message.turn <= cut]
+        if not fresh:
+            return False
+        summary = self.summarize(fresh, previous=session.summary)
+        saved = self._store.save_summary(session.conversation_id, summary, through_turn=cut)
+        logger.info("Summary refreshed", through_turn=cut, saved=saved)
+        return saved
+
+    def summarize(self, messages: Sequence[HistoryMessage], *, previous: str = "") -> str:
+        """A short summary of the messages (continuing `previous`), for the rolling summary and memory."""
+        transcript = "\n".join(f"{message.role}: {message.text}" for message in messages)
+        if previous:
+            transcript = f"Summary so far: {previous}\n\n{transcript}"
+        return self._llm.complete(
+            [
+                {"role": "system", "content": self.agent.summary_prompt},
+                {"role": "user", "content": transcript},
+            ],
+            max_tokens=self.agent.limits.summary_max_tokens,
+            timeout=_SUMMARY_TIMEOUT_SECONDS,
+        ).strip()
+
+
+class _Shaper:
+    """A reply's text as the channel's pieces.
+
+    Voice speaks each sentence as it ends; other channels send one message at the end (tool rounds
+    included: "let me check" and the answer are one SMS).
+    """
+
+    def __init__(self, context: ToolContext, rules: ChannelRules) -> None:
+        self._rules = rules
+        self._chunker = SentenceChunker() if context.channel == "voice" else None
+        self._text: list[str] = []
+
+    def feed(self, text: str) -> list[str]:
+        if self._chunker is None:
+            self._text.append(text)
+            return []
+        return _spoken(self._chunker.feed(text))
+
+    def end_round(self) -> list[str]:
+        if self._chunker is None:
+            self._text.append("\n")
+            return []
+        return _spoken(self._chunker.flush())
+
+    def finish(self) -> list[str]:
+        if self._chunker is not None:
+            return _spoken(self._chunker.flush())
+        text = "".join(self._text).strip()
+        if isinstance(self._rules, SmsRules):
+            text = fit_sms(text, max_segments=self._rules.max_segments)
+        return [text] if text else []
+
+
+def _shaped(context: ToolContext, rules: ChannelRules, text: str) -> list[str]:
+    """A configured line (the fallback, the closing line) as one piece of the channel's shape."""
+    if context.channel == "voice":
+        return _spoken([text])
+    shaper = _Shaper(context, rules)
+    return shaper.feed(text) + shaper.finish()
+
+
+def _spoken(chunks: Sequence[str]) -> list[str]:
+    return [chunk for chunk in map(speakable, chunks) if chunk]
+
+
+def _assistant_tool_message(text: str, requests: Sequence[ToolCallRequest]) -> ChatMessage:
+    """The assistant's turn that asked for tools, as the API expects it back before the tool results."""
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {"id": request.id, "type": "function", "function": {"name": request.name, "arguments": request.arguments}}
+            for request in requests
+        ],
+    }
+
+
+def default_engine() -> Engine:
+    """The engine as configured: the agent (re-read when its SSM parameter changes), the container's clients."""
+    from voipbin_ai.ai.llm import get_llm
+    from voipbin_ai.ai.tools import toolbox
+    from voipbin_ai.config import agent_config
+    from voipbin_ai.store.dynamodb import get_store
+    from voipbin_ai.voipbin.client import get_client
+
+    agent, store = agent_config(), get_store()
+    return Engine(agent, llm=get_llm(), tools=toolbox(agent, store=store, voipbin=get_client), store=store)

@@ -1,0 +1,126 @@
+"""The LLM behind every channel: any OpenAI-compatible Chat Completions endpoint, streamed.
+
+The only module that imports openai (about 0.35 s of a cold start, so only functions that talk to the LLM
+import this module). OPENAI_BASE_URL picks the provider: OpenAI itself when unset, Azure OpenAI's v1
+endpoint (https://<resource>.openai.azure.com/openai/v1/), or an OpenAI-compatible server such as vLLM,
+Ollama or llama.cpp's. One client per container keeps its connections warm between turns.
+"""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, cast
+
+import openai
+
+from voipbin_ai.config import LlmSettings, llm_settings, openai_api_key
+from voipbin_ai.exceptions import LlmError, LlmTimeoutError
+
+# A message or a tool as the Chat Completions API takes it (JSON objects, see the API reference).
+ChatMessage = dict[str, Any]
+ToolSchema = dict[str, Any]
+# Servers that need no key (a local llama.cpp) still get a non-empty one: the SDK requires it.
+_NO_KEY = "not-needed"
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """The next piece of the reply's text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    """A function the model asked to call; arguments is its JSON text as the model wrote it."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+class LlmClient:
+    """Chat completions through the openai SDK; errors come out as LlmError, timeouts as LlmTimeoutError."""
+
+    def __init__(self, settings: LlmSettings, *, api_key: str | None, client: openai.OpenAI | None = None) -> None:
+        self.model = settings.model
+        self._client = client or openai.OpenAI(
+            api_key=api_key or _NO_KEY,
+            base_url=settings.base_url,
+            timeout=settings.timeout_seconds,
+            max_retries=settings.max_retries,
+        )
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolSchema],
+        max_tokens: int,
+        timeout: float | None = None,
+    ) -> Iterator[TextDelta | ToolCallRequest]:
+        """The reply as it is written: text deltas as they arrive, then the tool calls, if any, once complete.
+
+        `timeout` bounds the wait for the answer to start and each gap between its chunks (default:
+        LLM_TIMEOUT_SECONDS).
+        """
+        options: dict[str, Any] = {"tools": list(tools)} if tools else {}
+        if timeout is not None:
+            options["timeout"] = timeout
+        calls: dict[int, dict[str, str]] = {}
+        with _provider_errors():
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=cast(Any, list(messages)),
+                max_tokens=max_tokens,
+                stream=True,
+                **options,
+            )
+            with response:
+                for chunk in response:
+                    if not chunk.choices:
+                        continue
+                    delta = chunk.choices[0].delta
+                    if delta.content:
+                        yield TextDelta(delta.content)
+                    for call in delta.tool_calls or ():
+                        parts = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                        parts["id"] = call.id or parts["id"]
+                        if call.function is not None:
+                            parts["name"] += call.function.name or ""
+                            parts["arguments"] += call.function.arguments or ""
+        for index in sorted(calls):
+            parts = calls[index]
+            if not parts["name"]:
+                raise LlmError("the model streamed a tool call without a name")
+            yield ToolCallRequest(id=parts["id"] or f"call_{index}", name=parts["name"], arguments=parts["arguments"])
+
+    def complete(self, messages: Sequence[ChatMessage], *, max_tokens: int, timeout: float) -> str:
+        """A whole reply at once (summaries, which nobody waits for)."""
+        with _provider_errors():
+            response = self._client.chat.completions.create(
+                model=self.model, messages=cast(Any, list(messages)), max_tokens=max_tokens, timeout=timeout
+            )
+        if not response.choices or not response.choices[0].message.content:
+            raise LlmError("the model returned no text")
+        return response.choices[0].message.content
+
+
+@contextmanager
+def _provider_errors() -> Iterator[None]:
+    """Map the SDK's errors to this package's: a timeout, or any other failure of the provider."""
+    try:
+        yield
+    except openai.APITimeoutError as error:
+        raise LlmTimeoutError("the LLM did not answer in time") from error
+    except openai.APIStatusError as error:
+        raise LlmError(f"the LLM answered {error.status_code}: {error.message}") from error
+    except openai.OpenAIError as error:
+        raise LlmError(f"the LLM failed: {error}") from error
+
+
+@lru_cache(maxsize=1)
+def get_llm() -> LlmClient:
+    """The container's LLM client, made on first use."""
+    return LlmClient(llm_settings(), api_key=openai_api_key())

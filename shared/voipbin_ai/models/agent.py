@@ -1,0 +1,132 @@
+"""What the AI agent is: persona, business facts, per-channel rules, limits and tools, as configuration.
+
+The default is voipbin_ai/ai/agent.json in the layer; a deployment replaces it with its own JSON in an
+SSM parameter (config.agent_config). Nothing of what the agent says or may do is written in code.
+"""
+
+import ipaddress
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from voipbin_ai.models.session import Channel
+
+CHANNELS: Final[tuple[Channel, ...]] = ("voice", "sms", "chat")
+# OpenAI's rule for function names.
+TOOL_NAME_PATTERN: Final = r"^[a-zA-Z0-9_-]{1,64}$"
+BUILT_IN_TOOLS: Final = frozenset({"end_call", "send_sms", "transfer_call"})
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChannelRules(_Config):
+    """How the agent writes on one channel, and the limits of a reply there."""
+
+    rules: str = Field(min_length=1, description="Style rules for this channel, added to the system prompt.")
+    fallback: str = Field(min_length=1, description="Said or sent when the LLM is too slow or fails.")
+    closing: str = Field(min_length=1, description="Said or sent when the conversation reaches max_turns.")
+    deadline_seconds: float = Field(
+        gt=0, description="Time from the user's words to the reply's first piece before the fallback is used."
+    )
+    max_tokens: int = Field(gt=0, description="Most tokens the LLM may write for one reply.")
+
+
+class SmsRules(ChannelRules):
+    """SMS also has a length: replies are cut to fit this many concatenated segments."""
+
+    max_segments: int = Field(default=2, ge=1, le=10)
+
+
+class Channels(_Config):
+    """The rules of each channel."""
+
+    voice: ChannelRules
+    sms: SmsRules
+    chat: ChannelRules
+
+    def of(self, channel: Channel) -> ChannelRules:
+        """The rules of one channel."""
+        rules: ChannelRules = getattr(self, channel)
+        return rules
+
+
+class Limits(_Config):
+    """Bounds on a conversation's length and on what the LLM sees of it."""
+
+    max_turns: int = Field(default=50, gt=0, description="User turns before the closing line ends the conversation.")
+    history_messages: int = Field(default=20, ge=2, description="Most recent messages sent to the LLM verbatim.")
+    summarize_every: int = Field(
+        default=6, gt=0, description="Older messages are folded into the rolling summary this many turns at a time."
+    )
+    summary_max_tokens: int = Field(default=200, gt=0)
+    tool_rounds: int = Field(default=3, ge=1, description="LLM calls per turn that may end in tool calls.")
+
+
+class Transfer(_Config):
+    """Where transfer_call sends the caller."""
+
+    number: str = Field(pattern=r"^\+[1-9]\d{5,15}$", description="E.164 number of the human team.")
+    description: str = "a human colleague"
+
+
+class HttpTool(_Config):
+    """A tool the LLM may call that POSTs its JSON arguments to an HTTPS endpoint and reads the JSON answer."""
+
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    description: str = Field(min_length=1)
+    url: str
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    channels: tuple[Channel, ...] = CHANNELS
+    timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request, e.g. an API key.")
+
+    @field_validator("url")
+    @classmethod
+    def _https_only(cls, url: str) -> str:
+        """HTTPS, except plain HTTP to a loopback host (a local endpoint in development and tests)."""
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            return url
+        if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+            return url
+        raise ValueError("tool URLs must be https:// (plain http only to a loopback host)")
+
+    @field_validator("name")
+    @classmethod
+    def _not_built_in(cls, name: str) -> str:
+        if name in BUILT_IN_TOOLS:
+            raise ValueError(f"{name!r} is a built-in tool")
+        return name
+
+
+class AgentConfig(_Config):
+    """The whole agent: one persona and one set of facts for every channel."""
+
+    name: str = Field(min_length=1)
+    persona: str = Field(min_length=1, description="Who the agent is and how it behaves.")
+    facts: str = Field(default="", description="What the business wants every caller and texter told the same way.")
+    greeting: str = Field(min_length=1, description="The first words spoken when a call is answered.")
+    summary_prompt: str = Field(min_length=1, description="How to summarize a conversation for later turns.")
+    channels: Channels
+    limits: Limits = Limits()
+    transfer: Transfer | None = None
+    tools: tuple[HttpTool, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_tool_names(self) -> "AgentConfig":
+        names = [tool.name for tool in self.tools]
+        if len(names) != len(set(names)):
+            raise ValueError("tool names must be unique")
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

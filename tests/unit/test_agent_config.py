@@ -1,0 +1,123 @@
+"""The agent's configuration: the file in the layer, a local file, or an SSM parameter; validated."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from pydantic import ValidationError
+
+from voipbin_ai import config
+from voipbin_ai.exceptions import ConfigurationError
+from voipbin_ai.models.agent import AgentConfig, HttpTool
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+def default_agent_data() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(config.DEFAULT_AGENT_FILE.read_text())
+    return data
+
+
+def test_the_layer_ships_a_valid_default_agent() -> None:
+    agent = config.agent_config()
+
+    assert agent.name == "Ava"
+    assert agent.channels.sms.max_segments == 2
+    assert {channel: agent.channels.of(channel).deadline_seconds > 0 for channel in ("voice", "sms", "chat")} == {
+        "voice": True,
+        "sms": True,
+        "chat": True,
+    }
+
+
+def test_a_local_file_replaces_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = default_agent_data() | {"name": "Bob", "greeting": "Hi, Bob here."}
+    path = tmp_path / "agent.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("AGENT_CONFIG_FILE", str(path))
+
+    assert config.agent_config().greeting == "Hi, Bob here."
+
+
+def test_an_ssm_parameter_overrides_the_files(aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = default_agent_data() | {"persona": "You are the night shift."}
+    boto3.client("ssm").put_parameter(Name="/voipbin-ai/agent", Value=json.dumps(data), Type="String")
+    monkeypatch.setenv("AGENT_CONFIG_PARAMETER", "/voipbin-ai/agent")
+    monkeypatch.setenv("AGENT_CONFIG_FILE", str(tmp_path / "missing.json"))
+
+    assert config.agent_config().persona == "You are the night shift."
+
+
+def test_an_invalid_agent_names_the_field_and_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = default_agent_data()
+    data["channels"]["voice"]["deadline_seconds"] = 0
+    path = tmp_path / "agent.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("AGENT_CONFIG_FILE", str(path))
+
+    with pytest.raises(ConfigurationError, match=r"agent\.json: channels\.voice\.deadline_seconds"):
+        config.agent_config()
+
+
+def test_a_missing_agent_file_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_CONFIG_FILE", str(tmp_path / "nope.json"))
+
+    with pytest.raises(ConfigurationError, match="cannot read the agent configuration"):
+        config.agent_config()
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://api.example.com/slots", True),
+        ("http://127.0.0.1:8080/slots", True),
+        ("http://localhost/slots", True),
+        ("http://api.example.com/slots", False),
+        ("ftp://api.example.com/slots", False),
+        ("https:///slots", False),
+    ],
+)
+def test_tool_urls_must_be_https(url: str, allowed: bool) -> None:
+    tool = {"name": "find_slots", "description": "Free slots.", "url": url}
+    if allowed:
+        assert HttpTool.model_validate(tool).url == url
+    else:
+        with pytest.raises(ValidationError, match="https"):
+            HttpTool.model_validate(tool)
+
+
+def test_configured_tools_cannot_shadow_built_ins_or_repeat() -> None:
+    with pytest.raises(ValidationError, match="built-in"):
+        HttpTool.model_validate({"name": "end_call", "description": "x", "url": "https://a.example"})
+    tool = {"name": "find_slots", "description": "x", "url": "https://a.example"}
+    with pytest.raises(ValidationError, match="unique"):
+        AgentConfig.model_validate(default_agent_data() | {"tools": [tool, tool]})
+
+
+def test_llm_settings_default_to_openai(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLM_MAX_RETRIES")
+    settings = config.llm_settings()
+
+    assert (settings.model, settings.base_url, settings.max_retries) == (config.DEFAULT_LLM_MODEL, None, 1)
+
+
+def test_llm_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_MODEL", "llama3.1:8b")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")
+    monkeypatch.setenv("LLM_TIMEOUT_SECONDS", "12.5")
+
+    settings = config.llm_settings()
+
+    assert (settings.model, settings.base_url, settings.timeout_seconds) == (
+        "llama3.1:8b",
+        "http://127.0.0.1:11434/v1",
+        12.5,
+    )
