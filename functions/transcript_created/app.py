@@ -1,19 +1,27 @@
 """transcript_created (+ transcribe_speech_started): the caller said something, or started to.
 
-For now it parses the event and logs it; the streamed reply and barge-in come with the call logic.
+A final transcript takes a turn and is answered sentence by sentence; speech starting cuts what is
+playing at once (early barge-in) without taking a turn.
 """
 
+import time
+
 from voipbin_ai.eventbridge import voipbin_event_handler
+from voipbin_ai.logic.calls import barge_in
+from voipbin_ai.logic.services import Services
+from voipbin_ai.logic.voice import reply_to_transcript
 from voipbin_ai.models.events import TranscribeSpeechEvent, TranscriptCreatedEvent
 from voipbin_ai.observability import logger
 
 
 @voipbin_event_handler(TranscriptCreatedEvent, TranscribeSpeechEvent)
 def lambda_handler(event: TranscriptCreatedEvent | TranscribeSpeechEvent) -> None:
-    """Log the utterance by its transcribe id (the call id is not in the event); never its words."""
+    """Route by type; the words themselves are never logged."""
+    started_at = time.monotonic()
     logger.append_keys(transcribe_id=event.data.transcribe_id)
-    logger.info(
-        "Caller speech received",
-        direction=event.data.direction,
-        characters=len(event.data.message),
-    )
+    if isinstance(event, TranscribeSpeechEvent):
+        if event.type == "transcribe_speech_started":
+            barge_in(event.data, Services.default())
+        return
+    logger.info("Caller speech received", direction=event.data.direction, characters=len(event.data.message))
+    reply_to_transcript(event.data, event_key=event.idempotency_key, started_at=started_at, services=Services.default())

@@ -106,6 +106,28 @@ class LlmSettings(_Settings):
         return value or None
 
 
+class ChannelSettings(_Settings):
+    """Which numbers this deployment answers and how calls and texts are handled around the AI core."""
+
+    # E.164 numbers answered (calls) and replied from (SMS); empty: every number of the account.
+    answer_numbers: CsvSet = Field(default=frozenset(), alias="ANSWER_NUMBERS")
+    transcribe_language: str = Field(default="en-US", alias="TRANSCRIBE_LANGUAGE", min_length=2)
+    speaking_language: str = Field(default="", alias="SPEAKING_LANGUAGE")
+    speaking_provider: str = Field(default="", alias="SPEAKING_PROVIDER")
+    speaking_voice_id: str = Field(default="", alias="SPEAKING_VOICE_ID")
+    # CONTRACT.md §9: which direction the caller hears is ambiguous in VoIPBin's code; "both" always works.
+    speaking_direction: Literal["in", "out", "both"] = Field(default="both", alias="SPEAKING_DIRECTION")
+    # How fast the TTS voice speaks: when a reply may still be playing (barge-in) and when a goodbye ends.
+    speech_chars_per_second: float = Field(default=15.0, alias="SPEECH_CHARS_PER_SECOND", gt=0)
+    # Texts within this window of each other are answered together (the latest wins).
+    sms_burst_seconds: float = Field(default=1.0, alias="SMS_BURST_SECONDS", ge=0, le=10)
+    cross_channel_memory: bool = Field(default=True, alias="CROSS_CHANNEL_MEMORY")
+
+    def answers(self, number: str) -> bool:
+        """Whether this deployment serves that number of ours."""
+        return not self.answer_numbers or number in self.answer_numbers
+
+
 def _load[SettingsT: _Settings](model: type[SettingsT]) -> SettingsT:
     try:
         return model.model_validate(os.environ)
@@ -136,6 +158,12 @@ def store_settings() -> StoreSettings:
 def llm_settings() -> LlmSettings:
     """The LLM settings, validated on first use and cached for the container's life."""
     return _load(LlmSettings)
+
+
+@lru_cache(maxsize=1)
+def channel_settings() -> ChannelSettings:
+    """The channel settings, validated on first use and cached for the container's life."""
+    return _load(ChannelSettings)
 
 
 def agent_config() -> "AgentConfig":

@@ -49,3 +49,11 @@ class LlmError(VoipbinAIError):
 
 class LlmTimeoutError(LlmError):
     """The LLM did not answer within the turn's deadline."""
+
+
+class ConversationEndedError(VoipbinAIError):
+    """The conversation reached its end (max turns) and takes no more messages."""
+
+
+class ConversationBusyError(VoipbinAIError):
+    """A newer message of the same conversation is being answered; this one's answer was dropped."""

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 from local.bus import LocalBus, rules_from_template
 from local.invoke import InvokeResult, LocalInvokeError, invoke, load_function
 from tests.fakes.dynamodb_local import DynamoDBTable
+from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.voipbin_simulator import VoipbinSimulator
 from tests.helpers import EVENTS_DIR, REPO_ROOT, load_json
 
 pytestmark = pytest.mark.integration
@@ -40,11 +43,18 @@ def _log_messages(result: InvokeResult) -> list[str]:
     return [json.loads(line)["message"] for line in result.logs.splitlines() if line.startswith('{"level"')]
 
 
+@pytest.fixture
+def services_env(table_env: dict[str, str], fake_openai: FakeOpenAI) -> Iterator[dict[str, str]]:
+    """The table, a VoIPBin simulator that takes env.json's token, and the fake LLM."""
+    with VoipbinSimulator(token=ENV_VARS["Parameters"]["VOIPBIN_API_TOKEN"]) as voipbin:
+        yield {**table_env, "VOIPBIN_API_URL": voipbin.base_url, "OPENAI_BASE_URL": fake_openai.base_url}
+
+
 @pytest.mark.parametrize(("function", "event_file"), EVENT_FUNCTIONS.items())
 def test_each_event_function_handles_its_sample(
-    build_dir: Path, table_env: dict[str, str], function: str, event_file: str
+    build_dir: Path, services_env: dict[str, str], function: str, event_file: str
 ) -> None:
-    result = _run(build_dir, function, event_file, shell_env=table_env)
+    result = _run(build_dir, function, event_file, shell_env=services_env)
 
     assert result.ok, result.payload
     assert _log_messages(result), result.logs

@@ -73,4 +73,8 @@ def test_an_event_function_skips_a_duplicate_delivery(logs: LogCapture) -> None:
     lambda_handler(event, LambdaContext())
     lambda_handler({**event, "id": "another-delivery"}, LambdaContext())
 
-    assert [record["message"] for record in logs.records()] == ["Call ended", "Duplicate event skipped"]
+    assert [record["message"] for record in logs.records()] == [
+        "Call ended",
+        "Call ended without a word from the caller",
+        "Duplicate event skipped",
+    ]

@@ -63,3 +63,14 @@ def test_the_ingress_sample_is_the_contracts_request() -> None:
 def test_every_events_file_is_json() -> None:
     for path in Path(EVENTS_DIR).glob("*.json"):
         json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_the_web_chat_sample_is_a_valid_chat_request_on_the_chat_route() -> None:
+    from local.stack import routes_from_template
+    from voipbin_ai.models.chat import ChatRequest
+
+    event = load_json(EVENTS_DIR / "web_chat.json")
+
+    assert ChatRequest.model_validate_json(event["body"]).message
+    (route,) = [r for r in routes_from_template() if r.function == "WebChatFunction"]
+    assert (route.method, route.path) == (event["requestContext"]["http"]["method"], event["rawPath"])

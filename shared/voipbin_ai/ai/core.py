@@ -252,15 +252,3 @@ def _assistant_tool_message(text: str, requests: Sequence[ToolCallRequest]) -> C
             for request in requests
         ],
     }
-
-
-def default_engine() -> Engine:
-    """The engine as configured: the agent (re-read when its SSM parameter changes), the container's clients."""
-    from voipbin_ai.ai.llm import get_llm
-    from voipbin_ai.ai.tools import toolbox
-    from voipbin_ai.config import agent_config
-    from voipbin_ai.store.dynamodb import get_store
-    from voipbin_ai.voipbin.client import get_client
-
-    agent, store = agent_config(), get_store()
-    return Engine(agent, llm=get_llm(), tools=toolbox(agent, store=store, voipbin=get_client), store=store)

@@ -1,18 +1,37 @@
-"""Which call a transcript belongs to: transcripts carry a transcribe id, not the call id (CONTRACT.md §6).
+"""Phone calls around their turns: answering, barge-in, hanging up, and which call a transcript is of.
 
-call_progressing stores the mapping once POST /transcribes returns, but VoIPBin starts streaming before
-that, so a transcript can arrive first. The fallback asks VoIPBin (GET /transcribes/{id} -> reference_id)
-and stores what it learns. A warm container remembers its mappings, so a turn reads DynamoDB only once.
+Answering (call_progressing) opens the conversation, starts the transcribe and the speaking, and greets.
+VoIPBin's races are part of the contract: a second speaking on a call answers 500 (the live one is found
+instead), a second transcribe 409 (the transcript mapping then comes from the fallback below).
+
+Transcripts carry a transcribe id, not the call id (CONTRACT.md §6). call_progressing stores the mapping
+once POST /transcribes returns, but VoIPBin starts streaming before that, so a transcript can arrive first.
+The fallback asks VoIPBin (GET /transcribes/{id} -> reference_id) and stores what it learns. A warm
+container remembers its mappings, so a turn reads DynamoDB only once.
 """
 
+import time
 from typing import Final
 
-from voipbin_ai.models.session import call_conversation_id
-from voipbin_ai.observability import logger
+from voipbin_ai.exceptions import LlmError
+from voipbin_ai.logic.services import Services
+from voipbin_ai.models.session import call_conversation_id, contact_id
+from voipbin_ai.models.voipbin import Call, Speaking, SpeechEvent
+from voipbin_ai.observability import logger, mask_phone
 from voipbin_ai.store.dynamodb import ConversationStore
-from voipbin_ai.voipbin.client import VoipbinClient, VoipbinNotFound
+from voipbin_ai.voipbin.client import (
+    VoipbinClient,
+    VoipbinConflict,
+    VoipbinError,
+    VoipbinNotFound,
+    VoipbinServerError,
+)
 
 _REFERENCE_TYPE_CALL: Final = "call"
+_INCOMING: Final = "incoming"
+_ACTIVE_SPEAKING: Final = "active"
+# How many history messages a call's summary reads.
+_SUMMARY_MESSAGES: Final = 100
 # A warm container serves many calls over hours: it remembers the most recent ones, oldest forgotten first.
 _KNOWN_MAX: Final = 4096
 # transcribe id -> call conversation id; a transcribe never moves to another call.
@@ -46,3 +65,119 @@ def _ask_voipbin(transcribe_id: str, *, store: ConversationStore, voipbin: Voipb
     store.map_transcribe(transcribe_id, conversation_id)
     logger.info("Transcribe mapped through VoIPBin", transcribe_id=transcribe_id, conversation_id=conversation_id)
     return conversation_id
+
+
+def answer_call(call: Call, services: Services) -> None:
+    """A call was answered: open its conversation, start listening and speaking, and greet the caller."""
+    caller, ours = call.source.target, call.destination.target
+    if call.direction != _INCOMING or not services.settings.answers(ours):
+        logger.info("Call not served here", direction=call.direction, callee=mask_phone(ours))
+        return
+    store, voipbin, conversation_id = services.store, services.voipbin, call_conversation_id(call.id)
+    memory = ""
+    if services.settings.cross_channel_memory and caller:
+        memory = store.contact_memory(contact_id(caller))
+    if not store.start_call(conversation_id, caller=caller, callee=ours, memory=memory):
+        session = store.get_session(conversation_id)
+        if session is None or not session.active or session.speaking_id:
+            logger.info("Call already answered or ended", active=bool(session and session.active))
+            return
+    speaking = live_speaking(call.id, services)
+    transcribe_id = _start_transcribe(call.id, services)
+    if not store.attach_call_media(conversation_id, transcribe_id=transcribe_id, speaking_id=speaking.id):
+        logger.info("Call ended while it was being answered")
+        _stop_speaking(voipbin, speaking.id)
+        return
+    greeting = services.agent.greeting
+    until = playing_until_ms(0, greeting, services)
+    if store.record_reply(conversation_id, 0, user_text=None, reply_so_far=greeting, speaking_until_ms=until):
+        voipbin.say(speaking.id, greeting)
+        logger.info("Caller greeted", speaking_id=speaking.id, transcribe_id=transcribe_id or None)
+
+
+def playing_until_ms(previous_until_ms: int, text: str, services: Services) -> int:
+    """When text queued now ends playing (epoch ms): after what is still playing, at the TTS voice's pace."""
+    start = max(previous_until_ms, int(time.time() * 1000))
+    return start + int(1000 * len(text) / services.settings.speech_chars_per_second)
+
+
+def live_speaking(call_id: str, services: Services) -> Speaking:
+    """A speaking session on the call: a new one, or the live one when VoIPBin already has it (500)."""
+    settings = services.settings
+    try:
+        return services.voipbin.create_speaking(
+            call_id,
+            language=settings.speaking_language or settings.transcribe_language,
+            provider=settings.speaking_provider,
+            voice_id=settings.speaking_voice_id,
+            direction=settings.speaking_direction,
+        )
+    except VoipbinServerError:
+        for speaking in services.voipbin.list_speakings(page_size=100).result:
+            if speaking.reference_id == call_id and speaking.status == _ACTIVE_SPEAKING:
+                logger.info("Live speaking found after a 500", speaking_id=speaking.id)
+                return speaking
+        raise
+
+
+def _start_transcribe(call_id: str, services: Services) -> str:
+    """The new transcribe's id; "" when one is already progressing (409): transcripts map by the fallback."""
+    try:
+        return services.voipbin.create_transcribe(
+            call_id, language=services.settings.transcribe_language, direction="in"
+        ).id
+    except VoipbinConflict:
+        logger.info("Transcribe already progressing")
+        return ""
+
+
+def barge_in(speech: SpeechEvent, services: Services) -> None:
+    """The caller started speaking: cut what is playing at once and stop the reply, without taking a turn."""
+    conversation_id = call_conversation_of(speech.transcribe_id, store=services.store, voipbin=services.voipbin)
+    if conversation_id is None:
+        return
+    logger.append_keys(conversation_id=conversation_id)
+    session = services.store.get_session(conversation_id)
+    if session is None or not session.active or not session.speaking_id:
+        return
+    if session.speaking_until_ms <= time.time() * 1000:
+        logger.info("Nothing playing; no barge-in")
+        return
+    try:
+        services.voipbin.flush_speaking(session.speaking_id)
+    except VoipbinNotFound:
+        logger.info("Speaking already gone")
+        return
+    services.store.halt_reply(conversation_id, session.reply_turn)
+    services.store.mark_interrupted(conversation_id, session.reply_turn)
+    logger.info("Barge-in: reply flushed", turn=session.reply_turn)
+
+
+def end_call(call: Call, services: Services) -> None:
+    """The call ended: nothing more is said for it, its speaking stops, and its summary is kept."""
+    conversation_id = call_conversation_id(call.id)
+    session = services.store.end_conversation(conversation_id, channel="voice")
+    if session.speaking_id:
+        _stop_speaking(services.voipbin, session.speaking_id)
+    history = services.store.history(conversation_id, limit=_SUMMARY_MESSAGES)
+    if not any(message.role == "user" for message in history):
+        logger.info("Call ended without a word from the caller", turns=session.turn)
+        return
+    try:
+        summary = services.engine.summarize(history, previous=session.summary)
+    except LlmError as error:
+        logger.warning("No summary of the call", error=str(error))
+        return
+    services.store.save_summary(conversation_id, summary, through_turn=session.turn)
+    if services.settings.cross_channel_memory and session.their_address:
+        services.store.remember_contact(contact_id(session.their_address), summary)
+    logger.info("Call summarized", turns=session.turn)
+
+
+def _stop_speaking(voipbin: VoipbinClient, speaking_id: str) -> None:
+    try:
+        voipbin.stop_speaking(speaking_id)
+    except VoipbinNotFound:
+        return  # stopped already
+    except VoipbinError as error:
+        logger.warning("Speaking not stopped", speaking_id=speaking_id, error=type(error).__name__)

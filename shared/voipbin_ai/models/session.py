@@ -55,6 +55,8 @@ class Session(_Model):
     turn: int = 0
     # The last turn whose reply was (at least partly) spoken or sent: a new turn flushes it first.
     reply_turn: int = 0
+    # Until when (epoch milliseconds) what was said may still be playing: a new turn flushes it first.
+    speaking_until_ms: int = 0
     speaking_id: str | None = None
     transcribe_id: str | None = None
     our_address: str = ""
@@ -78,6 +80,8 @@ class Turn(_Model):
 
     number: int
     session: Session
+    # The same event took this turn before (a redelivery after a failure): its tool calls are not re-run.
+    replayed: bool = False
 
 
 class HistoryMessage(_Model):

@@ -13,7 +13,8 @@ One table, composite key (pk, sk), TTL on `expires_at` of every item. Access pat
 
 "Latest turn wins" is two conditional writes: take_turn adds one to the session's turn (only while it is
 active) and returns the new number; record_reply writes a piece of the reply only if that number is still
-the session's turn and the session is active, in one transaction with the history messages. A reply is
+the session's turn, the session is active and the caller has not barged in on it (halt_reply), in one
+transaction with the history messages. A reply is
 spoken or sent only after record_reply succeeded, so a superseded or hung-up turn stops at its next piece.
 """
 
@@ -102,6 +103,7 @@ def _session(item: Mapping[str, Any]) -> Session:
         status=_text(item, "status"),  # written only from ConversationStatus
         turn=_number(item, "turn"),
         reply_turn=_number(item, "reply_turn"),
+        speaking_until_ms=_number(item, "speaking_until_ms"),
         speaking_id=_text(item, "speaking_id") or None,
         transcribe_id=_text(item, "transcribe_id") or None,
         our_address=_text(item, "our_address"),
@@ -243,11 +245,14 @@ class ConversationStore:
         open_if_missing: bool,
         our_address: str = "",
         their_address: str = "",
+        event_key: str | None = None,
     ) -> Turn | None:
         """The conversation's next turn number, taken atomically; None when it has ended or is unknown.
 
         A call must exist first (call_progressing opens it; a transcript may come before that). SMS and
-        chat conversations open on their first message (open_if_missing).
+        chat conversations open on their first message (open_if_missing). The same event_key again, while
+        its turn is still the latest, gets that turn back (replayed), so a redelivered event redoes its own
+        turn rather than taking a new one.
         """
         now = int(self._clock())
         sets = ["updated_at = :now", "#ttl = :e"]
@@ -267,9 +272,13 @@ class ConversationStore:
                 ":ours": _s(our_address),
                 ":theirs": _s(their_address),
             }
-            condition = "attribute_not_exists(pk) OR #status = :active"
+            condition = "(attribute_not_exists(pk) OR #status = :active)"
         else:
             condition = "#status = :active"
+        if event_key is not None:
+            sets.append("turn_event = :event")
+            values[":event"] = _s(event_key)
+            condition += " AND (attribute_not_exists(turn_event) OR turn_event <> :event)"
         try:
             response = self._call(
                 self.client.update_item,
@@ -280,9 +289,14 @@ class ConversationStore:
                 ExpressionAttributeNames={"#status": "status", "#ttl": TTL_ATTRIBUTE},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except _ConditionFailed:
-            return None
+        except _ConditionFailed as failed:
+            earlier = failed.item
+            if event_key is None or not earlier or _text(earlier, "turn_event") != event_key:
+                return None
+            session = _session(earlier)
+            return Turn(number=session.turn, session=session, replayed=True) if session.active else None
         session = _session(response["Attributes"])
         return Turn(number=session.turn, session=session)
 
@@ -308,16 +322,33 @@ class ConversationStore:
         ]
         return messages[::-1]
 
-    def record_reply(self, conversation_id: str, turn: int, *, user_text: str | None, reply_so_far: str) -> bool:
+    def record_reply(
+        self,
+        conversation_id: str,
+        turn: int,
+        *,
+        user_text: str | None,
+        reply_so_far: str,
+        speaking_until_ms: int | None = None,
+    ) -> bool:
         """Record a turn's reply so far while the turn is the latest and the conversation active.
 
         Only when this returns True may the new piece be spoken or sent. One transaction: the session's
-        guard and the history messages (the user's words with the first piece).
+        guard (and, for a call, until when the reply may be playing) and the history messages (the user's
+        words with the first piece).
         """
         now = int(self._clock())
+        assignments, values = "reply_turn = :turn", {":turn": _n(turn)}
+        if speaking_until_ms is not None:
+            assignments += ", speaking_until_ms = :until"
+            values[":until"] = _n(speaking_until_ms)
         items: list[TransactWriteItemTypeDef] = [
             self._active_session_update(
-                conversation_id, "reply_turn = :turn", {":turn": _n(turn)}, now, "turn = :turn"
+                conversation_id,
+                assignments,
+                values,
+                now,
+                "turn = :turn AND (attribute_not_exists(halted_turn) OR halted_turn <> :turn)",
             ),
             self._put(self._message_item(conversation_id, turn, "assistant", reply_so_far, now)),
         ]
@@ -328,6 +359,30 @@ class ConversationStore:
         except _ConditionFailed:
             return False
         return True
+
+    def record_user_message(self, conversation_id: str, turn: int, text: str) -> None:
+        """Record what the user said in a turn that has no reply (yet): later turns see it in the history."""
+        now = int(self._clock())
+        self._call(
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=self._message_item(conversation_id, turn, "user", text, now),
+        )
+
+    def halt_reply(self, conversation_id: str, turn: int) -> None:
+        """Stop a turn's reply at its next piece without taking a new turn (the caller barged in)."""
+        try:
+            self._call(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=_session_key(conversation_id),
+                UpdateExpression="SET halted_turn = :turn",
+                ConditionExpression="#status = :active",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":turn": _n(turn), ":active": _s(STATUS_ACTIVE)},
+            )
+        except _ConditionFailed:
+            return  # the call has ended: nothing more is said anyway
 
     def mark_interrupted(self, conversation_id: str, turn: int) -> None:
         """Flag a turn's recorded reply as cut short by a newer turn or the hangup."""

@@ -1,0 +1,44 @@
+"""POST /chat: the website's chat. {"session_id", "message"} -> {"response"}, the same AI core."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from voipbin_ai.exceptions import ConversationBusyError, ConversationEndedError
+from voipbin_ai.logic.chat import reply_to_chat
+from voipbin_ai.logic.services import Services
+from voipbin_ai.models.chat import ChatRequest, ChatResponse
+from voipbin_ai.observability import logger, metrics, tracer
+
+CHAT_PATH = "/chat"
+
+# enable_validation: a body that is not a ChatRequest gets a 422 before our code runs.
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+@app.post(CHAT_PATH)
+def chat(request: ChatRequest) -> ChatResponse:
+    """Answer one message."""
+    metrics.add_metric(name="ChatMessages", unit=MetricUnit.Count, value=1)
+    return ChatResponse(response=reply_to_chat(request.session_id, request.message, Services.default()))
+
+
+@app.exception_handler(ConversationEndedError)
+def _ended(error: ConversationEndedError) -> Response[dict[str, str]]:
+    return Response(status_code=410, content_type=content_types.APPLICATION_JSON, body={"message": str(error)})
+
+
+@app.exception_handler(ConversationBusyError)
+def _busy(error: ConversationBusyError) -> Response[dict[str, str]]:
+    return Response(status_code=409, content_type=content_types.APPLICATION_JSON, body={"message": str(error)})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point."""
+    return app.resolve(event, context)

@@ -1,0 +1,46 @@
+"""What the channel logic works with: the store, VoIPBin, the AI engine and the channel settings.
+
+Functions build it once per invocation with Services.default() (the clients inside are per container);
+tests build it from their fakes. The engine, and with it the openai SDK, is made only when a use case asks
+for it, so answering a call does not pay for importing the LLM client.
+"""
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from voipbin_ai.config import ChannelSettings, agent_config, channel_settings
+from voipbin_ai.models.agent import AgentConfig
+from voipbin_ai.store.dynamodb import ConversationStore, get_store
+from voipbin_ai.voipbin.client import VoipbinClient, get_client
+
+if TYPE_CHECKING:
+    from voipbin_ai.ai.core import Engine
+
+
+@dataclass
+class Services:
+    """The collaborators of one use case."""
+
+    store: ConversationStore
+    voipbin: VoipbinClient
+    agent: AgentConfig
+    settings: ChannelSettings
+    _engine: "Engine | None" = field(default=None, repr=False)
+
+    @classmethod
+    def default(cls) -> "Services":
+        """The container's store and clients, and the agent as configured now."""
+        return cls(store=get_store(), voipbin=get_client(), agent=agent_config(), settings=channel_settings())
+
+    @cached_property
+    def engine(self) -> "Engine":
+        """The AI engine (given, or the configured one on first use)."""
+        if self._engine is not None:
+            return self._engine
+        from voipbin_ai.ai.core import Engine
+        from voipbin_ai.ai.llm import get_llm
+        from voipbin_ai.ai.tools import toolbox
+
+        tools = toolbox(self.agent, store=self.store, voipbin=lambda: self.voipbin)
+        return Engine(self.agent, llm=get_llm(), tools=tools, store=self.store)

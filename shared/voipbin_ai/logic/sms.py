@@ -1,0 +1,107 @@
+"""One inbound SMS: the AI core's reply, sent with POST /messages from the number that received it.
+
+Only inbound messages are answered: our own replies come back as message_created too (direction
+outbound) and must never be answered, nor a text from one of our own numbers (ANSWER_NUMBERS lists
+them; without it only a text to itself is recognized). A burst of texts is
+answered once: each text is recorded as it arrives, and after SMS_BURST_SECONDS only the latest turn
+goes on to the LLM; the reply is sent only if its turn is still the latest when it is recorded. The send
+itself is claimed like a tool call, so a redelivered event never texts twice.
+"""
+
+import time
+from typing import Final
+
+from voipbin_ai.ai.core import Conversation
+from voipbin_ai.ai.tools import ToolContext
+from voipbin_ai.exceptions import LlmError
+from voipbin_ai.logic.services import Services
+from voipbin_ai.models.session import HistoryMessage, contact_id, sms_conversation_id
+from voipbin_ai.models.voipbin import Address, Message
+from voipbin_ai.observability import logger, mask_phone
+
+_INBOUND: Final = "inbound"
+# The claim that makes the reply's send happen once per turn.
+_SEND_KEY: Final = "sms_reply"
+
+
+def reply_to_sms(message: Message, *, event_key: str, services: Services) -> None:
+    """Answer one inbound text, unless a newer one of the same thread takes over."""
+    theirs = message.source.target
+    ours = message.targets[0].destination.target if message.targets else ""
+    settings, store = services.settings, services.store
+    if message.direction != _INBOUND or not theirs or not ours:
+        logger.info("Not an inbound SMS; not answered", direction=message.direction)
+        return
+    if not settings.answers(ours) or theirs == ours or theirs in settings.answer_numbers:
+        logger.info("SMS not served here", to=mask_phone(ours), sender=mask_phone(theirs))
+        return
+    conversation_id = sms_conversation_id(ours, theirs)
+    logger.append_keys(conversation_id=conversation_id)
+    turn = store.take_turn(
+        conversation_id,
+        channel="sms",
+        open_if_missing=True,
+        our_address=ours,
+        their_address=theirs,
+        event_key=event_key,
+    )
+    if turn is None:
+        logger.info("SMS conversation has ended; not answered")
+        return
+    logger.append_keys(turn=turn.number)
+    store.record_user_message(conversation_id, turn.number, message.text)
+    if settings.sms_burst_seconds:
+        time.sleep(settings.sms_burst_seconds)
+        latest = store.get_session(conversation_id)
+        if latest is None or latest.turn != turn.number:
+            logger.info("A newer SMS takes over")
+            return
+    session = turn.session
+    history = [
+        item
+        for item in store.history(conversation_id, limit=services.agent.limits.history_messages)
+        if not (item.turn == turn.number and item.role == "user")
+    ]
+    memory = store.contact_memory(contact_id(theirs)) if settings.cross_channel_memory else ""
+    context = ToolContext(
+        conversation_id=conversation_id, channel="sms", turn=turn.number, our_address=ours, their_address=theirs
+    )
+    conversation = Conversation(context=context, history=history, summary=session.summary, memory=memory)
+    reply = services.engine.reply(conversation, message.text)
+    text = "\n".join(reply.pieces)
+    if not store.record_reply(conversation_id, turn.number, user_text=None, reply_so_far=text):
+        logger.info("A newer SMS took over while replying")
+        return
+    if store.begin_tool_call(conversation_id, turn.number, _SEND_KEY) is not None:
+        logger.info("Reply already sent by an earlier delivery")
+        return
+    sent = services.voipbin.send_message(Address(type="tel", target=ours), [Address(type="tel", target=theirs)], text)
+    store.finish_tool_call(conversation_id, turn.number, _SEND_KEY, sent.id)
+    logger.info("SMS answered", reply_id=sent.id, fallback=reply.used_fallback, characters=len(text))
+    if reply.ends_conversation:
+        store.end_conversation(conversation_id, channel="sms")
+    _remember(history, message.text, text, session_summary=session.summary, theirs=theirs, services=services)
+    try:
+        services.engine.refresh_summary(session, through_turn=turn.number)
+    except LlmError as error:
+        logger.warning("Rolling summary not refreshed", error=str(error))
+
+
+def _remember(
+    history: list[HistoryMessage], asked: str, answered: str, *, session_summary: str, theirs: str, services: Services
+) -> None:
+    """Keep what this thread is about as the contact's memory, for a later call."""
+    if not services.settings.cross_channel_memory:
+        return
+    turn = history[-1].turn + 1 if history else 1
+    exchange = [
+        *history,
+        HistoryMessage(turn=turn, role="user", text=asked),
+        HistoryMessage(turn=turn, role="assistant", text=answered),
+    ]
+    try:
+        summary = services.engine.summarize(exchange, previous=session_summary)
+    except LlmError as error:
+        logger.warning("Contact memory not updated", error=str(error))
+        return
+    services.store.remember_contact(contact_id(theirs), summary)

@@ -1,0 +1,202 @@
+"""One caller turn: the transcript in, the AI core's reply out through /say, sentence by sentence.
+
+The turn is taken first (the latest turn wins: an older reply stops at its next sentence). What may still
+be playing of an earlier reply is flushed, in the background while the LLM thinks, before the first new
+sentence. Each sentence is recorded before it is said, so a superseded or hung-up turn says nothing more;
+a reply cut short that way is marked interrupted. A 404 from /say means the speaking session is gone: it
+is created again once. Once anything was said the turn never fails, so a redelivery cannot say it twice.
+
+Each turn emits its latency stages as metrics: received (VoIPBin's transcript time to this function),
+LLM first token and first /say (both from this function's start).
+"""
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Final
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from voipbin_ai.ai.core import Conversation, Reply
+from voipbin_ai.ai.tools import ToolContext
+from voipbin_ai.exceptions import LlmError, StoreError
+from voipbin_ai.logic.calls import call_conversation_of, live_speaking, playing_until_ms
+from voipbin_ai.logic.services import Services
+from voipbin_ai.models.session import Session, Turn
+from voipbin_ai.models.voipbin import Transcript
+from voipbin_ai.observability import logger, metrics
+from voipbin_ai.voipbin.client import VoipbinError, VoipbinNotFound
+
+_CALL_PREFIX: Final = "call:"
+# The longest wait for a goodbye to finish playing before end_call hangs up.
+_MAX_GOODBYE_WAIT_SECONDS: Final = 15.0
+# Flushes run beside the LLM request; one per turn.
+_background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="flush")
+
+
+@dataclass
+class _Speech:
+    """What this turn has said so far, and where."""
+
+    speaking_id: str
+    until_ms: int
+    said: list[str] = field(default_factory=list)
+    recreated: bool = False
+    first_say_at: float | None = None
+
+
+def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: float, services: Services) -> None:
+    """Answer one final utterance of the caller."""
+    if transcript.direction != "in":
+        return  # our own voice, transcribed
+    store = services.store
+    conversation_id = call_conversation_of(transcript.transcribe_id, store=store, voipbin=services.voipbin)
+    if conversation_id is None:
+        return
+    logger.append_keys(conversation_id=conversation_id)
+    turn = store.take_turn(conversation_id, channel="voice", open_if_missing=False, event_key=event_key)
+    if turn is None:
+        logger.info("Call not active; transcript ignored")
+        return
+    session = turn.session
+    logger.append_keys(turn=turn.number)
+    if turn.replayed and session.reply_turn == turn.number:
+        logger.info("Turn already answered by an earlier delivery")
+        return
+    if not session.speaking_id:
+        logger.warning("Call has no speaking session yet; transcript ignored")
+        return
+    flushing = _flush_if_playing(session, services)
+    history = store.history(conversation_id, limit=services.agent.limits.history_messages)
+    context = ToolContext(
+        conversation_id=conversation_id,
+        channel="voice",
+        turn=turn.number,
+        our_address=session.our_address,
+        their_address=session.their_address,
+        call_id=conversation_id.removeprefix(_CALL_PREFIX),
+    )
+    conversation = Conversation(context=context, history=history, summary=session.summary, memory=session.memory)
+    reply = services.engine.reply(conversation, transcript.message)
+    speech = _Speech(speaking_id=session.speaking_id, until_ms=session.speaking_until_ms)
+    _deliver(reply.pieces, turn, transcript.message, speech, flushing=flushing, services=services)
+    _report(transcript, reply, speech, started_at, fallback=reply.used_fallback)
+    if speech.said:
+        _after_reply(reply, speech, turn.session, services)
+
+
+def _flush_if_playing(session: Session, services: Services) -> "Future[None] | None":
+    """Cut an earlier reply that may still be playing, in the background; mark it interrupted."""
+    if session.speaking_until_ms <= time.time() * 1000 or not session.speaking_id:
+        return None
+    speaking_id, conversation_id, turn = session.speaking_id, session.conversation_id, session.reply_turn
+
+    def flush() -> None:
+        try:
+            services.voipbin.flush_speaking(speaking_id)
+        except VoipbinError as error:  # a gone speaking is recreated at the first /say
+            logger.info("Flush failed", error=type(error).__name__)
+        services.store.mark_interrupted(conversation_id, turn)
+
+    return _background.submit(flush)
+
+
+def _deliver(
+    pieces: Iterator[str],
+    turn: Turn,
+    user_text: str,
+    speech: _Speech,
+    *,
+    flushing: "Future[None] | None",
+    services: Services,
+) -> None:
+    """Record, then say, each piece while the turn is the latest; stop quietly when it no longer is."""
+    conversation_id = turn.session.conversation_id
+    try:
+        for piece in pieces:
+            if flushing is not None:
+                flushing.result()  # the old reply is cut before the new one starts
+                flushing = None
+            until = playing_until_ms(speech.until_ms, piece, services)
+            recorded = services.store.record_reply(
+                conversation_id,
+                turn.number,
+                user_text=None if speech.said else user_text,
+                reply_so_far=" ".join([*speech.said, piece]),
+                speaking_until_ms=until,
+            )
+            if not recorded:
+                _superseded(turn, user_text, speech, services)
+                return
+            _say(piece, speech, turn.session, services)
+            speech.said.append(piece)
+            speech.until_ms = until
+    except (VoipbinError, StoreError, LlmError) as error:
+        if not speech.said:
+            raise  # nothing said yet: the event fails and is retried as the same turn
+        logger.error("Reply cut short by a failure", error=type(error).__name__, pieces_said=len(speech.said))
+        metrics.add_metric(name="RepliesCutShort", unit=MetricUnit.Count, value=1)
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+def _superseded(turn: Turn, user_text: str, speech: _Speech, services: Services) -> None:
+    """A newer turn (or the hangup) took over: what was said is marked cut short, the words are kept."""
+    conversation_id = turn.session.conversation_id
+    if speech.said:
+        services.store.mark_interrupted(conversation_id, turn.number)
+    else:
+        services.store.record_user_message(conversation_id, turn.number, user_text)
+    logger.info("Turn superseded", pieces_said=len(speech.said))
+
+
+def _say(piece: str, speech: _Speech, session: Session, services: Services) -> None:
+    """/say one piece; a 404 means the speaking is gone: create it again, once per turn, and say it there."""
+    try:
+        services.voipbin.say(speech.speaking_id, piece)
+    except VoipbinNotFound:
+        if speech.recreated:
+            raise
+        speech.recreated = True
+        call_id = session.conversation_id.removeprefix(_CALL_PREFIX)
+        speaking = live_speaking(call_id, services)
+        if not services.store.set_speaking(session.conversation_id, speaking.id):
+            raise
+        logger.info("Speaking recreated after a 404", speaking_id=speaking.id)
+        speech.speaking_id = speaking.id
+        services.voipbin.say(speaking.id, piece)
+    if speech.first_say_at is None:
+        speech.first_say_at = time.monotonic()
+
+
+def _after_reply(reply: Reply, speech: _Speech, session: Session, services: Services) -> None:
+    """Tool effects that wait for the words (hang up after the goodbye), then the rolling summary."""
+    if reply.after_reply:
+        wait = min(max(speech.until_ms / 1000 - time.time(), 0.0), _MAX_GOODBYE_WAIT_SECONDS)
+        time.sleep(wait)
+    try:
+        for action in reply.after_reply:
+            action()
+        services.engine.refresh_summary(session, through_turn=session.turn)
+    except (VoipbinError, StoreError, LlmError) as error:
+        logger.error("After-reply work failed", error=type(error).__name__)
+
+
+def _report(transcript: Transcript, reply: Reply, speech: _Speech, started_at: float, *, fallback: bool) -> None:
+    """The turn's latency stages as metrics and one log line."""
+    stages: dict[str, float] = {}
+    if transcript.tm_create is not None:
+        stages["TurnReceivedMs"] = max((time.time() - transcript.tm_create.timestamp()) * 1000, 0.0)
+    if reply.first_token_at is not None:
+        stages["LlmFirstTokenMs"] = (reply.first_token_at - started_at) * 1000
+    if speech.first_say_at is not None:
+        stages["FirstSayMs"] = (speech.first_say_at - started_at) * 1000
+    for name, value in stages.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=round(value, 1))
+    if fallback:
+        metrics.add_metric(name="FallbackReplies", unit=MetricUnit.Count, value=1)
+    rounded = {name: round(value) for name, value in stages.items()}
+    logger.info("Voice turn", extra={"pieces_said": len(speech.said), "fallback": fallback, **rounded})
