@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 BUILD_DIR := .aws-sam/build
 
-.PHONY: venv lint format validate build test unit integration e2e demo clean
+.PHONY: venv lint format validate build test unit integration e2e demo serve bench clean
 
 # The dev virtual environment, on the Lambda runtime's minor version.
 $(VENV)/.installed: pyproject.toml shared/requirements.txt
@@ -47,8 +47,13 @@ e2e: venv build
 test: lint validate build
 	pytest
 
-demo: venv build
+# A scripted call and SMS thread through the local stack (the offline LLM unless OPENAI_API_KEY is set).
+demo: venv
 	python -m local.demo
+
+# The local stack for real VoIPBin traffic through a tunnel (README: "Real calls on your machine").
+serve: venv
+	python -m local.serve
 
 clean:
 	rm -rf $(BUILD_DIR) .aws-sam/cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,146 +1,172 @@
-"""The local demo: VoIPBin's webhooks, signed, through the ingress, the bus and the functions.
+"""The demo: a scripted phone call and an SMS thread through the whole local stack.
 
-DynamoDB Local holds the table (template.yaml's shape). Every function runs as Lambda lays it out (the
-local runner, a fresh process per invocation) and the bus routes by template.yaml's rules. Run with
-`make demo`.
+The VoIPBin simulator plays the caller and the texter: it sends signed webhooks to the stack's HTTP API
+(the ingress, the bus and every function, routed by template.yaml) and records what the backend asks of
+it (transcribe, speaking, /say, /flush, /messages). The LLM is the configured endpoint when OPENAI_API_KEY
+is set, otherwise an offline model on loopback. Printed as the caller and the texter experience it, with
+each turn's latency from the transcript's webhook to the first /say. Run with `make demo`.
 """
 
-import contextlib
-import json
 import sys
 import tempfile
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from local.bus import LocalBus, rules_from_template
-from local.dynamodb_local import DynamoDBLocalError, create_table, running
-from local.invoke import InvokeResult, LocalFunction, LocalInvokeError, invoke, load_function
-from local.lambda_events import http_api_event
-from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, sign
+from local.backing import backing_services
+from local.dynamodb_local import DynamoDBLocalError
+from local.offline_llm import OfflineLlmError
+from local.stack import LocalStack
+from tests.fakes.voipbin_simulator import VoipbinSimulator
+from voipbin_ai.observability import mask_phone
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-EVENTS_DIR = REPO_ROOT / "events"
-WEBHOOK_PATH = "/webhooks/voipbin"
-DEMO_TABLE = "voipbin-ai-demo"
-# The story told, in order: a call is answered, the caller starts speaking and says something, a partial
-# transcript (dropped at the ingress), the call ends, VoIPBin delivers the hangup again (acted on once), and
-# an SMS comes in.
-SCRIPT = (
-    "call_progressing.json",
-    "transcribe_speech_started.json",
-    "transcript_created.json",
-    "ingress_dropped_type.json",
-    "call_hangup.json",
-    "call_hangup.json",
-    "inbound_sms.json",
+CALLER, OURS = "+15551234567", "+15559876543"
+WEBHOOK_SECRET = "demo-webhook-secret"
+CALL_SCRIPT = (
+    "Hi, what are your opening hours?",
+    "Great. How much does a cleaning cost?",  # the caller barges in during this answer
+    "Sorry, I meant a check-up. How much is that?",
+    "Thanks, that's all. Goodbye!",
 )
-# Keys every Powertools log line carries; the demo shows only what the function itself logged.
-_CONTEXT_KEYS = {
-    "level",
-    "location",
-    "message",
-    "timestamp",
-    "service",
-    "cold_start",
-    "function_name",
-    "function_memory_size",
-    "function_arn",
-    "function_request_id",
-    "correlation_id",
-    "xray_trace_id",
-}
-
-
-def webhook_body(event_file: str) -> bytes:
-    """The webhook body VoIPBin would POST for a sample event: compact JSON, as Go marshals it."""
-    event = json.loads((EVENTS_DIR / event_file).read_text(encoding="utf-8"))
-    if "detail" in event:
-        return json.dumps(event["detail"], separators=(",", ":"), ensure_ascii=False).encode()
-    return str(event["body"]).encode()
-
-
-def log_records(logs: str) -> list[dict[str, Any]]:
-    """The structured log lines of an invocation (metrics lines left out)."""
-    records = []
-    for line in logs.splitlines():
-        if line.startswith("{") and '"message"' in line:
-            records.append(json.loads(line))
-    return records
-
-
-def describe(result: InvokeResult) -> str:
-    """One line per log record: its message and the function's own keys."""
-    lines = []
-    for record in log_records(result.logs):
-        extras = " ".join(f"{k}={v}" for k, v in record.items() if k not in _CONTEXT_KEYS)
-        lines.append(f"{record['message']}  {extras}".rstrip())
-    if not result.ok:
-        lines.append(f"ERROR {result.payload.get('errorType')}: {result.payload.get('errorMessage')}")
-    return "\n      ".join(lines) or "(no log)"
+SMS_SCRIPT = ("Hi, can I book a check-up on Friday?", "What is your address?")
+_POLL_SECONDS = 0.01
+_WAIT_SECONDS = 60.0
 
 
 def main() -> int:
-    """Play SCRIPT through the local stack and print what each piece did."""
-    env_vars = json.loads((EVENTS_DIR / "env.json").read_text(encoding="utf-8"))
-    secret = env_vars["Parameters"]["VOIPBIN_WEBHOOK_SECRET"]
-    output_lock = threading.Lock()
-
-    functions: dict[str, LocalFunction] = {}
-
-    def deliver(function_name: str, event: dict[str, Any]) -> None:
-        result = invoke(functions[function_name], event)
-        with output_lock:
-            print(f"   bus -> {function_name:<26} {result.duration_s * 1000:5.0f} ms  {describe(result)}")
-
-    with tempfile.TemporaryDirectory(prefix="voipbin-ai-demo-") as workdir, contextlib.ExitStack() as stack:
+    """Start the stack, play the call and the texts, print them."""
+    print("Starting the local stack (DynamoDB Local, VoIPBin simulator, LLM)...", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="voipbin-ai-demo-") as workdir,
+        VoipbinSimulator(token="demo-token", webhook_secret=WEBHOOK_SECRET) as voipbin,
+    ):
         try:
-            dynamodb = stack.enter_context(running(Path(workdir)))
-        except DynamoDBLocalError as error:
-            print(f"error: DynamoDB Local: {error}", file=sys.stderr)
-            return 2
-        create_table(dynamodb.client(), DEMO_TABLE)
-        bus = LocalBus(rules_from_template(), deliver).start()
-        stack.callback(bus.stop)
-        # Only what the demo sets reaches the functions: the template's values, env.json and the local services.
-        shell = {
-            "AWS_ENDPOINT_URL_EVENTBRIDGE": bus.url,
-            "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.endpoint_url,
-            "TABLE_NAME": DEMO_TABLE,
-        }
-        try:
-            for name in {"IngressFunction", *(rule.function for rule in bus.rules)}:
-                functions[name] = load_function(name, env_vars=env_vars, shell_env=shell)
-        except LocalInvokeError as error:
+            with backing_services(Path(workdir)) as backing:
+                environment = {
+                    **backing.environment,
+                    "EVENT_BUS_NAME": "voipbin-ai-local",
+                    "VOIPBIN_API_URL": voipbin.base_url,
+                    "VOIPBIN_API_TOKEN": voipbin.token,
+                    "VOIPBIN_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                    "POWERTOOLS_LOG_LEVEL": "WARNING",
+                    "POWERTOOLS_METRICS_DISABLED": "true",
+                    "POWERTOOLS_TRACE_DISABLED": "true",
+                    "SMS_BURST_SECONDS": "0",
+                }
+                stack = LocalStack(environment)
+                with stack.running():
+                    print(f"HTTP API {stack.url} (POST /webhooks/voipbin, POST /chat); LLM: {backing.llm}\n")
+                    Demo(stack, voipbin).play()
+                    if stack.dead_letters:
+                        print(f"\n{len(stack.dead_letters)} event(s) failed: {stack.dead_letters}", file=sys.stderr)
+                        return 1
+        except (DynamoDBLocalError, OfflineLlmError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        print(f"Local stack: DynamoDB Local {dynamodb.endpoint_url}, bus {bus.url}, {len(bus.rules)} rules\n")
-        _play(functions["IngressFunction"], secret, bus, output_lock)
     return 0
 
 
-def _play(ingress: LocalFunction, secret: str, bus: LocalBus, output_lock: threading.Lock) -> None:
-    """Send SCRIPT's webhooks, signed, through the ingress, then one forged one."""
-    for event_file in SCRIPT:
-        body = webhook_body(event_file)
-        request = http_api_event(
-            body,
-            path=WEBHOOK_PATH,
-            headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)},
-        )
-        result = invoke(ingress, request)
-        answer = json.loads(result.payload.get("body") or "{}") if result.ok else {}
-        with output_lock:
-            print(
-                f"VoIPBin -> POST {WEBHOOK_PATH} {answer.get('type', event_file):<26} "
-                f"{result.payload.get('statusCode', 'ERR')} {answer.get('status', '')}  "
-                f"({result.duration_s * 1000:.0f} ms)"
-            )
-        bus.wait_idle()
-    forged = webhook_body("transcript_created.json")
-    request = http_api_event(forged, path=WEBHOOK_PATH, headers={SIGNATURE_HEADER: sign("wrong", forged)})
-    result = invoke(ingress, request)
-    print(f"Forged  -> POST {WEBHOOK_PATH} {'(wrong signature)':<26} {result.payload.get('statusCode')}")
+class Demo:
+    """The script, played through the simulator."""
+
+    def __init__(self, stack: LocalStack, voipbin: VoipbinSimulator) -> None:
+        self.stack, self.voipbin = stack, voipbin
+        self.webhook_url = stack.route_url("IngressFunction")
+
+    def play(self) -> None:
+        """The call, then the texts."""
+        self.call()
+        self.texts()
+
+    def send(self, event_type: str, data: dict[str, Any], *, wait: bool = True) -> float:
+        """VoIPBin POSTs a signed webhook; returns when it was sent (monotonic)."""
+        sent_at = time.monotonic()
+        self.voipbin.send_webhook(self.webhook_url, event_type, data)
+        if wait:
+            self.stack.wait_idle()
+        return sent_at
+
+    def call(self) -> None:
+        """A call: answered, four utterances with a barge-in, hung up."""
+        call = self.voipbin.add_call(CALLER, OURS)
+        print(f"Phone call from {mask_phone(CALLER)} to {mask_phone(OURS)}")
+        self.send("call_progressing", call)
+        speakings = [s for s in self.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
+        transcribes = [t for t in self.voipbin.resources("transcribes") if t["reference_id"] == call["id"]]
+        if not speakings or not transcribes:
+            print("  (the call was not answered: see the logs above)")
+            return
+        speaking_id, transcribe_id = speakings[0]["id"], transcribes[0]["id"]
+        self.show_said(speaking_id, 0, None)
+        for index, words in enumerate(CALL_SCRIPT):
+            print(f"  Caller: {words}")
+            before = len(self.voipbin.said_texts(speaking_id))
+            sent_at = self.send("transcript_created", self.voipbin.add_transcript(transcribe_id, words), wait=False)
+            if index == 1:
+                self.barge_in(call, transcribe_id, speaking_id, before)
+            self.stack.wait_idle()
+            self.show_said(speaking_id, before, sent_at)
+        self.send("call_hangup", {**call, "status": "hangup", "hangup_by": "remote", "hangup_reason": "normal"})
+        flushes = len(self.voipbin.requests("POST", f"/speakings/{speaking_id}/flush"))
+        stopped = bool(self.voipbin.requests("POST", f"/speakings/{speaking_id}/stop"))
+        print(f"  [call ended: {flushes} flush(es), speaking stopped: {stopped}]\n")
+
+    def barge_in(self, call: dict[str, Any], transcribe_id: str, speaking_id: str, before: int) -> None:
+        """Wait for the answer's first sentence, then the caller starts talking over it."""
+        deadline = time.monotonic() + _WAIT_SECONDS
+        while len(self.voipbin.said_texts(speaking_id)) <= before and time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+        moment = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        started = {
+            "id": "0b3e4c52-6d1f-4a8e-9f2b-7c5d3e1a9b04",
+            "customer_id": call["customer_id"],
+            "streaming_id": "5f2c8e1a-3b7d-4c9e-8a6f-1d4b2e7c9a03",
+            "transcribe_id": transcribe_id,
+            "direction": "in",
+            "message": "",
+            "tm_event": moment,
+            "tm_create": moment,
+        }
+        self.send("transcribe_speech_started", started, wait=False)
+        print("  Caller: (starts talking over the answer: barge-in)")
+
+    def show_said(self, speaking_id: str, before: int, sent_at: float | None) -> None:
+        """What the caller heard since `before`, and how long after the transcript it started."""
+        said = self.voipbin.said_texts(speaking_id)[before:]
+        says = self.voipbin.requests("POST", f"/speakings/{speaking_id}/say")[before:]
+        latency = ""
+        if sent_at is not None and says:
+            latency = f"   [first /say {1000 * (says[0].received_at - sent_at):.0f} ms after the transcript]"
+        print(f"  AI:     {' '.join(said) or '(nothing)'}{latency}")
+
+    def texts(self) -> None:
+        """An SMS thread: each text delivered twice (both webhooks), answered once."""
+        print(f"SMS thread between {mask_phone(CALLER)} and {mask_phone(OURS)}")
+        for index, text in enumerate(SMS_SCRIPT):
+            before = len(self.voipbin.requests("POST", "/messages"))
+            print(f"  Texter: {text}")
+            message = inbound_sms(f"demo-sms-{index}", text)
+            sent_at = self.send("message_created", message)
+            self.send("conversation_message_created", message)  # the same SMS again: answered once
+            for request in self.voipbin.requests("POST", "/messages")[before:]:
+                print(f"  AI:     {request.body['text']}   [{1000 * (request.received_at - sent_at):.0f} ms]")
+        print(f"  [{len(self.voipbin.requests('POST', '/messages'))} replies to {len(SMS_SCRIPT)} texts]")
+
+
+def inbound_sms(key: str, text: str) -> dict[str, Any]:
+    """An inbound SMS as message_created carries it."""
+    import uuid
+
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, key + str(time.time()))),
+        "customer_id": "5e4a0680-804e-11ec-8477-2fea5968d85b",
+        "type": "sms",
+        "source": {"type": "tel", "target": CALLER},
+        "targets": [{"destination": {"type": "tel", "target": OURS}, "status": "received", "parts": 1}],
+        "text": text,
+        "direction": "inbound",
+        "tm_create": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+    }
 
 
 if __name__ == "__main__":

@@ -63,18 +63,37 @@ def load_function(
     shell_env: dict[str, str] | None = None,
 ) -> LocalFunction:
     """Resolve a function of the built template exactly as SAM CLI does for `sam local invoke`."""
-    from samcli.lib.providers.sam_function_provider import SamFunctionProvider
-    from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
-    from samcli.local.lambdafn.env_vars import EnvironmentVariables
-
     template = build_dir / "template.yaml"
     if not template.is_file():
         raise LocalInvokeError(f"{template} is missing: run `make build` (sam build) first")
-    stacks, _ = SamLocalStackProvider.get_stacks(str(template))
-    function = SamFunctionProvider(stacks).get(name)
-    if function is None:
-        raise LocalInvokeError(f"no function {name!r} in {template}")
+    function = _sam_function(template, name)
+    layer_dirs = tuple(build_dir / layer.codeuri / "python" for layer in function.layers if layer.codeuri)
+    return LocalFunction(
+        name=name,
+        handler=function.handler or "",
+        code_dir=build_dir / (function.codeuri or ""),
+        layer_dirs=layer_dirs,
+        environment=function_environment(name, template=template, env_vars=env_vars, shell_env=shell_env),
+        memory_mb=int(function.memory or 128),
+        timeout_s=int(function.timeout or 3),
+    )
 
+
+def function_environment(
+    name: str,
+    *,
+    template: Path,
+    env_vars: dict[str, dict[str, str]] | None = None,
+    shell_env: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """A function's environment as SAM CLI resolves it.
+
+    The template's values (Globals + function, parameters' defaults and Refs resolved), the shell's values
+    of declared names, then `--env-vars`.
+    """
+    from samcli.local.lambdafn.env_vars import EnvironmentVariables
+
+    function = _sam_function(template, name)
     shell = dict(os.environ if shell_env is None else shell_env)
     overrides = dict((env_vars or {}).get("Parameters", {}))
     overrides.update((env_vars or {}).get(name, {}))
@@ -96,17 +115,18 @@ def load_function(
         },
     ).resolve()
     resolved.update({k: v for k, v in shell.items() if k.startswith(_PASSED_THROUGH_PREFIXES)})
+    return {k: str(v) for k, v in resolved.items()}
 
-    layer_dirs = tuple(build_dir / layer.codeuri / "python" for layer in function.layers if layer.codeuri)
-    return LocalFunction(
-        name=name,
-        handler=function.handler or "",
-        code_dir=build_dir / (function.codeuri or ""),
-        layer_dirs=layer_dirs,
-        environment={k: str(v) for k, v in resolved.items()},
-        memory_mb=int(function.memory or 128),
-        timeout_s=int(function.timeout or 3),
-    )
+
+def _sam_function(template: Path, name: str) -> Any:
+    from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+    from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+    stacks, _ = SamLocalStackProvider.get_stacks(str(template))
+    function = SamFunctionProvider(stacks).get(name)
+    if function is None:
+        raise LocalInvokeError(f"no function {name!r} in {template}")
+    return function
 
 
 def invoke(function: LocalFunction, event: Any) -> InvokeResult:

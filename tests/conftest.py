@@ -40,28 +40,11 @@ for _variable in (
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
-    """Settings and secrets are cached per container; every test starts as a cold container."""
-    from aws_lambda_powertools.utilities import parameters
-
-    from voipbin_ai import bus, config
-    from voipbin_ai.ai import llm, tools
-    from voipbin_ai.logic import calls
-    from voipbin_ai.store import dynamodb, idempotency
+    """Settings and clients are cached per container; every test starts as a cold container."""
+    from local.stack import cold_start
 
     yield
-    calls._known.clear()
-    dynamodb.get_store.cache_clear()
-    idempotency._persistence_layer.cache_clear()
-    config.ingress_settings.cache_clear()
-    config.voipbin_settings.cache_clear()
-    config.store_settings.cache_clear()
-    config.llm_settings.cache_clear()
-    config._agent_file.cache_clear()
-    config._parse_agent.cache_clear()
-    llm.get_llm.cache_clear()
-    tools._http_client.cache_clear()
-    parameters.clear_caches()
-    bus._events_client.cache_clear()
+    cold_start()
 
 
 @pytest.fixture

@@ -253,6 +253,11 @@ class VoipbinSimulator(LoopbackServer):
         with self._lock:
             return self._state.resource("speakings", speaking_id)
 
+    def resources(self, kind: str) -> list[dict[str, Any]]:
+        """Every resource of a kind ("calls", "speakings", "transcribes", ...), as it is now."""
+        with self._lock:
+            return self._state.all_resources(kind)
+
     def sent_messages(self) -> list[dict[str, Any]]:
         """Messages sent through POST /messages, in order."""
         with self._lock:

@@ -1,0 +1,258 @@
+"""The whole backend on one machine: the HTTP API and the bus's rules emulated from template.yaml.
+
+Routes (HttpApi events) and rules (EventBridgeRule events) are read from the template, never copied. Each
+function runs in this process, warm, as a Lambda container runs after its first request: an HTTP request
+becomes an HTTP API v2 event for its route's function, and what the ingress publishes reaches the bus's
+rules' functions asynchronously, with Lambda's two retries of a failed asynchronous invocation; what
+still fails is kept in `dead_letters`, as the template's dead-letter queue keeps it.
+
+DynamoDB (Local), VoIPBin (the simulator or a real account) and the LLM (any OpenAI-compatible endpoint)
+are whatever the environment given to the stack points at.
+"""
+
+import base64
+import contextlib
+import importlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Final
+
+from local.bus import TEMPLATE, LocalBus, rules_from_template
+from local.lambda_bootstrap import LocalContext
+from local.lambda_events import http_api_event
+
+# Lambda's asynchronous invocations (EventBridge targets) are retried twice (EventInvokeConfig).
+ASYNC_ATTEMPTS: Final = 3
+_FUNCTIONS_PACKAGE: Final = "functions"
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One HttpApi event of a function in the template."""
+
+    method: str
+    path: str
+    function: str
+
+
+@dataclass
+class DeadLetter:
+    """An event a function failed on every attempt."""
+
+    function: str
+    event: dict[str, Any]
+    error: str
+
+
+def template_functions(template: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
+    """The template's functions by logical id."""
+    from samcli.yamlhelper import yaml_parse
+
+    resources = yaml_parse(template.read_text(encoding="utf-8"))["Resources"]
+    return {name: resource for name, resource in resources.items() if resource["Type"] == "AWS::Serverless::Function"}
+
+
+def routes_from_template(template: Path = TEMPLATE) -> list[Route]:
+    """Every HttpApi route of every function in the template."""
+    return [
+        Route(event["Properties"]["Method"].upper(), event["Properties"]["Path"], name)
+        for name, resource in template_functions(template).items()
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    ]
+
+
+def load_handler(function: str, template: Path = TEMPLATE) -> Handler:
+    """A function's handler, imported in this process from its CodeUri (functions/<name>/)."""
+    properties = template_functions(template)[function]["Properties"]
+    package = Path(properties["CodeUri"]).name
+    module_name, attribute = properties["Handler"].rsplit(".", 1)
+    module = importlib.import_module(f"{_FUNCTIONS_PACKAGE}.{package}.{module_name}")
+    handler: Handler = getattr(module, attribute)
+    return handler
+
+
+def cold_start() -> None:
+    """Forget every per-container cache (settings, clients, mappings), as a new Lambda container would."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from voipbin_ai import bus, config
+    from voipbin_ai.ai import llm, tools
+    from voipbin_ai.logic import calls
+    from voipbin_ai.store import dynamodb, idempotency
+    from voipbin_ai.voipbin import client
+
+    calls._known.clear()
+    for cached in (
+        dynamodb.get_store,
+        idempotency._persistence_layer,
+        config.ingress_settings,
+        config.voipbin_settings,
+        config.store_settings,
+        config.llm_settings,
+        config.channel_settings,
+        config._agent_file,
+        config._parse_agent,
+        llm.get_llm,
+        tools._http_client,
+        bus._events_client,
+        client.get_client,
+    ):
+        cached.cache_clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class LocalStack:
+    """The HTTP API and the bus on loopback, with the template's functions behind them.
+
+    `environment` (the local services' addresses and secrets) is applied to this process over the
+    template's own environment while the stack runs, and restored afterwards. `workers` bounds how many
+    bus deliveries run at once, like Lambda's concurrency.
+    """
+
+    environment: Mapping[str, str]
+    workers: int = 16
+    port: int = 0  # 0: any free port
+    template: Path = TEMPLATE
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    invocations: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handlers: dict[str, Handler] = {}
+        self.routes = routes_from_template(self.template)
+        self.bus = LocalBus(rules_from_template(self.template), self._deliver, workers=self.workers)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _api_handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The HTTP API's base URL."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def route_url(self, function: str) -> str:
+        """The URL of a function's route (the webhook, the chat)."""
+        return self.url + next(route.path for route in self.routes if route.function == function)
+
+    def function_environment(self) -> dict[str, str]:
+        """What the functions see.
+
+        Each one's environment as SAM resolves it from the template and the shell, merged (they share the
+        Globals), then the stack's own settings and its bus.
+        """
+        from local.invoke import function_environment
+
+        shell = {**os.environ, **self.environment}
+        merged: dict[str, str] = {}
+        for name in template_functions(self.template):
+            merged |= function_environment(name, template=self.template, shell_env=shell)
+        return {**merged, **self.environment, "AWS_ENDPOINT_URL_EVENTBRIDGE": self.bus.url}
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator["LocalStack"]:
+        """Serve until the block ends; the environment is set for the functions meanwhile."""
+        environment = self.function_environment()
+        saved = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)
+        cold_start()
+        _apply_log_level()
+        self.bus.start()
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+            self.bus.stop()
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            cold_start()
+
+    def wait_idle(self, timeout: float = 120) -> None:
+        """Block until every event published so far has been handled."""
+        self.bus.wait_idle(timeout)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Invoke a function once in this process, as Lambda would, and return what it returned."""
+        handler = self._handler(function)
+        with self._lock:
+            self.invocations[function] = self.invocations.get(function, 0) + 1
+        properties = template_functions(self.template)[function]["Properties"]
+        context = LocalContext(function, int(properties.get("MemorySize", 512)), int(properties.get("Timeout", 30)))
+        return handler(event, context)
+
+    def _handler(self, function: str) -> Handler:
+        with self._lock:
+            if function not in self._handlers:
+                self._handlers[function] = load_handler(function, self.template)
+            return self._handlers[function]
+
+    def _deliver(self, function: str, event: dict[str, Any]) -> None:
+        """An asynchronous invocation: retried twice on failure, then dead-lettered."""
+        error: Exception | None = None
+        for _ in range(ASYNC_ATTEMPTS):
+            try:
+                self.invoke(function, event)
+                return
+            except Exception as failure:  # Lambda retries whatever the function raised
+                error = failure
+        with self._lock:
+            self.dead_letters.append(DeadLetter(function, event, f"{type(error).__name__}: {error}"))
+
+    def answer(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """An HTTP request through the route's function: status, headers and body."""
+        route = next((r for r in self.routes if (r.method, r.path) == (method, path)), None)
+        if route is None:
+            return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
+        response = self.invoke(route.function, http_api_event(body, path=path, method=method, headers=dict(headers)))
+        payload = str(response.get("body") or "")
+        data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+        return int(response.get("statusCode", 200)), dict(response.get("headers") or {}), data
+
+
+def _apply_log_level() -> None:
+    """The shared logger was made when this process imported it; the stack's log level applies now."""
+    from voipbin_ai.observability import logger
+
+    logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+
+
+def _api_handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
+    class ApiHandler(BaseHTTPRequestHandler):
+        """API Gateway's HTTP API, for the template's routes."""
+
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            try:
+                status, headers, data = stack.answer("POST", self.path.split("?")[0], dict(self.headers), body)
+            except Exception as error:  # API Gateway answers 500 when the function fails
+                status, headers, data = 500, {}, json.dumps({"message": f"Internal Server Error: {error}"}).encode()
+            self.send_response(status)
+            for name, value in headers.items():
+                if name.lower() not in {"content-length", "connection"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the caller prints what matters."""
+
+    return ApiHandler

@@ -1,0 +1,105 @@
+"""The local stack end to end: signed webhooks through the ingress and the emulated bus, DynamoDB Local,
+the VoIPBin simulator and the fake OpenAI server. Tests assert on what the simulator and the fake LLM
+received.
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from local.stack import LocalStack
+from tests.fakes.dynamodb_local import DynamoDBTable
+from tests.fakes.fake_openai import FakeOpenAI, RecordedRequest, Script
+from tests.fakes.fixtures import SIMULATOR_WEBHOOK_SECRET
+from tests.fakes.voipbin_simulator import VoipbinSimulator
+from voipbin_ai.config import DEFAULT_AGENT_FILE
+from voipbin_ai.store.dynamodb import ConversationStore
+
+CALLER, OURS = "+15551234567", "+15559876543"
+SUMMARY = "The caller asked about opening hours."
+
+
+def answer(request: RecordedRequest) -> Script:
+    """The fake LLM's answers: summaries when not streamed, otherwise a reply that names the question."""
+    if not (request.body or {}).get("stream"):
+        return Script.text(SUMMARY)
+    question = str(request.messages[-1].get("content", ""))
+    return Script.text(f"You asked: {question.rstrip('?.!')}. We are open from eight to six.")
+
+
+@dataclass
+class Stack:
+    """The running stack and the fakes behind it."""
+
+    stack: LocalStack
+    voipbin: VoipbinSimulator
+    llm: FakeOpenAI
+    store: ConversationStore
+
+    @property
+    def webhook_url(self) -> str:
+        return self.stack.route_url("IngressFunction")
+
+    def webhook(self, event_type: str, data: dict[str, Any], *, wait: bool = True) -> int | None:
+        """VoIPBin POSTs a signed event; by default wait until every function it triggered has finished."""
+        status = self.voipbin.send_webhook(self.webhook_url, event_type, data)
+        if wait:
+            self.stack.wait_idle()
+        return status
+
+    def chat(self, body: Any) -> httpx.Response:
+        return httpx.post(self.stack.route_url("WebChatFunction"), json=body, timeout=30)
+
+    def rest(self, method: str, path: str) -> httpx.Response:
+        """A call to the simulator's REST API, as the operator (or VoIPBin itself) would make it."""
+        headers = {"Authorization": f"Bearer {self.voipbin.token}"}
+        return httpx.request(method, self.voipbin.base_url + path, headers=headers, timeout=10)
+
+    def paths(self, method: str, prefix: str) -> list[str]:
+        return [request.path for request in self.voipbin.requests(method, prefix)]
+
+    def replies(self) -> list[RecordedRequest]:
+        """The fake LLM's streamed requests (the replies, not the summaries)."""
+        return [r for r in self.llm.requests("/v1/chat/completions") if (r.body or {}).get("stream")]
+
+
+@pytest.fixture
+def agent_file(tmp_path: Path) -> Path:
+    """The default agent with a short voice deadline, so a slow LLM is noticed quickly."""
+    data = json.loads(DEFAULT_AGENT_FILE.read_text())
+    data["channels"]["voice"]["deadline_seconds"] = 1.0
+    path = tmp_path / "agent.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def e2e(
+    dynamodb_table: DynamoDBTable,
+    voipbin_simulator: VoipbinSimulator,
+    fake_openai: FakeOpenAI,
+    agent_file: Path,
+) -> Iterator[Stack]:
+    fake_openai.default = answer
+    environment = {
+        "EVENT_BUS_NAME": "voipbin-ai-local",
+        "VOIPBIN_API_URL": voipbin_simulator.base_url,
+        "VOIPBIN_API_TOKEN": voipbin_simulator.token,
+        "VOIPBIN_WEBHOOK_SECRET": SIMULATOR_WEBHOOK_SECRET,
+        "OPENAI_BASE_URL": fake_openai.base_url,
+        "OPENAI_API_KEY": "test-key",
+        "LLM_MODEL": "test-model",
+        "LLM_MAX_RETRIES": "0",
+        "SMS_BURST_SECONDS": "0",
+        "AGENT_CONFIG_FILE": str(agent_file),
+    }
+    stack = LocalStack(environment)
+    with stack.running():
+        store = ConversationStore(dynamodb_table.name, ttl_seconds=3600, client=dynamodb_table.client)
+        yield Stack(stack, voipbin_simulator, fake_openai, store)
+    assert stack.dead_letters == []

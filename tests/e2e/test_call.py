@@ -1,0 +1,253 @@
+"""A phone call end to end, as the simulator sees it: in order, delivered twice, reordered, and failing."""
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
+from tests.fakes.fake_openai import Script
+from tests.helpers import LogCapture
+from voipbin_ai.models.session import call_conversation_id, contact_id
+
+pytestmark = pytest.mark.e2e
+
+GREETING = "Hello, this is Ava from Example Dental Clinic. How can I help you today?"
+
+
+def answered_call(e2e: Stack, *, deliveries: int = 1) -> tuple[dict[str, Any], str, str]:
+    """A call answered through call_progressing: (the call, its transcribe id, its speaking id)."""
+    call = e2e.voipbin.add_call(CALLER, OURS)
+    for _ in range(deliveries):
+        assert e2e.webhook("call_progressing", call) == 200
+    transcribes = [t for t in e2e.voipbin.resources("transcribes") if t["reference_id"] == call["id"]]
+    speakings = [s for s in e2e.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
+    assert len(transcribes) == 1 and len(speakings) == 1
+    return call, transcribes[0]["id"], speakings[0]["id"]
+
+
+def hung_up(call: dict[str, Any]) -> dict[str, Any]:
+    return {**call, "status": "hangup", "hangup_by": "remote", "hangup_reason": "normal"}
+
+
+def test_a_whole_call_in_order(e2e: Stack) -> None:
+    call, transcribe_id, speaking_id = answered_call(e2e)
+
+    (transcribe,) = e2e.voipbin.requests("POST", "/transcribes")
+    assert transcribe.body == {
+        "reference_type": "call",
+        "reference_id": call["id"],
+        "language": "en-US",
+        "direction": "in",
+    }
+    assert e2e.voipbin.said_texts(speaking_id) == [GREETING]
+
+    for question in ("What are your hours?", "Do you take new patients?"):
+        e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, question))
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "That was me.", direction="out"))
+    e2e.webhook("call_hangup", hung_up(call))
+
+    assert e2e.voipbin.said_texts(speaking_id) == [
+        GREETING,
+        "You asked: What are your hours.",
+        "We are open from eight to six.",
+        "You asked: Do you take new patients.",
+        "We are open from eight to six.",
+    ]
+    assert e2e.paths("POST", "/speakings/")[-1] == f"/v1.0/speakings/{speaking_id}/stop"
+    # The second turn's prompt holds the first turn and the greeting, oldest first.
+    first, second = e2e.replies()
+    assert [m["content"] for m in second.messages[1:]] == [
+        GREETING,
+        "What are your hours?",
+        "You asked: What are your hours. We are open from eight to six.",
+        "Do you take new patients?",
+    ]
+    assert first.messages[-1]["content"] == "What are your hours?"
+    session = e2e.store.get_session(call_conversation_id(call["id"]))
+    assert session is not None and not session.active and session.summary == SUMMARY
+    assert e2e.store.contact_memory(contact_id(CALLER)) == SUMMARY
+
+
+def test_every_event_delivered_twice_is_acted_on_once(e2e: Stack) -> None:
+    call, transcribe_id, speaking_id = answered_call(e2e, deliveries=2)
+    transcript = e2e.voipbin.add_transcript(transcribe_id, "What are your hours?")
+    e2e.webhook("transcript_created", transcript)
+    e2e.webhook("transcript_created", transcript)
+    e2e.webhook("call_hangup", hung_up(call))
+    e2e.webhook("call_hangup", hung_up(call))
+
+    posts = e2e.paths("POST", "/")
+    assert posts.count("/v1.0/speakings") == 1
+    assert posts.count("/v1.0/transcribes") == 1
+    assert posts.count(f"/v1.0/speakings/{speaking_id}/stop") == 1
+    assert e2e.voipbin.said_texts(speaking_id) == [
+        GREETING,
+        "You asked: What are your hours.",
+        "We are open from eight to six.",
+    ]
+    assert len(e2e.replies()) == 1
+
+
+def test_an_early_hangup_wins_over_a_late_call_progressing(e2e: Stack) -> None:
+    call = e2e.voipbin.add_call(CALLER, OURS)
+
+    e2e.webhook("call_hangup", hung_up(call))
+    e2e.webhook("call_progressing", call)
+
+    assert e2e.voipbin.requests("POST") == []
+    assert e2e.voipbin.said_texts() == []
+
+
+def test_a_transcript_before_its_transcribe_is_known_is_answered(e2e: Stack) -> None:
+    call, transcribe_id, speaking_id = answered_call(e2e)
+    # As if the transcript came before call_progressing stored the mapping, in a fresh container.
+    e2e.store.client.delete_item(
+        TableName=e2e.store.table_name, Key={"pk": {"S": f"TRANSCRIBE#{transcribe_id}"}, "sk": {"S": "CALL"}}
+    )
+    from voipbin_ai.logic import calls
+
+    calls._known.clear()
+
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Are you open today?"))
+
+    assert e2e.paths("GET", "/transcribes/") == [f"/v1.0/transcribes/{transcribe_id}"]
+    assert e2e.voipbin.said_texts(speaking_id)[1:] == [
+        "You asked: Are you open today.",
+        "We are open from eight to six.",
+    ]
+    assert e2e.store.conversation_of_transcribe(transcribe_id) == call_conversation_id(call["id"])
+
+
+def test_speech_started_in_the_middle_of_a_reply_flushes_it_at_once(e2e: Stack) -> None:
+    call, transcribe_id, speaking_id = answered_call(e2e)
+    e2e.llm.enqueue(Script.text("First I will explain. " + "Then more words follow slowly. " * 3, token_delay=0.05))
+    say_path = f"/v1.0/speakings/{speaking_id}/say"
+
+    replying = threading.Thread(
+        target=e2e.webhook, args=("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Tell me all"))
+    )
+    replying.start()
+    deadline = time.monotonic() + 10
+    while len(e2e.voipbin.requests("POST", say_path)) < 2 and time.monotonic() < deadline:  # greeting + 1
+        time.sleep(0.01)
+    started = {
+        "id": "0b3e4c52-6d1f-4a8e-9f2b-7c5d3e1a9b04",
+        "customer_id": call["customer_id"],
+        "streaming_id": "5f2c8e1a-3b7d-4c9e-8a6f-1d4b2e7c9a03",
+        "transcribe_id": transcribe_id,
+        "direction": "in",
+        "message": "",
+        "tm_event": "2026-11-23T10:00:00.000000Z",
+        "tm_create": "2026-11-23T10:00:00.000000Z",
+    }
+    e2e.webhook("transcribe_speech_started", started, wait=False)
+    replying.join()
+    e2e.stack.wait_idle()
+
+    # The turn flushed the greeting first; the barge-in flushed the reply while it was being said.
+    *_, barge_in = e2e.voipbin.requests("POST", f"/speakings/{speaking_id}/flush")
+    says = e2e.voipbin.requests("POST", say_path)
+    assert says[1].received_at < barge_in.received_at
+    assert len(says) < 1 + 4  # and the reply stopped: no more sentences after the barge-in
+    reply = e2e.store.history(call_conversation_id(call["id"]), limit=10)[-1]
+    assert reply.role == "assistant" and reply.interrupted
+
+
+def test_a_new_utterance_supersedes_the_reply_in_progress(e2e: Stack) -> None:
+    call, transcribe_id, speaking_id = answered_call(e2e)
+    e2e.llm.enqueue(Script.text("One. Two. Three. Four. Five. Six. Seven. Eight.", token_delay=0.1))
+
+    first = threading.Thread(
+        target=e2e.webhook, args=("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Count for me"))
+    )
+    first.start()
+    deadline = time.monotonic() + 10
+    while "One." not in e2e.voipbin.said_texts(speaking_id) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Stop, what are your hours?"))
+    first.join()
+    e2e.stack.wait_idle()
+
+    said = e2e.voipbin.said_texts(speaking_id)
+    assert said[-2:] == ["You asked: Stop, what are your hours.", "We are open from eight to six."]
+    assert "Eight." not in said  # the old reply stopped at its next sentence
+    history = e2e.store.history(call_conversation_id(call["id"]), limit=10)
+    old_reply = [m for m in history if m.role == "assistant" and m.text.startswith("One.")]
+    assert old_reply and old_reply[0].interrupted
+
+
+def test_a_404_from_say_mid_call_recreates_the_speaking_once(e2e: Stack) -> None:
+    call, transcribe_id, speaking_id = answered_call(e2e)
+    assert e2e.rest("POST", f"/speakings/{speaking_id}/stop").status_code == 200  # gone, as after a glitch
+
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Hello?"))
+
+    speakings = [s for s in e2e.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
+    assert len(speakings) == 2
+    (new,) = [s["id"] for s in speakings if s["id"] != speaking_id]
+    assert e2e.voipbin.said_texts(new) == ["You asked: Hello.", "We are open from eight to six."]
+    session = e2e.store.get_session(call_conversation_id(call["id"]))
+    assert session is not None and session.speaking_id == new
+
+
+def test_an_llm_timeout_speaks_the_fallback(e2e: Stack) -> None:
+    _, transcribe_id, speaking_id = answered_call(e2e)
+    e2e.llm.enqueue(Script.text("Much too late.", ttft=3.0))
+
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Hello?"))
+
+    assert e2e.voipbin.said_texts(speaking_id)[1:] == ["Sorry, give me a moment. Could you say that again?"]
+
+
+def test_end_call_says_goodbye_then_hangs_up(e2e: Stack) -> None:
+    from tests.fakes.fake_openai import ToolCall
+
+    call, transcribe_id, speaking_id = answered_call(e2e)
+    e2e.llm.enqueue(Script.tools(ToolCall("end_call"), text="Goodbye!"), Script.text(""))
+
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "That's all, bye"))
+
+    assert e2e.voipbin.said_texts(speaking_id)[-1] == "Goodbye!"
+    (hangup,) = e2e.voipbin.requests("POST", f"/calls/{call['id']}/hangup")
+    (goodbye,) = [
+        r for r in e2e.voipbin.requests("POST", f"/speakings/{speaking_id}/say") if r.body == {"text": "Goodbye!"}
+    ]
+    assert goodbye.received_at < hangup.received_at
+
+
+def test_a_call_to_a_number_not_served_is_left_alone(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voipbin_ai.config import channel_settings
+
+    monkeypatch.setenv("ANSWER_NUMBERS", "+15550000000")
+    channel_settings.cache_clear()
+
+    e2e.webhook("call_progressing", e2e.voipbin.add_call(CALLER, OURS))
+
+    assert e2e.voipbin.requests("POST") == []
+
+
+def test_every_log_line_of_a_call_carries_its_id_and_each_turn_its_latency_metrics(
+    e2e: Stack, logs: LogCapture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    call, transcribe_id, _ = answered_call(e2e)
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "What are your hours?"))
+    e2e.webhook("call_hangup", hung_up(call))
+
+    records = [r for r in logs.records() if r.get("function_name") != "IngressFunction"]
+    assert records
+    conversation = call_conversation_id(call["id"])
+    for record in records:
+        assert (
+            record.get("call_id") == call["id"]
+            or record.get("conversation_id") == conversation
+            or (record.get("transcribe_id") == transcribe_id)
+        ), record
+    logs.assert_no_personal_data(CALLER, OURS, "What are your hours?", "test-token", "test-key")
+    (turn,) = [r for r in records if r["message"] == "Voice turn"]
+    assert turn["conversation_id"] == conversation and turn["pieces_said"] == 2
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    stages = {name for blob in emitted for name in ("TurnReceivedMs", "LlmFirstTokenMs", "FirstSayMs") if name in blob}
+    assert stages == {"TurnReceivedMs", "LlmFirstTokenMs", "FirstSayMs"}

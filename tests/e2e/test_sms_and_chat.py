@@ -1,0 +1,149 @@
+"""SMS threads and the web chat end to end: one reply per text, never to ourselves, one memory per contact."""
+
+import copy
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
+from tests.fakes.fake_openai import Script
+from tests.helpers import WEBHOOK_SAMPLES, load_json
+from voipbin_ai.models.session import contact_id
+
+pytestmark = pytest.mark.e2e
+
+
+def inbound_sms(text: str, *, message_id: str | None = None) -> dict[str, Any]:
+    """An inbound SMS from CALLER to OURS, as message_created carries it."""
+    data = copy.deepcopy(load_json(WEBHOOK_SAMPLES / "message_created.inbound_sms.json")["data"])
+    data.update(id=message_id or str(uuid.uuid4()), text=text)
+    return dict(data)
+
+
+def sent(e2e: Stack) -> list[dict[str, Any]]:
+    return [request.body for request in e2e.voipbin.requests("POST", "/messages")]
+
+
+def test_an_sms_is_answered_from_the_number_that_received_it(e2e: Stack) -> None:
+    e2e.webhook("message_created", inbound_sms("Are you open on Saturday?"))
+
+    assert sent(e2e) == [
+        {
+            "source": {"type": "tel", "target": OURS},
+            "destinations": [{"type": "tel", "target": CALLER}],
+            "text": "You asked: Are you open on Saturday. We are open from eight to six.",
+        }
+    ]
+    (reply,) = e2e.replies()
+    assert "You are replying by SMS." in reply.messages[0]["content"]
+
+
+def test_both_webhooks_of_one_sms_get_one_reply(e2e: Stack) -> None:
+    message = inbound_sms("Hello?")
+    conversation_copy = copy.deepcopy(load_json(WEBHOOK_SAMPLES / "conversation_message_created.inbound_sms.json"))
+    conversation_copy["data"]["id"] = message["id"]
+
+    e2e.webhook("message_created", message)
+    e2e.webhook("conversation_message_created", conversation_copy["data"])
+    e2e.webhook("message_created", message)  # and VoIPBin's retry of the first
+
+    assert len(sent(e2e)) == 1
+
+
+def test_our_own_outbound_sms_coming_back_is_never_answered(e2e: Stack) -> None:
+    e2e.webhook("message_created", inbound_sms("Hi"))
+    (ours,) = e2e.voipbin.sent_messages()
+    assert ours["direction"] == "outbound"
+
+    e2e.webhook("message_created", ours)
+    e2e.webhook("message_created", {**inbound_sms("Loop?"), "source": {"type": "tel", "target": OURS}})
+
+    assert len(sent(e2e)) == 1
+    assert len(e2e.replies()) == 1
+
+
+def test_a_text_from_another_of_our_numbers_is_never_answered(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voipbin_ai.config import channel_settings
+
+    monkeypatch.setenv("ANSWER_NUMBERS", f"{OURS},+15550001111")
+    channel_settings.cache_clear()
+
+    e2e.webhook("message_created", {**inbound_sms("Ping"), "source": {"type": "tel", "target": "+15550001111"}})
+
+    assert sent(e2e) == []
+
+
+def test_a_burst_of_texts_gets_one_reply_to_the_latest(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voipbin_ai.config import channel_settings
+
+    monkeypatch.setenv("SMS_BURST_SECONDS", "1")
+    channel_settings.cache_clear()
+
+    for text in ("Hi", "I need to move my appointment", "to Friday please"):
+        e2e.webhook("message_created", inbound_sms(text), wait=False)
+        time.sleep(0.2)  # VoIPBin keeps no order: these arrive apart, as texts typed in a row do
+    e2e.stack.wait_idle()
+
+    (reply,) = sent(e2e)
+    assert reply["text"] == "You asked: to Friday please. We are open from eight to six."
+    (request,) = e2e.replies()
+    assert [m["content"] for m in request.messages[1:]] == ["Hi", "I need to move my appointment", "to Friday please"]
+
+
+def test_a_caller_who_later_texts_meets_an_agent_that_remembers(e2e: Stack) -> None:
+    e2e.store.remember_contact(contact_id(CALLER), SUMMARY)  # what the call's hangup leaves behind
+
+    e2e.webhook("message_created", inbound_sms("Me again"))
+
+    (request,) = e2e.replies()
+    assert SUMMARY in request.messages[0]["content"]
+
+
+def test_a_texter_who_later_calls_meets_an_agent_that_remembers(e2e: Stack) -> None:
+    e2e.webhook("message_created", inbound_sms("Can I move my appointment?"))
+    assert e2e.store.contact_memory(contact_id(CALLER)) == SUMMARY
+
+    call = e2e.voipbin.add_call(CALLER, OURS)
+    e2e.webhook("call_progressing", call)
+    (transcribe,) = e2e.voipbin.resources("transcribes")
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe["id"], "Hi, it's me"))
+
+    assert SUMMARY in e2e.replies()[-1].messages[0]["content"]
+
+
+def test_web_chat_answers_through_post_chat(e2e: Stack) -> None:
+    e2e.llm.enqueue(Script.text("**Yes!** We are open:\n- Mon-Fri 8-18"))
+
+    first = e2e.chat({"session_id": "browser-session-1", "message": "Open today?"})
+    second = e2e.chat({"session_id": "browser-session-1", "message": "And tomorrow?"})
+
+    assert first.status_code == 200
+    assert first.json() == {"response": "**Yes!** We are open:\n- Mon-Fri 8-18"}
+    assert second.json() == {"response": "You asked: And tomorrow. We are open from eight to six."}
+    chat_rules = "You are chatting on the clinic's website."
+    assert all(chat_rules in request.messages[0]["content"] for request in e2e.replies())
+    assert [m["content"] for m in e2e.replies()[-1].messages[1:]] == [
+        "Open today?",
+        "**Yes!** We are open:\n- Mon-Fri 8-18",
+        "And tomorrow?",
+    ]
+    assert e2e.voipbin.requests() == []  # the chat never touches VoIPBin
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"session_id": "browser-session-1"},
+        {"session_id": "x", "message": "hi"},
+        {"session_id": "browser-session-1", "message": ""},
+        {"session_id": "browser-session-1", "message": "hi", "extra": 1},
+        "not an object",
+    ],
+)
+def test_web_chat_refuses_a_bad_body(e2e: Stack, body: Any) -> None:
+    response = e2e.chat(body)
+
+    assert response.status_code == 422
+    assert e2e.replies() == []
