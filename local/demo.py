@@ -103,7 +103,7 @@ class Demo:
             before = len(self.voipbin.said_texts(speaking_id))
             sent_at = self.send("transcript_created", self.voipbin.add_transcript(transcribe_id, words), wait=False)
             if index == 1:
-                self.barge_in(call, transcribe_id, speaking_id, before)
+                self.barge_in(transcribe_id, speaking_id, before)
             self.stack.wait_idle()
             self.show_said(speaking_id, before, sent_at)
         self.send("call_hangup", {**call, "status": "hangup", "hangup_by": "remote", "hangup_reason": "normal"})
@@ -111,22 +111,12 @@ class Demo:
         stopped = bool(self.voipbin.requests("POST", f"/speakings/{speaking_id}/stop"))
         print(f"  [call ended: {flushes} flush(es), speaking stopped: {stopped}]\n")
 
-    def barge_in(self, call: dict[str, Any], transcribe_id: str, speaking_id: str, before: int) -> None:
+    def barge_in(self, transcribe_id: str, speaking_id: str, before: int) -> None:
         """Wait for the answer's first sentence, then the caller starts talking over it."""
         deadline = time.monotonic() + _WAIT_SECONDS
         while len(self.voipbin.said_texts(speaking_id)) <= before and time.monotonic() < deadline:
             time.sleep(_POLL_SECONDS)
-        moment = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
-        started = {
-            "id": "0b3e4c52-6d1f-4a8e-9f2b-7c5d3e1a9b04",
-            "customer_id": call["customer_id"],
-            "streaming_id": "5f2c8e1a-3b7d-4c9e-8a6f-1d4b2e7c9a03",
-            "transcribe_id": transcribe_id,
-            "direction": "in",
-            "message": "",
-            "tm_event": moment,
-            "tm_create": moment,
-        }
+        started = self.voipbin.speech_started(transcribe_id)
         self.send("transcribe_speech_started", started, wait=False)
         print("  Caller: (starts talking over the answer: barge-in)")
 

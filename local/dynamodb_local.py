@@ -7,7 +7,6 @@ Tables are made from template.yaml's own Table definition, so local runs use exa
 
 import fcntl
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from local.processes import dying_with_parent, free_port
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -135,22 +136,6 @@ def _locate_jar(cache_dir: Path) -> Path:
     return jars[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _dying_with_parent(command: list[str]) -> list[str]:
-    """The command under `setpriv --pdeathsig` where util-linux has it (Linux), so that no java is orphaned.
-
-    The JVM gets SIGTERM when its parent dies, even by SIGKILL (a CI timeout), which no finally clause handles.
-    """
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "TERM", *command] if setpriv else command
-
-
 def _wait_until_ready(server: DynamoDBLocal, process: "subprocess.Popen[bytes]", log: Path) -> None:
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
@@ -183,11 +168,11 @@ def running(workdir: Path) -> Iterator[DynamoDBLocal]:
         raise DynamoDBLocalError("java is not on PATH: DynamoDB Local needs a Java 17+ runtime")
     jar = install()
     log = workdir / "dynamodb-local.log"
-    port = _free_port()
+    port = free_port()
     command = [java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar)]
     command += ["-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(port)]
     with log.open("wb") as output:
-        process = subprocess.Popen(_dying_with_parent(command), cwd=workdir, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(dying_with_parent(command), cwd=workdir, stdout=output, stderr=subprocess.STDOUT)
     try:
         server = DynamoDBLocal(f"http://127.0.0.1:{port}")
         _wait_until_ready(server, process, log)

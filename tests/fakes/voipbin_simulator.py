@@ -243,6 +243,11 @@ class VoipbinSimulator(LoopbackServer):
         with self._lock:
             return self._state.add_transcript(transcribe_id, message, direction=direction)
 
+    def speech_started(self, transcribe_id: str) -> dict[str, Any]:
+        """The data of a transcribe_speech_started event of that transcribe (sent by the caller of this)."""
+        with self._lock:
+            return self._state.speech_event(transcribe_id)
+
     def call(self, call_id: str) -> dict[str, Any]:
         """The current state of a call."""
         with self._lock:

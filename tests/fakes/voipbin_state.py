@@ -175,6 +175,20 @@ class VoipbinState:
         }
         return self._created("calls", call, f"call_{status}")
 
+    def speech_event(self, transcribe_id: str) -> Resource:
+        """A transcribe_speech_started event's data: the caller started talking (not stored: events only)."""
+        now = self._now()
+        return {
+            "id": _new_id(),  # random per event, as in VoIPBin
+            "customer_id": CUSTOMER_ID,
+            "streaming_id": _new_id(),
+            "transcribe_id": transcribe_id,
+            "direction": "in",
+            "message": "",
+            "tm_event": now,
+            "tm_create": now,
+        }
+
     def add_transcript(self, transcribe_id: str, message: str, *, direction: str) -> Resource:
         transcribe = self._store["transcribes"].get(transcribe_id)
         if transcribe is None:

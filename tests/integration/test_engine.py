@@ -270,6 +270,7 @@ def test_a_tool_not_offered_on_the_channel_is_refused(harness: Harness, voipbin_
 
     assert harness.run(harness.engine().reply(harness.conversation("sms"), "bye")) == ["Anything else?"]
     *_, asked, answered = harness.prompt()
+    assert asked["content"] == ""  # a string even when empty: llama.cpp's server refuses null
     assert answered == {
         "role": "tool",
         "tool_call_id": asked["tool_calls"][0]["id"],

@@ -243,10 +243,13 @@ def _spoken(chunks: Sequence[str]) -> list[str]:
 
 
 def _assistant_tool_message(text: str, requests: Sequence[ToolCallRequest]) -> ChatMessage:
-    """The assistant's turn that asked for tools, as the API expects it back before the tool results."""
+    """The assistant's turn that asked for tools, as the API expects it back before the tool results.
+
+    content is a string even when empty: llama.cpp's server refuses null and its chat templates need it.
+    """
     return {
         "role": "assistant",
-        "content": text or None,
+        "content": text,
         "tool_calls": [
             {"id": request.id, "type": "function", "function": {"name": request.name, "arguments": request.arguments}}
             for request in requests

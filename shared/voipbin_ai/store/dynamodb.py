@@ -221,19 +221,7 @@ class ConversationStore:
 
     def set_speaking(self, conversation_id: str, speaking_id: str) -> bool:
         """Replace a call's speaking session (the old one was gone); False when the call has ended."""
-        try:
-            self._call(
-                self.client.update_item,
-                TableName=self.table_name,
-                Key=_session_key(conversation_id),
-                UpdateExpression="SET speaking_id = :s",
-                ConditionExpression="#status = :active",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":s": _s(speaking_id), ":active": _s(STATUS_ACTIVE)},
-            )
-        except _ConditionFailed:
-            return False
-        return True
+        return self._update_active(conversation_id, "speaking_id = :s", {":s": _s(speaking_id)})
 
     # --- every channel ----------------------------------------------------------------------------
 
@@ -370,19 +358,11 @@ class ConversationStore:
         )
 
     def halt_reply(self, conversation_id: str, turn: int) -> None:
-        """Stop a turn's reply at its next piece without taking a new turn (the caller barged in)."""
-        try:
-            self._call(
-                self.client.update_item,
-                TableName=self.table_name,
-                Key=_session_key(conversation_id),
-                UpdateExpression="SET halted_turn = :turn",
-                ConditionExpression="#status = :active",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":turn": _n(turn), ":active": _s(STATUS_ACTIVE)},
-            )
-        except _ConditionFailed:
-            return  # the call has ended: nothing more is said anyway
+        """Stop a turn's reply at its next piece without taking a new turn (the caller barged in).
+
+        Nothing to do when the call has ended: nothing more is said for it anyway.
+        """
+        self._update_active(conversation_id, "halted_turn = :turn", {":turn": _n(turn)})
 
     def mark_interrupted(self, conversation_id: str, turn: int) -> None:
         """Flag a turn's recorded reply as cut short by a newer turn or the hangup."""
@@ -515,6 +495,22 @@ class ConversationStore:
         return _session(item) if item else None
 
     # --- items and errors -------------------------------------------------------------------------
+
+    def _update_active(self, conversation_id: str, assignments: str, values: Item) -> bool:
+        """SET `assignments` on a session while it is active; False when it is not (ended or unknown)."""
+        try:
+            self._call(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=_session_key(conversation_id),
+                UpdateExpression=f"SET {assignments}",
+                ConditionExpression="#status = :active",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={**values, ":active": _s(STATUS_ACTIVE)},
+            )
+        except _ConditionFailed:
+            return False
+        return True
 
     def _active_session_update(
         self, conversation_id: str, assignments: str, values: Item, now: int, condition: str = ""
