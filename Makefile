@@ -55,5 +55,9 @@ demo: venv
 serve: venv
 	python -m local.serve
 
+# Turn latency, streaming gain, cold starts, cost and scale on loopback: writes BENCHMARKS.md (minutes).
+bench: venv build
+	python -m bench.run
+
 clean:
 	rm -rf $(BUILD_DIR) .aws-sam/cache .pytest_cache .mypy_cache .ruff_cache

@@ -259,3 +259,19 @@ def test_answering_finds_the_live_speaking_and_tolerates_a_running_transcribe(e2
     assert e2e.voipbin.said_texts(live["id"]) == [GREETING]
     e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe["id"], "Hello?"))
     assert e2e.voipbin.said_texts(live["id"])[1:] == ["You asked: Hello.", "We are open from eight to six."]
+
+
+def test_a_transcript_before_the_answering_recorded_its_speaking_is_still_answered(e2e: Stack) -> None:
+    call = e2e.voipbin.add_call(CALLER, OURS)
+    # call_progressing has opened the conversation and started the transcribe, and not yet recorded them.
+    e2e.store.start_call(call_conversation_id(call["id"]), caller=CALLER, callee=OURS)
+    body = {"reference_type": "call", "reference_id": call["id"], "language": "en-US", "direction": "in"}
+    headers = {"Authorization": f"Bearer {e2e.voipbin.token}"}
+    transcribe = httpx.post(f"{e2e.voipbin.base_url}/transcribes", json=body, headers=headers).json()
+
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe["id"], "Hello?"))
+
+    (speaking,) = e2e.voipbin.resources("speakings")
+    assert e2e.voipbin.said_texts(speaking["id"]) == ["You asked: Hello.", "We are open from eight to six."]
+    session = e2e.store.get_session(call_conversation_id(call["id"]))
+    assert session is not None and session.speaking_id == speaking["id"]

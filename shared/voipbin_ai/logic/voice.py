@@ -64,8 +64,9 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
     if turn.replayed and session.reply_turn == turn.number:
         logger.info("Turn already answered by an earlier delivery")
         return
-    if not session.speaking_id:
-        logger.warning("Call has no speaking session yet; transcript ignored")
+    call_id = conversation_id.removeprefix(_CALL_PREFIX)
+    speaking_id = session.speaking_id or _speaking_of_new_call(call_id, conversation_id, services)
+    if speaking_id is None:
         return
     flushing = _flush_if_playing(session, services)
     history = store.history(conversation_id, limit=services.agent.limits.history_messages)
@@ -75,15 +76,24 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
         turn=turn.number,
         our_address=session.our_address,
         their_address=session.their_address,
-        call_id=conversation_id.removeprefix(_CALL_PREFIX),
+        call_id=call_id,
     )
     conversation = Conversation(context=context, history=history, summary=session.summary, memory=session.memory)
     reply = services.engine.reply(conversation, transcript.message)
-    speech = _Speech(speaking_id=session.speaking_id, until_ms=session.speaking_until_ms)
+    speech = _Speech(speaking_id=speaking_id, until_ms=session.speaking_until_ms)
     _deliver(reply.pieces, turn, transcript.message, speech, flushing=flushing, services=services)
     _report(transcript, reply, speech, started_at, fallback=reply.used_fallback)
     if speech.said:
         _after_reply(reply, speech, turn.session, services)
+
+
+def _speaking_of_new_call(call_id: str, conversation_id: str, services: Services) -> str | None:
+    """The speaking of a call whose answering has not recorded it yet (the caller spoke that early)."""
+    speaking = live_speaking(call_id, services)
+    if not services.store.set_speaking(conversation_id, speaking.id):
+        logger.info("Call ended meanwhile; transcript ignored")
+        return None
+    return speaking.id
 
 
 def _flush_if_playing(session: Session, services: Services) -> "Future[None] | None":
