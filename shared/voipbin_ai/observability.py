@@ -7,10 +7,17 @@ Service name and metric namespace come from POWERTOOLS_SERVICE_NAME and POWERTOO
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
-tracer = Tracer()
+# botocore only at import: patching every library X-Ray knows would import httpx (and more) into the
+# ingress's cold start. Functions that make HTTP calls add httpx with trace_http().
+tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
 _VISIBLE_DIGITS = 2
+
+
+def trace_http() -> None:
+    """Trace httpx requests (VoIPBin, the LLM, tools) as X-Ray subsegments; a no-op when tracing is off."""
+    tracer.patch(("httpx",))
 
 
 def mask_phone(number: str | None) -> str:

@@ -26,7 +26,13 @@ def cold_modules(function: str) -> frozenset[str]:
     completed = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=REPO_ROOT,
-        env={"PYTHONPATH": f"{REPO_ROOT / 'shared'}:{REPO_ROOT}", "PATH": "/usr/bin:/bin"},
+        # LAMBDA_TASK_ROOT: tracing is on, as deployed (the Tracer patches what it traces at import).
+        env={
+            "PYTHONPATH": f"{REPO_ROOT / 'shared'}:{REPO_ROOT}",
+            "PATH": "/usr/bin:/bin",
+            "LAMBDA_TASK_ROOT": str(REPO_ROOT),
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        },
         capture_output=True,
         text=True,
         check=True,
@@ -41,4 +47,5 @@ def test_a_lean_function_does_not_import(function: str, module: str) -> None:
 
 def test_the_probe_sees_what_the_functions_do_import() -> None:
     assert "voipbin_ai.voipbin.signature" in cold_modules("ingress")
-    assert "openai" in cold_modules("transcript_created")
+    assert "aws_xray_sdk.ext.botocore.patch" in cold_modules("ingress")  # tracing was on
+    assert {"openai", "aws_xray_sdk.ext.httpx.patch"} <= cold_modules("transcript_created")

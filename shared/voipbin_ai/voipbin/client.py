@@ -51,7 +51,9 @@ from voipbin_ai.models.voipbin import (
     Transcript,
     VoipbinModel,
 )
-from voipbin_ai.observability import logger
+from voipbin_ai.observability import logger, trace_http
+
+trace_http()
 
 DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 DEFAULT_TOTAL_BUDGET_SECONDS: Final = 10.0
