@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from local.lambda_events import eventbridge_event
+from local.processes import LoopbackHTTPServer
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
@@ -61,7 +62,7 @@ class LocalBus:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bus")
         self._pending: list[Future[None]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.published: list[dict[str, Any]] = []
 

@@ -1,7 +1,8 @@
-"""What the local servers (DynamoDB Local, the offline LLM) need of the operating system."""
+"""What the local servers (DynamoDB Local, the offline LLM, the stack's HTTP API and bus) need of the OS."""
 
 import shutil
 import socket
+from http.server import ThreadingHTTPServer
 
 
 def free_port() -> int:
@@ -19,3 +20,10 @@ def dying_with_parent(command: list[str]) -> list[str]:
     """
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "TERM", *command] if setpriv else command
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server that keeps up with many concurrent calls (the default backlog of 5 drops them)."""
+
+    request_queue_size = 256
+    daemon_threads = True

@@ -18,13 +18,14 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Final
 
 from local.bus import TEMPLATE, LocalBus, rules_from_template
 from local.lambda_bootstrap import LocalContext
 from local.lambda_events import http_api_event
+from local.processes import LoopbackHTTPServer
 
 # Lambda's asynchronous invocations (EventBridge targets) are retried twice (EventInvokeConfig).
 ASYNC_ATTEMPTS: Final = 3
@@ -129,9 +130,12 @@ class LocalStack:
         self._lock = threading.Lock()
         self._handlers: dict[str, Handler] = {}
         self.routes = routes_from_template(self.template)
+        self._contexts = {  # (memory MB, timeout s) of each function, read once
+            name: (int(f["Properties"].get("MemorySize", 512)), int(f["Properties"].get("Timeout", 30)))
+            for name, f in template_functions(self.template).items()
+        }
         self.bus = LocalBus(rules_from_template(self.template), self._deliver, workers=self.workers)
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _api_handler_for(self))
-        self._server.daemon_threads = True
+        self._server = LoopbackHTTPServer(("127.0.0.1", self.port), _api_handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -190,9 +194,7 @@ class LocalStack:
         handler = self._handler(function)
         with self._lock:
             self.invocations[function] = self.invocations.get(function, 0) + 1
-        properties = template_functions(self.template)[function]["Properties"]
-        context = LocalContext(function, int(properties.get("MemorySize", 512)), int(properties.get("Timeout", 30)))
-        return handler(event, context)
+        return handler(event, LocalContext(function, *self._contexts[function]))
 
     def _handler(self, function: str) -> Handler:
         with self._lock:

@@ -275,3 +275,18 @@ def test_a_transcript_before_the_answering_recorded_its_speaking_is_still_answer
     assert e2e.voipbin.said_texts(speaking["id"]) == ["You asked: Hello.", "We are open from eight to six."]
     session = e2e.store.get_session(call_conversation_id(call["id"]))
     assert session is not None and session.speaking_id == speaking["id"]
+
+
+def test_a_reply_whose_first_say_fails_is_said_by_the_retry(e2e: Stack) -> None:
+    from tests.fakes.voipbin_simulator import Fault
+    from voipbin_ai.voipbin.client import DEFAULT_MAX_ATTEMPTS
+
+    _, transcribe_id, speaking_id = answered_call(e2e)
+    # VoIPBin unavailable for every attempt of the first delivery's first /say: the event fails, Lambda
+    # retries it, and the retry must say the reply (the turn was recorded, not said).
+    e2e.voipbin.inject("POST", f"/speakings/{speaking_id}/say", *[Fault.error(503)] * DEFAULT_MAX_ATTEMPTS)
+
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Hello?"))
+
+    assert e2e.voipbin.said_texts(speaking_id)[1:] == ["You asked: Hello.", "We are open from eight to six."]
+    assert e2e.stack.invocations["TranscriptCreatedFunction"] == 2

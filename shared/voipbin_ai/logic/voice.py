@@ -60,10 +60,9 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
         logger.info("Call not active; transcript ignored")
         return
     session = turn.session
-    logger.append_keys(turn=turn.number)
-    if turn.replayed and session.reply_turn == turn.number:
-        logger.info("Turn already answered by an earlier delivery")
-        return
+    # A redelivery of this event (turn.replayed) redoes the turn: the earlier delivery failed before
+    # anything was said (once something is said the turn never fails), though it may have recorded a piece.
+    logger.append_keys(turn=turn.number, replayed=turn.replayed)
     call_id = conversation_id.removeprefix(_CALL_PREFIX)
     speaking_id = session.speaking_id or _speaking_of_new_call(call_id, conversation_id, services)
     if speaking_id is None:
