@@ -1,0 +1,74 @@
+"""Latency distribution charts for BENCHMARKS.md: one PNG, the whole distribution of every series.
+
+An ECDF shows every sample (tails included, which medians hide), with the median and p90 in the legend;
+a box plot under it on the same axis gives the quick comparison. The Agg backend writes files only, so it
+runs headless in CI.
+"""
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+# Log scale when the slowest sample is this many times the fastest: cold starts beside warm calls.
+AUTO_LOG_RATIO = 20.0
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def latency_plot(
+    series: Mapping[str, Sequence[float]],
+    path: Path,
+    title: str,
+    *,
+    log_scale: bool | None = None,
+) -> None:
+    """Write a PNG of the latency distributions (ms) of the named series: ECDF above, box plot below.
+
+    log_scale None chooses a log x axis when the samples span more than AUTO_LOG_RATIO. Empty series are
+    left out; with none left, the chart says so rather than failing the benchmark run.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = {name: sorted(float(v) for v in values) for name, values in series.items() if len(values) > 0}
+    figure, (ecdf, box) = plt.subplots(
+        2, 1, figsize=(9, 3.2 + 0.45 * max(1, len(data))), sharex=True, height_ratios=(3, max(1, len(data)) * 0.5)
+    )
+    figure.suptitle(title)
+    if not data:
+        ecdf.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ecdf.transAxes)
+        box.set_axis_off()
+    else:
+        for name, values in data.items():
+            fractions = [0.0] + [(i + 1) / len(values) for i in range(len(values))]
+            label = (
+                f"{name} (n={len(values)}, p50 {_percentile(values, 50):.0f} ms, p90 {_percentile(values, 90):.0f} ms)"
+            )
+            ecdf.step([values[0], *values], fractions, where="post", label=label)
+        ecdf.axhline(0.5, color="grey", linewidth=0.5, linestyle=":")
+        ecdf.axhline(0.9, color="grey", linewidth=0.5, linestyle=":")
+        ecdf.set_ylabel("fraction ≤ x")
+        ecdf.set_ylim(0, 1.02)
+        ecdf.grid(True, which="both", alpha=0.3)
+        ecdf.legend(fontsize="small", loc="best", framealpha=0.9)
+        names = list(data)
+        box.boxplot([data[name] for name in names], vert=False, whis=(5, 95), showfliers=True)
+        box.set_yticks(range(1, len(names) + 1), names, fontsize="small")
+        box.invert_yaxis()
+        box.grid(True, axis="x", which="both", alpha=0.3)
+        low = min(values[0] for values in data.values())
+        high = max(values[-1] for values in data.values())
+        if log_scale or (log_scale is None and low > 0 and high / low > AUTO_LOG_RATIO):
+            ecdf.set_xscale("log")
+    box.set_xlabel("latency (ms)")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
