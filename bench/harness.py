@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from local.lambda_bootstrap import LocalContext
-from local.stack import LocalStack, template_functions
+from local.stack import LocalStack, function_limits
 from tests.fakes.fake_openai import FakeOpenAI, RecordedRequest, Script, tokenize
 from tests.fakes.voipbin_simulator import WIRE_SIGNATURE_HEADER, VoipbinSimulator, go_json
 from tests.fakes.voipbin_state import Reply
@@ -290,12 +290,7 @@ class InvocationRecord:
 
 @dataclass
 class TimedStack(LocalStack):
-    """LocalStack that records every invocation's wall time and when the ingress received each webhook.
-
-    It also reads each function's memory and timeout from the template once, where LocalStack.invoke
-    parses template.yaml on every invocation (about 30 ms of CPU each here, which is the local runner's
-    cost, not the functions').
-    """
+    """LocalStack that records every invocation's wall time and when the ingress received each webhook."""
 
     records: list[InvocationRecord] = field(default_factory=list)
     ingress_received: dict[str, float] = field(default_factory=dict)
@@ -305,10 +300,6 @@ class TimedStack(LocalStack):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._records_lock = threading.Lock()
-        functions = template_functions(self.template)
-        self._sizes = {
-            name: (memory_mb(name), int(f["Properties"].get("Timeout", 30))) for name, f in functions.items()
-        }
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Invoke a function once in this process, as LocalStack does, timed."""
@@ -323,7 +314,7 @@ class TimedStack(LocalStack):
         handler = self._handler(function)
         with self._lock:
             self.invocations[function] = self.invocations.get(function, 0) + 1
-        memory, timeout = self._sizes[function]
+        memory, timeout = self._contexts[function]
         try:
             result = handler(event, LocalContext(function, memory, timeout))
             if function == "IngressFunction" and data_id is not None and isinstance(result, dict):
@@ -363,13 +354,7 @@ def _event_identity(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
 @functools.cache
 def memory_mb(function: str) -> int:
     """The function's MemorySize in template.yaml (Globals' when it sets none)."""
-    from samcli.yamlhelper import yaml_parse
-
-    from local.bus import TEMPLATE
-
-    parsed = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
-    default = int(parsed.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
-    return int(template_functions()[function]["Properties"].get("MemorySize", default))
+    return function_limits()[function][0]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -60,6 +60,20 @@ def template_functions(template: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
     return {name: resource for name, resource in resources.items() if resource["Type"] == "AWS::Serverless::Function"}
 
 
+def function_limits(template: Path = TEMPLATE) -> dict[str, tuple[int, int]]:
+    """(memory MB, timeout s) of each function: its own, else the template's Globals, else Lambda's defaults."""
+    from samcli.yamlhelper import yaml_parse
+
+    globals_ = yaml_parse(template.read_text(encoding="utf-8")).get("Globals", {}).get("Function", {})
+    return {
+        name: (
+            int(function["Properties"].get("MemorySize", globals_.get("MemorySize", 128))),
+            int(function["Properties"].get("Timeout", globals_.get("Timeout", 3))),
+        )
+        for name, function in template_functions(template).items()
+    }
+
+
 def routes_from_template(template: Path = TEMPLATE) -> list[Route]:
     """Every HttpApi route of every function in the template."""
     return [
@@ -130,10 +144,7 @@ class LocalStack:
         self._lock = threading.Lock()
         self._handlers: dict[str, Handler] = {}
         self.routes = routes_from_template(self.template)
-        self._contexts = {  # (memory MB, timeout s) of each function, read once
-            name: (int(f["Properties"].get("MemorySize", 512)), int(f["Properties"].get("Timeout", 30)))
-            for name, f in template_functions(self.template).items()
-        }
+        self._contexts = function_limits(self.template)
         self.bus = LocalBus(rules_from_template(self.template), self._deliver, workers=self.workers)
         self._server = LoopbackHTTPServer(("127.0.0.1", self.port), _api_handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
