@@ -7,17 +7,26 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 BUILD_DIR := .aws-sam/build
 
-.PHONY: venv lint format validate build test unit integration e2e demo serve bench clean
+.PHONY: venv lock lint format validate build test unit integration e2e demo serve bench clean
 
-# The dev virtual environment, on the Lambda runtime's minor version.
-$(VENV)/.installed: pyproject.toml shared/requirements.txt
+# The dev virtual environment, on the Lambda runtime's minor version: exactly the locked set, hashes checked.
+$(VENV)/.installed: requirements-dev.txt
 	@command -v python$(PYTHON_VERSION) >/dev/null || { echo "python$(PYTHON_VERSION) is required (pyenv install $(PYTHON_VERSION))"; exit 1; }
 	test -x $(BIN)/python || python$(PYTHON_VERSION) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet -r shared/requirements.txt --group dev
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The lock, from pyproject.toml's pins: every package with its hashes, transitive ones too. The layer's set
+# is resolved inside the dev set, so both install the same versions; the offline LLM's venv has its own.
+# Run after changing a pin.
+LOCK := uv pip compile --universal --python-version $(PYTHON_VERSION) --generate-hashes --quiet \
+	--custom-compile-command "make lock"
+lock: venv
+	$(LOCK) pyproject.toml --group pyproject.toml:dev -o requirements-dev.txt
+	$(LOCK) pyproject.toml -c requirements-dev.txt -o shared/requirements.txt
+	$(LOCK) local/offline_llm.in --no-deps -o local/offline_llm.txt
 
 lint: venv
 	ruff check .

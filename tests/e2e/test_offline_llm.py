@@ -1,5 +1,8 @@
-"""The offline LLM (SmolLM2 under llama-cpp-python) against the real openai client, as the local stack uses it."""
+"""The offline LLM (SmolLM2 under mistral.rs) against the real openai client, as the local stack uses it."""
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import openai
@@ -8,7 +11,7 @@ from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMes
 
 from local import offline_llm
 
-# The first run installs the server, compiling llama.cpp: minutes, so well over the suite's default timeout.
+# The first run installs the server's venv: well over the suite's default timeout on a slow network.
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.timeout(offline_llm.INSTALL_TIMEOUT + offline_llm.STARTUP_TIMEOUT + 120),
@@ -71,6 +74,49 @@ def test_a_request_with_tools_is_accepted(server: offline_llm.OfflineLlm, client
     finished = [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices and chunk.choices[0].finish_reason]
     assert finished
     assert finished[-1] in {"stop", "length", "tool_calls"}
+
+
+def test_max_tokens_bounds_the_reply(server: offline_llm.OfflineLlm, client: openai.OpenAI) -> None:
+    chunks = list(client.chat.completions.create(model=server.model, messages=MESSAGES, stream=True, max_tokens=3))
+
+    pieces = [chunk.choices[0].delta.content for chunk in chunks if chunk.choices and chunk.choices[0].delta.content]
+    assert 1 <= len(pieces) <= 3
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+def test_a_whole_completion_returns_text(server: offline_llm.OfflineLlm, client: openai.OpenAI) -> None:
+    completion = client.chat.completions.create(model=server.model, messages=MESSAGES, max_tokens=20)
+
+    assert completion.choices[0].message.content
+    assert completion.choices[0].finish_reason in {"stop", "length"}
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "m"}, "messages"),
+        ({"model": "m", "messages": []}, "messages"),
+        ({"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}, "messages[0]"),
+        ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}, "max_tokens"),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"}, "stream"),
+    ],
+)
+def test_a_malformed_request_is_refused_with_400(client: openai.OpenAI, body: dict[str, object], param: str) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.post("/chat/completions", body=body, cast_to=object)
+
+    assert refused.value.param == param
+
+
+def test_a_body_that_is_not_json_is_refused_with_400(server: offline_llm.OfflineLlm) -> None:
+    request = urllib.request.Request(f"{server.base_url}/chat/completions", data=b"{not json", method="POST")
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+
+    assert refused.value.code == 400
+    assert json.load(refused.value)["error"]["type"] == "invalid_request_error"
 
 
 def test_environment_points_the_client_at_the_server(server: offline_llm.OfflineLlm) -> None:
