@@ -1,7 +1,6 @@
 """SMS threads and the web chat end to end: one reply per text, never to ourselves, one memory per contact."""
 
 import copy
-import time
 import uuid
 from typing import Any
 
@@ -15,10 +14,12 @@ from voipbin_ai.models.session import contact_id
 pytestmark = pytest.mark.e2e
 
 
-def inbound_sms(text: str, *, message_id: str | None = None) -> dict[str, Any]:
-    """An inbound SMS from CALLER to OURS, as message_created carries it."""
+def inbound_sms(text: str, *, message_id: str | None = None, written_at: str | None = None) -> dict[str, Any]:
+    """An inbound SMS from CALLER to OURS, as message_created carries it (tm_create: when it was written)."""
     data = copy.deepcopy(load_json(WEBHOOK_SAMPLES / "message_created.inbound_sms.json")["data"])
     data.update(id=message_id or str(uuid.uuid4()), text=text)
+    if written_at is not None:
+        data["tm_create"] = written_at
     return dict(data)
 
 
@@ -78,18 +79,23 @@ def test_a_text_from_another_of_our_numbers_is_never_answered(e2e: Stack, monkey
 def test_a_burst_of_texts_gets_one_reply_to_the_latest(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     from voipbin_ai.config import channel_settings
 
-    monkeypatch.setenv("SMS_BURST_SECONDS", "1")
+    monkeypatch.setenv("SMS_BURST_SECONDS", "3")  # wide enough for all three to arrive on a loaded machine
     channel_settings.cache_clear()
+    written = {
+        "Hi": "2026-08-22T10:15:01.000000Z",
+        "I need to move my appointment": "2026-08-22T10:15:04.000000Z",
+        "to Friday please": "2026-08-22T10:15:06.000000Z",
+    }
 
-    for text in ("Hi", "I need to move my appointment", "to Friday please"):
-        e2e.webhook("message_created", inbound_sms(text), wait=False)
-        time.sleep(0.2)  # VoIPBin keeps no order: these arrive apart, as texts typed in a row do
+    # VoIPBin keeps no order: the texts arrive, and take their turns, in another order than written.
+    for text in ("to Friday please", "Hi", "I need to move my appointment"):
+        e2e.webhook("message_created", inbound_sms(text, written_at=written[text]), wait=False)
     e2e.stack.wait_idle()
 
     (reply,) = sent(e2e)
     assert reply["text"] == "You asked: to Friday please. We are open from eight to six."
     (request,) = e2e.replies()
-    assert [m["content"] for m in request.messages[1:]] == ["Hi", "I need to move my appointment", "to Friday please"]
+    assert [m["content"] for m in request.messages[1:]] == list(written)
 
 
 def test_a_caller_who_later_texts_meets_an_agent_that_remembers(e2e: Stack) -> None:

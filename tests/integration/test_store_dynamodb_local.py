@@ -56,12 +56,20 @@ def test_a_duplicate_delivered_again_later_runs_nothing(dynamodb_table: DynamoDB
 
 def test_duplicates_delivered_at_once_run_once_and_none_fails(dynamodb_table: DynamoDBTable) -> None:
     runs: list[int] = []
+    skipped = threading.Semaphore(0)
 
     def slow_work() -> None:
-        time.sleep(0.3)  # the first delivery is still running when the others arrive
+        for _ in range(THREADS - 1):  # the first delivery is still running when every other one has arrived
+            assert skipped.acquire(timeout=60)
         runs.append(1)
 
-    results = in_threads(THREADS, lambda _: run_once("transcript_created:t1", slow_work, context=LambdaContext()))
+    def deliver(_: int) -> bool:
+        ran = run_once("transcript_created:t1", slow_work, context=LambdaContext())
+        if not ran:
+            skipped.release()
+        return ran
+
+    results = in_threads(THREADS, deliver)
 
     assert sorted(results) == [False] * (THREADS - 1) + [True]
     assert runs == [1]
@@ -98,7 +106,7 @@ def test_of_turns_taken_at_once_only_the_latest_records_its_reply(store: Convers
 def test_a_hangup_racing_a_running_turn_stops_it_at_its_next_piece(store: ConversationStore, call: str) -> None:
     turn = store.take_turn(call, channel="voice", open_if_missing=False)
     assert turn
-    hung_up = threading.Event()
+    hung_up, speaking = threading.Event(), threading.Event()
     spoken_after_hangup: list[int] = []
 
     def speak_pieces() -> None:
@@ -106,12 +114,13 @@ def test_a_hangup_racing_a_running_turn_stops_it_at_its_next_piece(store: Conver
             was_hung_up = hung_up.is_set()
             if not store.record_reply(call, turn.number, user_text=None, reply_so_far=f"piece {piece}"):
                 return
+            speaking.set()
             if was_hung_up:
                 spoken_after_hangup.append(piece)
 
     speaker = threading.Thread(target=speak_pieces)
     speaker.start()
-    time.sleep(0.05)
+    assert speaking.wait(timeout=30)  # the reply is under way when the hangup comes
     store.end_conversation(call, channel="voice")
     hung_up.set()
     speaker.join(timeout=30)

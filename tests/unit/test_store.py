@@ -105,6 +105,24 @@ def test_history_returns_the_last_messages_oldest_first(store: ConversationStore
     assert [m.text for m in store.history(CALL, limit=3)] == ["a3", "q4", "a4"]
 
 
+def test_history_puts_a_burst_in_the_order_it_was_written_not_processed(store: ConversationStore) -> None:
+    written = {"Hi": 1_000, "I need to move my appointment": 2_000, "to Friday please": 3_000}
+    # The texts took their turns in another order than they were written (VoIPBin keeps no order).
+    for text in ("I need to move my appointment", "to Friday please", "Hi"):
+        turn = store.take_turn(SMS, channel="sms", open_if_missing=True)
+        assert turn
+        store.record_user_message(SMS, turn.number, text, sent_at_ms=written[text])
+    assert store.record_reply(SMS, 3, user_text=None, reply_so_far="Friday works.")
+    later = store.take_turn(SMS, channel="sms", open_if_missing=True)
+    assert later
+    store.record_user_message(SMS, later.number, "Thanks", sent_at_ms=500)  # a skewed clock: still after the reply
+
+    history = store.history(SMS, limit=10)
+
+    assert [m.text for m in history] == [*written, "Friday works.", "Thanks"]
+    assert [m.sent_at_ms for m in history] == [1_000, 2_000, 3_000, None, 500]
+
+
 def test_an_ended_conversation_takes_no_turn_and_records_nothing(store: ConversationStore) -> None:
     open_call(store)
     turn = store.take_turn(CALL, channel="voice", open_if_missing=False)

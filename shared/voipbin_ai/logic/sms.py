@@ -4,7 +4,8 @@ Only inbound messages are answered: our own replies come back as message_created
 outbound) and must never be answered, nor a text from one of our own numbers (ANSWER_NUMBERS lists
 them; without it only a text to itself is recognized). A burst of texts is
 answered once: each text is recorded as it arrives, and after SMS_BURST_SECONDS only the latest turn
-goes on to the LLM; the reply is sent only if its turn is still the latest when it is recorded. The send
+goes on to the LLM, with the burst's texts in the order they were written (VoIPBin's tm_create, not the
+order they were processed in); the reply is sent only if its turn is still the latest when it is recorded. The send
 itself is claimed like a tool call, so a redelivered event never texts twice.
 """
 
@@ -15,7 +16,7 @@ from voipbin_ai.ai.core import Conversation
 from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import LlmError
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import HistoryMessage, contact_id, sms_conversation_id
+from voipbin_ai.models.session import HistoryMessage, contact_id, epoch_ms, sms_conversation_id
 from voipbin_ai.models.voipbin import Address, Message
 from voipbin_ai.observability import logger, mask_phone
 
@@ -49,7 +50,7 @@ def reply_to_sms(message: Message, *, event_key: str, services: Services) -> Non
         logger.info("SMS conversation has ended; not answered")
         return
     logger.append_keys(turn=turn.number)
-    store.record_user_message(conversation_id, turn.number, message.text)
+    store.record_user_message(conversation_id, turn.number, message.text, sent_at_ms=epoch_ms(message.tm_create))
     if settings.sms_burst_seconds:
         time.sleep(settings.sms_burst_seconds)
         latest = store.get_session(conversation_id)
@@ -57,17 +58,15 @@ def reply_to_sms(message: Message, *, event_key: str, services: Services) -> Non
             logger.info("A newer SMS takes over")
             return
     session = turn.session
-    history = [
-        item
-        for item in store.history(conversation_id, limit=services.agent.limits.history_messages)
-        if not (item.turn == turn.number and item.role == "user")
-    ]
+    # The burst's texts in the order they were written: the last of them is the one the reply answers.
+    *history, newest = store.history(conversation_id, limit=services.agent.limits.history_messages)
+    asked = newest.text
     memory = store.contact_memory(contact_id(theirs)) if settings.cross_channel_memory else ""
     context = ToolContext(
         conversation_id=conversation_id, channel="sms", turn=turn.number, our_address=ours, their_address=theirs
     )
     conversation = Conversation(context=context, history=history, summary=session.summary, memory=memory)
-    reply = services.engine.reply(conversation, message.text)
+    reply = services.engine.reply(conversation, asked)
     text = "\n".join(reply.pieces)
     if not store.record_reply(conversation_id, turn.number, user_text=None, reply_so_far=text):
         logger.info("A newer SMS took over while replying")
@@ -80,7 +79,7 @@ def reply_to_sms(message: Message, *, event_key: str, services: Services) -> Non
     logger.info("SMS answered", reply_id=sent.id, fallback=reply.used_fallback, characters=len(text))
     if reply.ends_conversation:
         store.end_conversation(conversation_id, channel="sms")
-    _remember(history, message.text, text, session_summary=session.summary, theirs=theirs, services=services)
+    _remember(history, asked, text, session_summary=session.summary, theirs=theirs, services=services)
     try:
         services.engine.refresh_summary(session, through_turn=turn.number)
     except LlmError as error:

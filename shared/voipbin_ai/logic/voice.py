@@ -23,7 +23,7 @@ from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import LlmError, StoreError
 from voipbin_ai.logic.calls import call_conversation_of, live_speaking, playing_until_ms
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import Session, Turn
+from voipbin_ai.models.session import Session, Turn, epoch_ms
 from voipbin_ai.models.voipbin import Transcript
 from voipbin_ai.observability import logger, metrics
 from voipbin_ai.voipbin.client import VoipbinError, VoipbinNotFound
@@ -80,7 +80,7 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
     conversation = Conversation(context=context, history=history, summary=session.summary, memory=session.memory)
     reply = services.engine.reply(conversation, transcript.message)
     speech = _Speech(speaking_id=speaking_id, until_ms=session.speaking_until_ms)
-    _deliver(reply.pieces, turn, transcript.message, speech, flushing=flushing, services=services)
+    _deliver(reply.pieces, turn, transcript, speech, flushing=flushing, services=services)
     _report(transcript, reply, speech, started_at, fallback=reply.used_fallback)
     if speech.said:
         _after_reply(reply, speech, turn.session, services)
@@ -114,7 +114,7 @@ def _flush_if_playing(session: Session, services: Services) -> "Future[None] | N
 def _deliver(
     pieces: Iterator[str],
     turn: Turn,
-    user_text: str,
+    transcript: Transcript,
     speech: _Speech,
     *,
     flushing: "Future[None] | None",
@@ -131,12 +131,13 @@ def _deliver(
             recorded = services.store.record_reply(
                 conversation_id,
                 turn.number,
-                user_text=None if speech.said else user_text,
+                user_text=None if speech.said else transcript.message,
                 reply_so_far=" ".join([*speech.said, piece]),
                 speaking_until_ms=until,
+                user_sent_at_ms=epoch_ms(transcript.tm_create),
             )
             if not recorded:
-                _superseded(turn, user_text, speech, services)
+                _superseded(turn, transcript, speech, services)
                 return
             _say(piece, speech, turn.session, services)
             speech.said.append(piece)
@@ -152,13 +153,14 @@ def _deliver(
             close()
 
 
-def _superseded(turn: Turn, user_text: str, speech: _Speech, services: Services) -> None:
+def _superseded(turn: Turn, transcript: Transcript, speech: _Speech, services: Services) -> None:
     """A newer turn (or the hangup) took over: what was said is marked cut short, the words are kept."""
     conversation_id = turn.session.conversation_id
     if speech.said:
         services.store.mark_interrupted(conversation_id, turn.number)
     else:
-        services.store.record_user_message(conversation_id, turn.number, user_text)
+        sent_at_ms = epoch_ms(transcript.tm_create)
+        services.store.record_user_message(conversation_id, turn.number, transcript.message, sent_at_ms=sent_at_ms)
     logger.info("Turn superseded", pieces_said=len(speech.said))
 
 

@@ -5,6 +5,7 @@ A conversation id never holds a phone number, because ids go into every log line
 """
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Final, Literal
 
@@ -91,6 +92,36 @@ class HistoryMessage(_Model):
     role: Role
     text: str
     interrupted: bool = False
+    # When the person wrote or said it, by VoIPBin's clock (tm_create, epoch milliseconds); None for replies.
+    sent_at_ms: int | None = None
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    """A VoIPBin timestamp as epoch milliseconds, how history messages keep it."""
+    return None if moment is None else round(moment.timestamp() * 1000)
+
+
+def in_the_order_written(messages: Iterable[HistoryMessage]) -> list[HistoryMessage]:
+    """Messages in turn order, except that the user's messages between two replies follow their own timestamps.
+
+    Turns are numbered in the order functions happened to process the events, which VoIPBin does not keep
+    for a burst of texts or utterances; the reply that answered them stays where it was.
+    """
+    ordered: list[HistoryMessage] = []
+    run: list[HistoryMessage] = []
+    for message in sorted(messages, key=lambda message: (message.turn, message.role != "user")):
+        if message.role == "user":
+            run.append(message)
+            continue
+        ordered += _by_time(run)
+        run = []
+        ordered.append(message)
+    return ordered + _by_time(run)
+
+
+def _by_time(run: list[HistoryMessage]) -> list[HistoryMessage]:
+    """A run of user messages by when they were sent (a stable sort: those without a time keep turn order)."""
+    return sorted(run, key=lambda message: message.sent_at_ms or 0)
 
 
 class ToolRecord(_Model):

@@ -5,7 +5,7 @@ One table, composite key (pk, sk), TTL on `expires_at` of every item. Access pat
 | item | pk | sk | written by |
 |---|---|---|---|
 | conversation session | `CONV#<conversation id>` | `SESSION` | start_call, take_turn, record_reply, end_conversation |
-| history message | `CONV#<conversation id>` | `MSG#<turn:010d>#<0 user / 1 assistant>` | record_reply |
+| history message | `CONV#<conversation id>` | `MSG#<turn:010d>#<0 user, 1 reply>` | record_reply, record_user_message |
 | tool side effect | `CONV#<conversation id>` | `TOOL#<turn:010d>#<call key>` | begin/finish_tool_call |
 | transcribe -> call | `TRANSCRIBE#<transcribe id>` | `CALL` | attach_call_media, map_transcribe |
 | contact memory | `CONTACT#<contact id>` | `MEMORY` | remember_contact |
@@ -36,6 +36,7 @@ from voipbin_ai.models.session import (
     Session,
     ToolRecord,
     Turn,
+    in_the_order_written,
 )
 
 if TYPE_CHECKING:
@@ -289,7 +290,7 @@ class ConversationStore:
         return Turn(number=session.turn, session=session)
 
     def history(self, conversation_id: str, *, limit: int) -> list[HistoryMessage]:
-        """The last `limit` messages, oldest first (one strongly consistent query)."""
+        """The last `limit` messages in the order written (in_the_order_written), one strongly consistent query."""
         response = self._call(
             self.client.query,
             TableName=self.table_name,
@@ -305,10 +306,11 @@ class ConversationStore:
                 role=_text(item, "role"),  # written only from Role
                 text=_text(item, "text"),
                 interrupted=bool(item.get("interrupted", {}).get("BOOL", False)),
+                sent_at_ms=int(item["sent_at_ms"]["N"]) if "sent_at_ms" in item else None,
             )
             for item in response.get("Items", [])
         ]
-        return messages[::-1]
+        return in_the_order_written(messages)
 
     def record_reply(
         self,
@@ -318,6 +320,7 @@ class ConversationStore:
         user_text: str | None,
         reply_so_far: str,
         speaking_until_ms: int | None = None,
+        user_sent_at_ms: int | None = None,
     ) -> bool:
         """Record a turn's reply so far while the turn is the latest and the conversation active.
 
@@ -341,20 +344,21 @@ class ConversationStore:
             self._put(self._message_item(conversation_id, turn, "assistant", reply_so_far, now)),
         ]
         if user_text is not None:
-            items.append(self._put(self._message_item(conversation_id, turn, "user", user_text, now)))
+            user = self._message_item(conversation_id, turn, "user", user_text, now, sent_at_ms=user_sent_at_ms)
+            items.append(self._put(user))
         try:
             self._call(self.client.transact_write_items, TransactItems=items)
         except _ConditionFailed:
             return False
         return True
 
-    def record_user_message(self, conversation_id: str, turn: int, text: str) -> None:
+    def record_user_message(self, conversation_id: str, turn: int, text: str, *, sent_at_ms: int | None) -> None:
         """Record what the user said in a turn that has no reply (yet): later turns see it in the history."""
         now = int(self._clock())
         self._call(
             self.client.put_item,
             TableName=self.table_name,
-            Item=self._message_item(conversation_id, turn, "user", text, now),
+            Item=self._message_item(conversation_id, turn, "user", text, now, sent_at_ms=sent_at_ms),
         )
 
     def halt_reply(self, conversation_id: str, turn: int) -> None:
@@ -538,9 +542,11 @@ class ConversationStore:
     def _mapping_item(self, transcribe_id: str, conversation_id: str, expires: "AttributeValueTypeDef") -> Item:
         return {**_transcribe_key(transcribe_id), "conversation_id": _s(conversation_id), TTL_ATTRIBUTE: expires}
 
-    def _message_item(self, conversation_id: str, turn: int, role: str, text: str, now: int) -> Item:
+    def _message_item(
+        self, conversation_id: str, turn: int, role: str, text: str, now: int, *, sent_at_ms: int | None = None
+    ) -> Item:
         slot = _USER if role == "user" else _ASSISTANT
-        return {
+        item = {
             **_message_key(conversation_id, turn, slot),
             "turn": _n(turn),
             "role": _s(role),
@@ -548,6 +554,9 @@ class ConversationStore:
             "created_at": _n(now),
             TTL_ATTRIBUTE: _n(now + self._ttl_seconds),
         }
+        if sent_at_ms is not None:
+            item["sent_at_ms"] = _n(sent_at_ms)
+        return item
 
     def _call[ResultT](self, operation: Callable[..., ResultT], **kwargs: Any) -> ResultT:
         """One DynamoDB call; a failed condition is _ConditionFailed, anything else a StoreError."""
