@@ -11,7 +11,7 @@ As deployed, by default: `sam build` ships no .pyc and /var/task and /opt are re
 cold start compiles the function's and the layer's modules from source. The runs use a copy of the build
 without __pycache__ and never write bytecode (`-B`); `--bytecode both` (the default) also measures the build
 with bytecode cached, to show what shipping .pyc would save. Tracing is as the template sets it (Active:
-Powertools' Tracer patches and records, to a UDP sink standing in for the X-Ray daemon).
+the variables Lambda sets for it are set, the daemon address a UDP sink; no X-Ray SDK reads them).
 
 The functions reach DynamoDB Local (idempotency records; the table is emptied before every run) and, for
 the ingress, a local EventBridge endpoint (local.bus.LocalBus, which accepts PutEvents and delivers
@@ -237,7 +237,7 @@ def probe_environment(function: "LocalFunction", tracing: bool, xray_daemon: str
         "TZ": ":UTC",
     }
     if tracing:
-        # SAM CLI marks local runs, which makes Powertools' Tracer switch itself off; Lambda does not.
+        # SAM CLI marks local runs; Lambda does not.
         environment.pop("AWS_SAM_LOCAL", None)
         environment.update(
             {
@@ -517,7 +517,7 @@ def measure(
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
             "bytecode": "deployed: no .pyc, none written (as a sam build zip on Lambda's read-only /var/task, /opt)",
-            "tracing": "as the template sets it (Active: Tracer enabled, segments sent to a local UDP sink)",
+            "tracing": "as the template sets it (Active: Lambda's variables set, no X-Ray SDK in the layer)",
             "dynamodb": "DynamoDB Local on loopback (idempotency records)",
             "eventbridge": "local.bus.LocalBus on loopback (PutEvents accepted, nothing delivered)",
             "passed_through": sorted(name for name in PASSED_THROUGH if os.environ.get(name)),

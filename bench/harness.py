@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 from local.lambda_bootstrap import LocalContext
 from local.stack import LocalStack, function_limits
@@ -398,7 +398,9 @@ class Harness:
         self.replies = replies
         self.observed = simulator.observed
         self.webhook_url = stack.route_url("IngressFunction")
-        self._http = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), limits=httpx.Limits(max_connections=None))
+        self._http = httpx2.Client(
+            timeout=httpx2.Timeout(60.0, connect=10.0), limits=httpx2.Limits(max_connections=None)
+        )
 
     def close(self) -> None:
         """Close the webhook client."""
@@ -461,7 +463,6 @@ def bench_environment(simulator: VoipbinSimulator, llm: FakeOpenAI, dynamodb_url
         "AWS_REGION": "us-east-1",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
     }
 
 

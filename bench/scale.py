@@ -57,7 +57,7 @@ class CallRun:
 def lambda_like_pools(size: int) -> Iterator[None]:
     """Per-container pools sized for `size` concurrent invocations while the block runs (module docstring)."""
     import boto3
-    import httpx
+    import httpx2
     from botocore.config import Config
 
     from voipbin_ai.logic import voice
@@ -72,11 +72,11 @@ def lambda_like_pools(size: int) -> Iterator[None]:
     store._client = boto3.client("dynamodb", config=config)
     idempotency.client = boto3.client("dynamodb", config=config)
     old_http = voipbin._http
-    voipbin._http = httpx.Client(
+    voipbin._http = httpx2.Client(
         base_url=old_http.base_url,
         timeout=old_http.timeout,
         headers=old_http.headers,
-        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+        limits=httpx2.Limits(max_connections=size, max_keepalive_connections=size),
     )
     try:
         yield

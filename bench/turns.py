@@ -173,13 +173,13 @@ class Baseline:
     """A usual webhook bot with nothing in between: the whole completion, then one /say of all of it."""
 
     def __init__(self, harness: Harness, call: Call) -> None:
-        import httpx
+        import httpx2
         import openai
 
         self.harness = harness
         self.call = call
         self._llm = openai.OpenAI(base_url=harness.llm.base_url, api_key="bench-key", max_retries=0, timeout=30)
-        self._voipbin = httpx.Client(
+        self._voipbin = httpx2.Client(
             base_url=harness.simulator.base_url + "/",
             headers={"Authorization": f"Bearer {harness.simulator.token}"},
             timeout=30,

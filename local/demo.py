@@ -50,7 +50,6 @@ def main() -> int:
                     "VOIPBIN_WEBHOOK_SECRET": WEBHOOK_SECRET,
                     "POWERTOOLS_LOG_LEVEL": "WARNING",
                     "POWERTOOLS_METRICS_DISABLED": "true",
-                    "POWERTOOLS_TRACE_DISABLED": "true",
                     "SMS_BURST_SECONDS": "0",
                 }
                 stack = LocalStack(environment)

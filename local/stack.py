@@ -96,8 +96,6 @@ def load_handler(function: str, template: Path = TEMPLATE) -> Handler:
 
 def cold_start() -> None:
     """Forget every per-container cache (settings, clients, mappings), as a new Lambda container would."""
-    from aws_lambda_powertools.utilities import parameters
-
     from voipbin_ai import bus, config
     from voipbin_ai.ai import llm, tools
     from voipbin_ai.logic import calls
@@ -115,13 +113,14 @@ def cold_start() -> None:
         config.channel_settings,
         config._agent_file,
         config._parse_agent,
+        config._ssm,
+        config._secrets_manager,
         llm.get_llm,
         tools._http_client,
         bus._events_client,
         client.get_client,
     ):
         cached.cache_clear()
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
 @dataclass

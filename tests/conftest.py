@@ -21,7 +21,6 @@ os.environ.update(
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_SERVICE_NAME": "voipbin-ai-tests",
         "POWERTOOLS_METRICS_NAMESPACE": "VoipbinAITests",
-        "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
         # The fake OpenAI server answers at once; a retry would only hide an injected error.
         "LLM_MAX_RETRIES": "0",

@@ -28,7 +28,7 @@ from voipbin_ai.exceptions import (
     SignatureMismatchError,
 )
 from voipbin_ai.logic.ingress import accept_webhook
-from voipbin_ai.observability import logger, metrics, tracer
+from voipbin_ai.observability import logger, metrics
 from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, find_header
 
 WEBHOOK_PATH = "/webhooks/voipbin"
@@ -113,7 +113,6 @@ def _misconfigured(error: ConfigurationError) -> Response[Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point."""
     return app.resolve(event, context)

@@ -11,7 +11,7 @@ from voipbin_ai.exceptions import ConversationBusyError, ConversationEndedError
 from voipbin_ai.logic.chat import reply_to_chat
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.chat import ChatRequest, ChatResponse
-from voipbin_ai.observability import logger, metrics, tracer
+from voipbin_ai.observability import logger, metrics
 
 CHAT_PATH = "/chat"
 
@@ -38,7 +38,6 @@ def _busy(error: ConversationBusyError) -> Response[dict[str, str]]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point."""
     return app.resolve(event, context)

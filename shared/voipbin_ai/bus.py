@@ -17,7 +17,9 @@ def _events_client() -> "EventBridgeClient":
     """One client per container, made on first use (AWS_ENDPOINT_URL_EVENTBRIDGE points it elsewhere)."""
     import boto3
 
-    return boto3.client("events")
+    from voipbin_ai import aws
+
+    return boto3.client("events", config=aws.EVENTBRIDGE)
 
 
 def publish(bus_name: str, event_type: str, detail: str) -> None:

@@ -17,6 +17,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 from voipbin_ai.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+
     from voipbin_ai.models.agent import AgentConfig
 
 DEFAULT_VOIPBIN_API_URL = "https://api.voipbin.net/v1.0"
@@ -208,6 +210,26 @@ class VoipbinCredential(BaseModel):
     value: SecretStr
 
 
+@lru_cache(maxsize=1)
+def _ssm() -> "SSMProvider":
+    """One SSM provider per container (its cache lives in it), with the secrets' timeouts and retries."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    from voipbin_ai import aws
+
+    return SSMProvider(boto_config=aws.SECRETS)
+
+
+@lru_cache(maxsize=1)
+def _secrets_manager() -> "SecretsProvider":
+    """One Secrets Manager provider per container, like _ssm."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from voipbin_ai import aws
+
+    return SecretsProvider(boto_config=aws.SECRETS)
+
+
 def _read_secret(name: str, *, store: str | None = None, decrypt: bool = True) -> str:
     """A secret (or parameter) by name from `store`, by default SECRETS_STORE ('ssm' or 'secretsmanager').
 
@@ -219,9 +241,9 @@ def _read_secret(name: str, *, store: str | None = None, decrypt: bool = True) -
     store = store or os.environ.get("SECRETS_STORE", "ssm")
     try:
         if store == "ssm":
-            value = parameters.get_parameter(name, decrypt=decrypt, max_age=SECRET_MAX_AGE_SECONDS)
+            value = _ssm().get(name, decrypt=decrypt, max_age=SECRET_MAX_AGE_SECONDS)
         elif store == "secretsmanager":
-            value = parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS)
+            value = _secrets_manager().get(name, max_age=SECRET_MAX_AGE_SECONDS)
         else:
             raise ConfigurationError(f"SECRETS_STORE must be 'ssm' or 'secretsmanager', not {store!r}")
     except parameters.exceptions.GetParameterError as error:

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from voipbin_ai.exceptions import InvalidEventError
 from voipbin_ai.models.events import parse_webhook
 from voipbin_ai.models.voipbin import VoipbinModel
-from voipbin_ai.observability import logger, metrics, tracer
+from voipbin_ai.observability import logger, metrics
 from voipbin_ai.store.idempotency import run_once
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], None]
@@ -33,7 +33,6 @@ def voipbin_event_handler(
     def decorate(process: Callable[[Any], None]) -> LambdaHandler:
         @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
         @metrics.log_metrics
-        @tracer.capture_lambda_handler(capture_response=False)
         def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
             detail_type = str(event.get("detail-type", ""))
             logger.append_keys(event_type=detail_type)

@@ -1,23 +1,17 @@
-"""The one Logger, Tracer and Metrics of every function, plus helpers that keep personal data out of logs.
+"""The one Logger and Metrics of every function, plus helpers that keep personal data out of logs.
 
 Service name and metric namespace come from POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE
-(template.yaml Globals), so nothing here is per function.
+(template.yaml Globals), so nothing here is per function. No Tracer: Lambda's active tracing (template
+`Tracing: Active`) records each invocation's segments without the X-Ray SDK, which is in maintenance and
+cost most of a second of every cold start.
 """
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger()
-# botocore only at import: patching every library X-Ray knows would import httpx (and more) into the
-# ingress's cold start. Functions that make HTTP calls add httpx with trace_http().
-tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
 _VISIBLE_DIGITS = 2
-
-
-def trace_http() -> None:
-    """Trace httpx requests (VoIPBin, the LLM, tools) as X-Ray subsegments; a no-op when tracing is off."""
-    tracer.patch(("httpx",))
 
 
 def mask_phone(number: str | None) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from local.stack import LocalStack
@@ -52,13 +52,13 @@ class Stack:
             self.stack.wait_idle()
         return status
 
-    def chat(self, body: Any) -> httpx.Response:
-        return httpx.post(self.stack.route_url("WebChatFunction"), json=body, timeout=30)
+    def chat(self, body: Any) -> httpx2.Response:
+        return httpx2.post(self.stack.route_url("WebChatFunction"), json=body, timeout=30)
 
-    def rest(self, method: str, path: str) -> httpx.Response:
+    def rest(self, method: str, path: str) -> httpx2.Response:
         """A call to the simulator's REST API, as the operator (or VoIPBin itself) would make it."""
         headers = {"Authorization": f"Bearer {self.voipbin.token}"}
-        return httpx.request(method, self.voipbin.base_url + path, headers=headers, timeout=10)
+        return httpx2.request(method, self.voipbin.base_url + path, headers=headers, timeout=10)
 
     def paths(self, method: str, prefix: str) -> list[str]:
         return [request.path for request in self.voipbin.requests(method, prefix)]

@@ -5,7 +5,7 @@ import threading
 import time
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
@@ -251,8 +251,8 @@ def test_answering_finds_the_live_speaking_and_tolerates_a_running_transcribe(e2
     # transcribe (a second create answers 409).
     body = {"reference_type": "call", "reference_id": call["id"], "language": "en-US", "direction": "in"}
     headers = {"Authorization": f"Bearer {e2e.voipbin.token}"}
-    live = httpx.post(f"{e2e.voipbin.base_url}/speakings", json=body, headers=headers).json()
-    transcribe = httpx.post(f"{e2e.voipbin.base_url}/transcribes", json=body, headers=headers).json()
+    live = httpx2.post(f"{e2e.voipbin.base_url}/speakings", json=body, headers=headers).json()
+    transcribe = httpx2.post(f"{e2e.voipbin.base_url}/transcribes", json=body, headers=headers).json()
 
     e2e.webhook("call_progressing", call)
 
@@ -267,7 +267,7 @@ def test_a_transcript_before_the_answering_recorded_its_speaking_is_still_answer
     e2e.store.start_call(call_conversation_id(call["id"]), caller=CALLER, callee=OURS)
     body = {"reference_type": "call", "reference_id": call["id"], "language": "en-US", "direction": "in"}
     headers = {"Authorization": f"Bearer {e2e.voipbin.token}"}
-    transcribe = httpx.post(f"{e2e.voipbin.base_url}/transcribes", json=body, headers=headers).json()
+    transcribe = httpx2.post(f"{e2e.voipbin.base_url}/transcribes", json=body, headers=headers).json()
 
     e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe["id"], "Hello?"))
 

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import httpx2
 
 from tests.fakes.loopback import LoopbackServer, TrackedHandler
 from tests.fakes.voipbin_state import ApiError, Reply, VoipbinState
@@ -285,13 +285,13 @@ class VoipbinSimulator(LoopbackServer):
         if self.webhook_secret:
             headers[WIRE_SIGNATURE_HEADER] = sign(self.webhook_secret, body)
         status: int | None = None
-        with httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
+        with httpx2.Client(timeout=httpx2.Timeout(30.0, connect=10.0)) as http:
             for attempt in range(WEBHOOK_ATTEMPTS):
                 if attempt:
                     self._stopping.wait(self.webhook_retry_pause)
                 try:
                     status = http.post(url, content=body, headers=headers).status_code
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     status = None
                     continue
                 if status < 500:

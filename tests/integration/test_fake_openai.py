@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
@@ -263,7 +263,7 @@ def test_bad_requests_get_openai_error_bodies(
 ) -> None:
     url = fake_openai.base_url.removesuffix("/v1") + path
 
-    response = httpx.request(method, url, json=body)
+    response = httpx2.request(method, url, json=body)
 
     assert response.status_code == status
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from pydantic import SecretStr
 
@@ -145,7 +145,7 @@ def fake_time() -> FakeTime:
 
 
 def client_on(
-    simulator: VoipbinSimulator, fake_time: FakeTime, transport: httpx.BaseTransport | None = None
+    simulator: VoipbinSimulator, fake_time: FakeTime, transport: httpx2.BaseTransport | None = None
 ) -> VoipbinClient:
     """A client of the simulator on the fake clock, with a fixed jitter so that pauses are exact."""
     return VoipbinClient(
@@ -457,17 +457,17 @@ def test_a_non_repeatable_request_is_not_repeated_when_it_may_have_run(
     assert fake_time.sleeps == []
 
 
-class _RefuseNextConnection(httpx.BaseTransport):
+class _RefuseNextConnection(httpx2.BaseTransport):
     """Passes requests to a real transport, except the next one once armed: a connect error, nothing sent."""
 
     def __init__(self) -> None:
-        self._inner = httpx.HTTPTransport()
+        self._inner = httpx2.HTTPTransport()
         self.armed = False
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         if self.armed:
             self.armed = False
-            raise httpx.ConnectError("connection refused", request=request)
+            raise httpx2.ConnectError("connection refused", request=request)
         return self._inner.handle_request(request)
 
     def close(self) -> None:

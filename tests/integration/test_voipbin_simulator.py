@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from tests.fakes.voipbin_simulator import Fault, VoipbinSimulator
@@ -26,10 +26,10 @@ MAX_SAY_BYTES = 5000
 
 
 @pytest.fixture
-def api(voipbin_simulator: VoipbinSimulator) -> Iterator[httpx.Client]:
+def api(voipbin_simulator: VoipbinSimulator) -> Iterator[httpx2.Client]:
     """The simulator's REST API with a valid Bearer token."""
     headers = {"Authorization": f"Bearer {voipbin_simulator.token}"}
-    with httpx.Client(base_url=voipbin_simulator.base_url + "/", headers=headers) as client:
+    with httpx2.Client(base_url=voipbin_simulator.base_url + "/", headers=headers) as client:
         yield client
 
 
@@ -38,21 +38,21 @@ def call_id(voipbin_simulator: VoipbinSimulator) -> str:
     return str(voipbin_simulator.add_call()["id"])
 
 
-def start_speaking(api: httpx.Client, call_id: str) -> httpx.Response:
+def start_speaking(api: httpx2.Client, call_id: str) -> httpx2.Response:
     return api.post("speakings", json={"reference_type": "call", "reference_id": call_id})
 
 
-def start_transcribe(api: httpx.Client, call_id: str, language: str = "en-US") -> httpx.Response:
+def start_transcribe(api: httpx2.Client, call_id: str, language: str = "en-US") -> httpx2.Response:
     return api.post("transcribes", json={"reference_type": "call", "reference_id": call_id, "language": language})
 
 
-def speaking_action(api: httpx.Client, action: str, speaking_id: str) -> httpx.Response:
+def speaking_action(api: httpx2.Client, action: str, speaking_id: str) -> httpx2.Response:
     """POST /speakings/{id}/<action>; say gets a valid text."""
     body = {"text": "Hello."} if action == "say" else None
     return api.post(f"speakings/{speaking_id}/{action}", json=body)
 
 
-def error_of(response: httpx.Response) -> tuple[int, str, str]:
+def error_of(response: httpx2.Response) -> tuple[int, str, str]:
     """(HTTP status, envelope status, envelope reason)."""
     error = response.json()["error"]
     return response.status_code, error["status"], error["reason"]
@@ -61,7 +61,7 @@ def error_of(response: httpx.Response) -> tuple[int, str, str]:
 # --- speakings -----------------------------------------------------------------------------------
 
 
-def test_a_new_speaking_is_created_active(api: httpx.Client, call_id: str) -> None:
+def test_a_new_speaking_is_created_active(api: httpx2.Client, call_id: str) -> None:
     response = start_speaking(api, call_id)
     assert response.status_code == 201
     speaking = response.json()
@@ -69,7 +69,7 @@ def test_a_new_speaking_is_created_active(api: httpx.Client, call_id: str) -> No
 
 
 def test_a_second_live_speaking_on_a_call_is_a_bare_500_until_the_first_stops(
-    api: httpx.Client, call_id: str, voipbin_simulator: VoipbinSimulator
+    api: httpx2.Client, call_id: str, voipbin_simulator: VoipbinSimulator
 ) -> None:
     first = start_speaking(api, call_id).json()
     assert error_of(start_speaking(api, call_id)) == (500, "INTERNAL", "INTERNAL")
@@ -79,13 +79,13 @@ def test_a_second_live_speaking_on_a_call_is_a_bare_500_until_the_first_stops(
 
 
 @pytest.mark.parametrize("action", ["say", "flush", "stop"])
-def test_an_unknown_speaking_is_404(api: httpx.Client, action: str) -> None:
+def test_an_unknown_speaking_is_404(api: httpx2.Client, action: str) -> None:
     assert error_of(speaking_action(api, action, str(uuid.uuid4()))) == (404, "NOT_FOUND", "RESOURCE_NOT_FOUND")
 
 
 @pytest.mark.parametrize("action", ["say", "flush"])
 def test_a_stopped_speaking_is_404_to_say_and_flush(
-    api: httpx.Client, call_id: str, voipbin_simulator: VoipbinSimulator, action: str
+    api: httpx2.Client, call_id: str, voipbin_simulator: VoipbinSimulator, action: str
 ) -> None:
     speaking_id = start_speaking(api, call_id).json()["id"]
     speaking_action(api, "stop", speaking_id)
@@ -93,7 +93,7 @@ def test_a_stopped_speaking_is_404_to_say_and_flush(
     assert voipbin_simulator.said_texts(speaking_id) == []
 
 
-def test_stopping_a_stopped_speaking_is_an_idempotent_200(api: httpx.Client, call_id: str) -> None:
+def test_stopping_a_stopped_speaking_is_an_idempotent_200(api: httpx2.Client, call_id: str) -> None:
     speaking_id = start_speaking(api, call_id).json()["id"]
     first = speaking_action(api, "stop", speaking_id)
     again = speaking_action(api, "stop", speaking_id)
@@ -102,7 +102,7 @@ def test_stopping_a_stopped_speaking_is_an_idempotent_200(api: httpx.Client, cal
     assert again.json() == first.json()
 
 
-def test_flush_keeps_the_speaking_active(api: httpx.Client, call_id: str) -> None:
+def test_flush_keeps_the_speaking_active(api: httpx2.Client, call_id: str) -> None:
     speaking_id = start_speaking(api, call_id).json()["id"]
     flushed = speaking_action(api, "flush", speaking_id)
     assert (flushed.status_code, flushed.json()["status"]) == (200, "active")
@@ -118,7 +118,7 @@ def test_flush_keeps_the_speaking_active(api: httpx.Client, call_id: str) -> Non
     ],
 )
 def test_say_accepts_up_to_5000_bytes(
-    api: httpx.Client, call_id: str, voipbin_simulator: VoipbinSimulator, text: str
+    api: httpx2.Client, call_id: str, voipbin_simulator: VoipbinSimulator, text: str
 ) -> None:
     speaking_id = start_speaking(api, call_id).json()["id"]
     assert api.post(f"speakings/{speaking_id}/say", json={"text": text}).status_code == 200
@@ -136,7 +136,7 @@ def test_say_accepts_up_to_5000_bytes(
     ],
 )
 def test_say_refuses_empty_or_over_5000_byte_text(
-    api: httpx.Client, call_id: str, voipbin_simulator: VoipbinSimulator, body: dict[str, Any]
+    api: httpx2.Client, call_id: str, voipbin_simulator: VoipbinSimulator, body: dict[str, Any]
 ) -> None:
     speaking_id = start_speaking(api, call_id).json()["id"]
     response = api.post(f"speakings/{speaking_id}/say", json=body)
@@ -147,7 +147,7 @@ def test_say_refuses_empty_or_over_5000_byte_text(
 # --- transcribes ---------------------------------------------------------------------------------
 
 
-def test_a_duplicate_live_transcribe_is_409_until_the_first_stops(api: httpx.Client, call_id: str) -> None:
+def test_a_duplicate_live_transcribe_is_409_until_the_first_stops(api: httpx2.Client, call_id: str) -> None:
     first = start_transcribe(api, call_id)
     assert (first.status_code, first.json()["status"]) == (200, "progressing")
     assert error_of(start_transcribe(api, call_id)) == (409, "ALREADY_EXISTS", "TRANSCRIBE_ALREADY_PROGRESSING")
@@ -191,7 +191,7 @@ def test_a_request_without_valid_credentials_is_401(
     params: dict[str, str],
     expected: tuple[int, str, str],
 ) -> None:
-    response = httpx.get(f"{voipbin_simulator.base_url}/calls/{call_id}", headers=headers, params=params)
+    response = httpx2.get(f"{voipbin_simulator.base_url}/calls/{call_id}", headers=headers, params=params)
     assert error_of(response) == expected
 
 
@@ -206,12 +206,12 @@ def test_a_request_without_valid_credentials_is_401(
 def test_a_request_with_valid_credentials_is_answered(
     voipbin_simulator: VoipbinSimulator, call_id: str, headers: dict[str, str], params: dict[str, str]
 ) -> None:
-    response = httpx.get(f"{voipbin_simulator.base_url}/calls/{call_id}", headers=headers, params=params)
+    response = httpx2.get(f"{voipbin_simulator.base_url}/calls/{call_id}", headers=headers, params=params)
     assert (response.status_code, response.json()["id"]) == (200, call_id)
 
 
 def test_an_injected_rate_limit_is_429_with_retry_after_once(
-    api: httpx.Client, call_id: str, voipbin_simulator: VoipbinSimulator
+    api: httpx2.Client, call_id: str, voipbin_simulator: VoipbinSimulator
 ) -> None:
     voipbin_simulator.inject("GET", "/calls/{id}", Fault.rate_limited(7))
     limited = api.get(f"calls/{call_id}")
@@ -222,7 +222,7 @@ def test_an_injected_rate_limit_is_429_with_retry_after_once(
 
 
 def test_every_answer_carries_the_request_id_it_was_recorded_with(
-    api: httpx.Client, voipbin_simulator: VoipbinSimulator
+    api: httpx2.Client, voipbin_simulator: VoipbinSimulator
 ) -> None:
     response = api.get(f"calls/{uuid.uuid4()}")
     request_id = response.headers["X-Request-Id"]
@@ -231,7 +231,7 @@ def test_every_answer_carries_the_request_id_it_was_recorded_with(
     assert voipbin_simulator.requests()[-1].request_id == request_id
 
 
-def test_a_valid_client_request_id_is_echoed_and_an_invalid_one_replaced(api: httpx.Client, call_id: str) -> None:
+def test_a_valid_client_request_id_is_echoed_and_an_invalid_one_replaced(api: httpx2.Client, call_id: str) -> None:
     echoed = api.get(f"calls/{call_id}", headers={"X-Request-Id": "my-trace_01"})
     replaced = api.get(f"calls/{call_id}", headers={"X-Request-Id": "not valid!"})
     assert echoed.headers["X-Request-Id"] == "my-trace_01"
@@ -378,7 +378,7 @@ def test_a_webhook_is_retried_on_5xx_and_transport_errors_up_to_3_attempts(
 
 
 def test_a_hangup_sends_its_call_events_to_the_webhook_url(
-    api: httpx.Client, voipbin_simulator: VoipbinSimulator, receiver: WebhookReceiver
+    api: httpx2.Client, voipbin_simulator: VoipbinSimulator, receiver: WebhookReceiver
 ) -> None:
     voipbin_simulator.webhook_url = receiver.url
     call_id = voipbin_simulator.add_call()["id"]

@@ -6,9 +6,6 @@ from typing import TYPE_CHECKING
 import pytest
 from pytest_socket import disable_socket, enable_socket
 
-# Imported before sockets are switched off: the X-Ray SDK behind Powertools' Tracer opens its UDP emitter's
-# socket on first import, whichever test happens to import it first.
-import voipbin_ai.observability  # noqa: F401
 from local.dynamodb_local import table_definition
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
-import httpx
+import httpx2
 
 from voipbin_ai.ai.llm import ToolCallRequest, ToolSchema
 from voipbin_ai.models.agent import AgentConfig, HttpTool
@@ -125,7 +125,7 @@ class ToolBox:
             return earlier.result if earlier.done else _UNKNOWN_OUTCOME
         try:
             result = effect()
-        except (VoipbinError, httpx.HTTPError) as error:
+        except (VoipbinError, httpx2.HTTPError) as error:
             logger.warning("Tool failed", call_key=key, error=type(error).__name__)
             result = f"failed: {error}"
         self._store.finish_tool_call(context.conversation_id, context.turn, key, result)
@@ -249,6 +249,6 @@ def _tel(number: str) -> Address:
 
 
 @lru_cache(maxsize=1)
-def _http_client() -> httpx.Client:
+def _http_client() -> httpx2.Client:
     """One pooled client for the configured tools' endpoints."""
-    return httpx.Client(follow_redirects=False)
+    return httpx2.Client(follow_redirects=False)

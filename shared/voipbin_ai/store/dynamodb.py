@@ -148,7 +148,9 @@ class ConversationStore:
         if self._client is None:
             import boto3
 
-            self._client = boto3.client("dynamodb")
+            from voipbin_ai import aws
+
+            self._client = boto3.client("dynamodb", config=aws.DYNAMODB)
         return self._client
 
     # --- calls ------------------------------------------------------------------------------------

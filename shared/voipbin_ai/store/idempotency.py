@@ -29,8 +29,14 @@ _CONFIG: Final = IdempotencyConfig(event_key_jmespath="key", expires_after_secon
 @lru_cache(maxsize=1)
 def _persistence_layer() -> DynamoDBPersistenceLayer:
     """Records live in the conversations' table: pk `idempotency#<function>`, sk the key's hash, TTL'd."""
+    from voipbin_ai import aws
+
     return DynamoDBPersistenceLayer(
-        table_name=store_settings().table_name, key_attr="pk", sort_key_attr="sk", expiry_attr=TTL_ATTRIBUTE
+        table_name=store_settings().table_name,
+        key_attr="pk",
+        sort_key_attr="sk",
+        expiry_attr=TTL_ATTRIBUTE,
+        boto_config=aws.DYNAMODB,
     )
 
 

@@ -1,6 +1,6 @@
 """Typed client of VoIPBin's REST API (CONTRACT.md §3, §10): speakings, transcribes, messages, calls.
 
-One `httpx.Client` (one connection pool) per container: `get_client()` builds it from config on first
+One `httpx2.Client` (one connection pool) per container: `get_client()` builds it from config on first
 use and every invocation reuses it. Auth is a Bearer token or an `?accesskey=` query parameter (VoIPBin
 takes access keys in no header). The credential is read per request, so a rotated secret is picked up.
 
@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import Any, Final, Self
 from urllib.parse import quote
 
-import httpx
+import httpx2
 from pydantic import BaseModel, Field, ValidationError
 
 from voipbin_ai.ai.sentences import split_for_say
@@ -51,18 +51,16 @@ from voipbin_ai.models.voipbin import (
     Transcript,
     VoipbinModel,
 )
-from voipbin_ai.observability import logger, trace_http
-
-trace_http()
+from voipbin_ai.observability import logger
 
 DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 DEFAULT_TOTAL_BUDGET_SECONDS: Final = 10.0
 DEFAULT_MAX_ATTEMPTS: Final = 4
 _MIN_ATTEMPT_SECONDS: Final = 0.01
-_UNSENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_UNSENT_ERRORS: Final = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 
-# httpx logs every URL at INFO; with an access key that URL holds the credential.
-logging.getLogger("httpx").setLevel(logging.WARNING)
+# httpx2 logs every URL at INFO; with an access key that URL holds the credential.
+logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 class VoipbinError(Exception):
@@ -133,18 +131,18 @@ class Transfer(VoipbinModel):
     tm_delete: Timestamp = None
 
 
-def timeouts(seconds: float) -> httpx.Timeout:
+def timeouts(seconds: float) -> httpx2.Timeout:
     """Explicit per-phase timeouts for a read budget of `seconds`; connecting and pooling fail faster."""
-    return httpx.Timeout(connect=min(2.0, seconds), read=seconds, write=seconds, pool=min(1.0, seconds))
+    return httpx2.Timeout(connect=min(2.0, seconds), read=seconds, write=seconds, pool=min(1.0, seconds))
 
 
-def _capped(timeout: httpx.Timeout, remaining: float) -> httpx.Timeout:
+def _capped(timeout: httpx2.Timeout, remaining: float) -> httpx2.Timeout:
     """Every phase of one attempt ends by the deadline."""
 
     def cap(value: float | None) -> float:
         return remaining if value is None else min(value, remaining)
 
-    return httpx.Timeout(
+    return httpx2.Timeout(
         connect=cap(timeout.connect), read=cap(timeout.read), write=cap(timeout.write), pool=cap(timeout.pool)
     )
 
@@ -164,7 +162,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
-def error_from_response(response: httpx.Response) -> VoipbinError:
+def error_from_response(response: httpx2.Response) -> VoipbinError:
     """The typed exception for an error response; bodies that are not VoIPBin's envelope are kept short."""
     try:
         envelope = ApiErrorBody.model_validate_json(response.content).error
@@ -203,7 +201,7 @@ def _address_json(address: Address) -> dict[str, Any]:
 
 
 class VoipbinClient:
-    """VoIPBin REST client over one pooled httpx.Client; see the module docstring for the retry policy.
+    """VoIPBin REST client over one pooled httpx2.Client; see the module docstring for the retry policy.
 
     `deadline` everywhere is an absolute value of `clock()` (time.monotonic by default). clock, sleep and
     jitter are injectable so tests run without waiting.
@@ -214,12 +212,12 @@ class VoipbinClient:
         base_url: str,
         credential: VoipbinCredential | Callable[[], VoipbinCredential],
         *,
-        timeout: httpx.Timeout | None = None,
+        timeout: httpx2.Timeout | None = None,
         total_budget_seconds: float = DEFAULT_TOTAL_BUDGET_SECONDS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_base_seconds: float = 0.1,
         backoff_cap_seconds: float = 2.0,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx2.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
@@ -233,7 +231,7 @@ class VoipbinClient:
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
-        self._http = httpx.Client(
+        self._http = httpx2.Client(
             base_url=base_url.rstrip("/") + "/",
             timeout=self._timeout,
             transport=transport,
@@ -427,7 +425,7 @@ class VoipbinClient:
         params: dict[str, str] | None = None,
         repeatable: bool,
         deadline: float | None,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """Send with retries (module docstring); the successful response or the last error raised."""
         deadline = self._deadline(deadline)
         credential = self._credential if isinstance(self._credential, VoipbinCredential) else self._credential()
@@ -448,7 +446,7 @@ class VoipbinClient:
                     headers=headers,
                     timeout=_capped(self._timeout, remaining),
                 )
-            except httpx.TransportError as transport_error:
+            except httpx2.TransportError as transport_error:
                 error: VoipbinError = VoipbinServerError(f"{type(transport_error).__name__}: {transport_error}")
                 retryable = repeatable or isinstance(transport_error, _UNSENT_ERRORS)
             else:
