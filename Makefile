@@ -74,5 +74,23 @@ serve: venv
 bench: venv build
 	python -m bench.run
 
+# sam build's targets (template.yaml: BuildMethod makefile, ContextPath .). SAM runs each in a copy of the
+# resource's CodeUri with ARTIFACTS_DIR set. Every module ships with bytecode checked by hash, not by time:
+# SAM's zips carry 1980 timestamps, so timestamp-checked .pyc never validate, and Lambda's /var/task and
+# /opt are read-only, so without these every cold start compiles every module from source.
+COMPILE := python$(PYTHON_VERSION) -m compileall -q -f -j 0 --invalidation-mode unchecked-hash
+build-SharedLayer:
+	python$(PYTHON_VERSION) -m pip install --quiet --disable-pip-version-check --no-compile --require-hashes \
+		--no-deps --only-binary=:all: --platform manylinux2014_x86_64 --implementation cp \
+		--python-version $(PYTHON_VERSION) --target "$(ARTIFACTS_DIR)/python" -r requirements.txt
+	cp -R voipbin_ai "$(ARTIFACTS_DIR)/python/"
+	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -prune -exec rm -rf {} +
+	$(COMPILE) "$(ARTIFACTS_DIR)/python"
+
+build-%Function:
+	cp -R . "$(ARTIFACTS_DIR)/"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -prune -exec rm -rf {} +
+	$(COMPILE) "$(ARTIFACTS_DIR)"
+
 clean:
 	rm -rf $(BUILD_DIR) .aws-sam/cache .pytest_cache .mypy_cache .ruff_cache

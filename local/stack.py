@@ -96,31 +96,9 @@ def load_handler(function: str, template: Path = TEMPLATE) -> Handler:
 
 def cold_start() -> None:
     """Forget every per-container cache (settings, clients, mappings), as a new Lambda container would."""
-    from voipbin_ai import bus, config
-    from voipbin_ai.ai import llm, tools
-    from voipbin_ai.logic import calls
-    from voipbin_ai.store import dynamodb, idempotency
-    from voipbin_ai.voipbin import client
+    from voipbin_ai import container
 
-    calls._known.clear()
-    for cached in (
-        dynamodb.get_store,
-        idempotency._persistence_layer,
-        config.ingress_settings,
-        config.voipbin_settings,
-        config.store_settings,
-        config.llm_settings,
-        config.channel_settings,
-        config._agent_file,
-        config._parse_agent,
-        config._ssm,
-        config._secrets_manager,
-        llm.get_llm,
-        tools._http_client,
-        bus._events_client,
-        client.get_client,
-    ):
-        cached.cache_clear()
+    container.reset()
 
 
 @dataclass

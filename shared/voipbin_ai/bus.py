@@ -3,6 +3,7 @@
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from voipbin_ai.container import holds_connections
 from voipbin_ai.exceptions import PublishError
 
 if TYPE_CHECKING:
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
 EVENT_SOURCE = "voipbin"
 
 
+@holds_connections
 @lru_cache(maxsize=1)
 def _events_client() -> "EventBridgeClient":
     """One client per container, made on first use (AWS_ENDPOINT_URL_EVENTBRIDGE points it elsewhere)."""

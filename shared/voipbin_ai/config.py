@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from voipbin_ai.container import holds_connections, per_container
 from voipbin_ai.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -138,30 +139,35 @@ def _load[SettingsT: _Settings](model: type[SettingsT]) -> SettingsT:
         raise ConfigurationError(f"invalid configuration: {problems}") from error
 
 
+@per_container
 @lru_cache(maxsize=1)
 def ingress_settings() -> IngressSettings:
     """The ingress settings, validated on first use and cached for the container's life."""
     return _load(IngressSettings)
 
 
+@per_container
 @lru_cache(maxsize=1)
 def voipbin_settings() -> VoipbinSettings:
     """The VoIPBin API settings, validated on first use and cached for the container's life."""
     return _load(VoipbinSettings)
 
 
+@per_container
 @lru_cache(maxsize=1)
 def store_settings() -> StoreSettings:
     """The store settings, validated on first use and cached for the container's life."""
     return _load(StoreSettings)
 
 
+@per_container
 @lru_cache(maxsize=1)
 def llm_settings() -> LlmSettings:
     """The LLM settings, validated on first use and cached for the container's life."""
     return _load(LlmSettings)
 
 
+@per_container
 @lru_cache(maxsize=1)
 def channel_settings() -> ChannelSettings:
     """The channel settings, validated on first use and cached for the container's life."""
@@ -181,6 +187,7 @@ def agent_config() -> "AgentConfig":
     return _agent_file(path)
 
 
+@per_container
 @lru_cache(maxsize=4)
 def _agent_file(path: str) -> "AgentConfig":
     try:
@@ -190,6 +197,7 @@ def _agent_file(path: str) -> "AgentConfig":
     return _parse_agent(text, source=path)
 
 
+@per_container
 @lru_cache(maxsize=4)
 def _parse_agent(text: str, *, source: str) -> "AgentConfig":
     from voipbin_ai.models.agent import AgentConfig
@@ -210,6 +218,7 @@ class VoipbinCredential(BaseModel):
     value: SecretStr
 
 
+@holds_connections
 @lru_cache(maxsize=1)
 def _ssm() -> "SSMProvider":
     """One SSM provider per container (its cache lives in it), with the secrets' timeouts and retries."""
@@ -220,6 +229,7 @@ def _ssm() -> "SSMProvider":
     return SSMProvider(boto_config=aws.SECRETS)
 
 
+@holds_connections
 @lru_cache(maxsize=1)
 def _secrets_manager() -> "SecretsProvider":
     """One Secrets Manager provider per container, like _ssm."""

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,19 @@ def test_the_probe_sees_what_the_functions_do_import() -> None:
     assert "voipbin_ai.voipbin.signature" in cold_modules("ingress")
     assert {"openai", "httpx2", "voipbin_ai.ai.llm"} <= cold_modules("transcript_created")
     assert len(FUNCTIONS) == 6
+
+
+def test_snapstart_is_on_exactly_the_functions_that_load_the_llm_client() -> None:
+    from samcli.yamlhelper import yaml_parse
+
+    resources = yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8"))["Resources"]
+    functions = {
+        Path(resource["Properties"]["CodeUri"]).name: resource["Properties"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert sorted(functions) == FUNCTIONS
+    for function, properties in functions.items():
+        snapstart = properties.get("SnapStart") == {"ApplyOn": "PublishedVersions"}
+        assert snapstart == ("openai" in cold_modules(function)), function
+        assert not snapstart or properties.get("AutoPublishAlias")  # rules and routes then target the alias

@@ -53,8 +53,17 @@ def test_runtime_is_python_312_or_newer() -> None:
 def test_every_function_uses_the_one_layer_built_from_shared() -> None:
     [(layer_id, layer)] = resources("AWS::Serverless::LayerVersion").items()
     assert layer["Properties"]["ContentUri"] == "shared/"
-    assert layer["Metadata"]["BuildMethod"] == template()["Globals"]["Function"]["Runtime"]
     assert template()["Globals"]["Function"]["Layers"] == [{"Ref": layer_id}]
+
+
+def test_the_layer_and_every_function_are_built_by_the_makefile_with_bytecode() -> None:
+    built = {**resources("AWS::Serverless::LayerVersion"), **resources("AWS::Serverless::Function")}
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+
+    for logical_id, resource in built.items():
+        assert resource["Metadata"] == {"BuildMethod": "makefile", "ContextPath": "."}, logical_id
+        target = "build-SharedLayer:" if logical_id == "SharedLayer" else "build-%Function:"
+        assert target in makefile
 
 
 def test_the_webhook_route_is_the_ingress() -> None:

@@ -15,6 +15,7 @@ from typing import Any, cast
 import openai
 
 from voipbin_ai.config import LlmSettings, llm_settings, openai_api_key
+from voipbin_ai.container import holds_connections
 from voipbin_ai.exceptions import LlmError, LlmTimeoutError
 
 # A message or a tool as the Chat Completions API takes it (JSON objects, see the API reference).
@@ -120,6 +121,7 @@ def _provider_errors() -> Iterator[None]:
         raise LlmError(f"the LLM failed: {error}") from error
 
 
+@holds_connections
 @lru_cache(maxsize=1)
 def get_llm() -> LlmClient:
     """The container's LLM client, made on first use."""

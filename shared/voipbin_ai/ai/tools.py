@@ -19,6 +19,7 @@ from typing import Any, Final
 import httpx2
 
 from voipbin_ai.ai.llm import ToolCallRequest, ToolSchema
+from voipbin_ai.container import holds_connections
 from voipbin_ai.models.agent import AgentConfig, HttpTool
 from voipbin_ai.models.session import Channel
 from voipbin_ai.models.voipbin import Address
@@ -248,6 +249,7 @@ def _tel(number: str) -> Address:
     return Address(type="tel", target=number)
 
 
+@holds_connections
 @lru_cache(maxsize=1)
 def _http_client() -> httpx2.Client:
     """One pooled client for the configured tools' endpoints."""

@@ -13,6 +13,7 @@ container remembers its mappings, so a turn reads DynamoDB only once.
 import time
 from typing import Final
 
+from voipbin_ai.container import forget_on_reset
 from voipbin_ai.exceptions import LlmError
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.session import call_conversation_id, contact_id
@@ -36,6 +37,7 @@ _SUMMARY_MESSAGES: Final = 100
 _KNOWN_MAX: Final = 4096
 # transcribe id -> call conversation id; a transcribe never moves to another call.
 _known: dict[str, str] = {}
+forget_on_reset(_known.clear)
 
 
 def call_conversation_of(transcribe_id: str, *, store: ConversationStore, voipbin: VoipbinClient) -> str | None:

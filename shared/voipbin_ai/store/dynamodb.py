@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from voipbin_ai.config import store_settings
+from voipbin_ai.container import holds_connections
 from voipbin_ai.exceptions import StoreError
 from voipbin_ai.models.session import (
     STATUS_ACTIVE,
@@ -583,6 +584,7 @@ class _ConditionFailed(Exception):
         self.item = item
 
 
+@holds_connections
 @lru_cache(maxsize=1)
 def get_store() -> ConversationStore:
     """The container's store, from the settings; the boto3 client is made on first use and then reused."""

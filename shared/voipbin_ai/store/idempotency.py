@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voipbin_ai.config import store_settings
+from voipbin_ai.container import holds_connections
 from voipbin_ai.store.dynamodb import TTL_ATTRIBUTE
 
 # EventBridge retries for up to 5 minutes and Lambda's async retries add a few more: an hour covers both.
@@ -26,6 +27,7 @@ RECORD_SECONDS: Final = 3600
 _CONFIG: Final = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=RECORD_SECONDS)
 
 
+@holds_connections
 @lru_cache(maxsize=1)
 def _persistence_layer() -> DynamoDBPersistenceLayer:
     """Records live in the conversations' table: pk `idempotency#<function>`, sk the key's hash, TTL'd."""

@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from voipbin_ai.ai.sentences import split_for_say
 from voipbin_ai.config import VoipbinCredential, voipbin_credential, voipbin_settings
+from voipbin_ai.container import holds_connections
 from voipbin_ai.models.voipbin import (
     Address,
     ApiErrorBody,
@@ -515,6 +516,7 @@ def _log_fields(method: str, path: str, attempt: int, status_code: int | None, r
     }
 
 
+@holds_connections
 @lru_cache(maxsize=1)
 def get_client() -> VoipbinClient:
     """The container's client, built from config on first use; its pool outlives invocations."""
