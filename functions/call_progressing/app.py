@@ -1,9 +1,15 @@
-"""call_progressing: a call was answered. Start transcribe and speaking, greet the caller."""
+"""call_progressing: a call was answered. Start transcribe and speaking, greet the caller.
 
+Then warm up the function that will answer the caller's first words.
+"""
+
+from voipbin_ai.bus import request_warm_up
+from voipbin_ai.config import bus_settings
 from voipbin_ai.eventbridge import voipbin_event_handler
 from voipbin_ai.logic.calls import answer_call
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.events import CallEvent
+from voipbin_ai.models.session import call_conversation_id
 from voipbin_ai.observability import logger, mask_phone
 
 
@@ -13,4 +19,5 @@ def lambda_handler(event: CallEvent) -> None:
     call = event.data
     logger.append_keys(call_id=call.id)
     logger.info("Call answered", direction=call.direction, caller=mask_phone(call.source.target))
-    answer_call(call, Services.default())
+    if answer_call(call, Services.default()):
+        request_warm_up(bus_settings().event_bus_name, call_conversation_id(call.id))

@@ -1,7 +1,13 @@
-"""EventBridge publisher: the ingress hands every VoIPBin event to the bus, one entry per webhook."""
+"""EventBridge publisher: the ingress hands every VoIPBin event to the bus, one entry per webhook.
 
+The backend's own events (source OWN_SOURCE) travel the same bus: a warm-up asks for a container of the
+function that answers callers when a call is answered, so the caller's first words seldom wait for a cold
+start. template.yaml routes each type; the receiving handler does nothing with a warm-up but start.
+"""
+
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from voipbin_ai.container import holds_connections
 from voipbin_ai.exceptions import PublishError
@@ -9,8 +15,11 @@ from voipbin_ai.exceptions import PublishError
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
 
-# The `source` of every entry; each rule in template.yaml matches on it.
+# The `source` of every VoIPBin event; each rule in template.yaml matches on it.
 EVENT_SOURCE = "voipbin"
+# The `source` and `detail-type` of the backend's own warm-up event (template.yaml: TranscriptCreatedFunction).
+OWN_SOURCE = "voipbin-ai"
+WARM_UP = "warm_up"
 
 
 @holds_connections
@@ -24,7 +33,7 @@ def _events_client() -> "EventBridgeClient":
     return boto3.client("events", config=aws.EVENTBRIDGE)
 
 
-def publish(bus_name: str, event_type: str, detail: str) -> None:
+def publish(bus_name: str, event_type: str, detail: str, *, source: str = EVENT_SOURCE) -> None:
     """Put one VoIPBin event on the bus: DetailType is its type, Detail the envelope JSON as received.
 
     Raises:
@@ -33,7 +42,7 @@ def publish(bus_name: str, event_type: str, detail: str) -> None:
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    entry = {"Source": EVENT_SOURCE, "DetailType": event_type, "Detail": detail, "EventBusName": bus_name}
+    entry = {"Source": source, "DetailType": event_type, "Detail": detail, "EventBusName": bus_name}
     try:
         response = _events_client().put_events(Entries=[entry])  # type: ignore[list-item]
     except (BotoCoreError, ClientError) as error:
@@ -41,3 +50,23 @@ def publish(bus_name: str, event_type: str, detail: str) -> None:
     if response.get("FailedEntryCount"):
         failed = response["Entries"][0]
         raise PublishError(f"PutEvents rejected the entry: {failed.get('ErrorCode')}: {failed.get('ErrorMessage')}")
+
+
+def is_warm_up(event: Mapping[str, Any]) -> bool:
+    """Whether an EventBridge delivery is the backend's own warm-up."""
+    return event.get("source") == OWN_SOURCE and event.get("detail-type") == WARM_UP
+
+
+def request_warm_up(bus_name: str, conversation_id: str) -> None:
+    """Ask for a warm container of the reply function; a failure costs only the warm start, so it is logged.
+
+    The conversation's id goes along for the warm-up's one log line (every line of a conversation has it).
+    """
+    import json
+
+    from voipbin_ai.observability import logger
+
+    try:
+        publish(bus_name, WARM_UP, json.dumps({"conversation_id": conversation_id}), source=OWN_SOURCE)
+    except PublishError as error:
+        logger.warning("Warm-up not requested", error=str(error))

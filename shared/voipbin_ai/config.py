@@ -72,10 +72,15 @@ class _Settings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class IngressSettings(_Settings):
-    """What the webhook ingress needs."""
+class BusSettings(_Settings):
+    """The event bus the functions publish to."""
 
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+
+
+class IngressSettings(BusSettings):
+    """What the webhook ingress needs."""
+
     max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES", gt=0, le=MAX_EVENT_BYTES)
     dropped_event_types: CsvSet = Field(default=DEFAULT_DROPPED_EVENT_TYPES, alias="DROPPED_EVENT_TYPES")
 
@@ -137,6 +142,13 @@ def _load[SettingsT: _Settings](model: type[SettingsT]) -> SettingsT:
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise ConfigurationError(f"invalid configuration: {problems}") from error
+
+
+@per_container
+@lru_cache(maxsize=1)
+def bus_settings() -> BusSettings:
+    """The bus settings, validated on first use and cached for the container's life."""
+    return _load(BusSettings)
 
 
 @per_container

@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from voipbin_ai.bus import is_warm_up
 from voipbin_ai.exceptions import InvalidEventError
 from voipbin_ai.models.events import parse_webhook
 from voipbin_ai.models.voipbin import VoipbinModel
@@ -34,6 +35,10 @@ def voipbin_event_handler(
         @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
         @metrics.log_metrics
         def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
+            if is_warm_up(event):  # the container is started, and nothing else is done
+                conversation_id = (event.get("detail") or {}).get("conversation_id")
+                logger.info("Warm-up: the container is started", conversation_id=conversation_id)
+                return
             detail_type = str(event.get("detail-type", ""))
             logger.append_keys(event_type=detail_type)
             try:

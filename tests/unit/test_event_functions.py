@@ -58,3 +58,34 @@ def test_a_delivery_without_detail_is_refused(logs: LogCapture) -> None:
 
     with pytest.raises(InvalidEventError):
         handler("call_hangup")(event, LambdaContext())
+
+
+def test_a_warm_up_starts_the_reply_function_and_does_nothing_else(moto_table: str, logs: LogCapture) -> None:
+    import boto3
+
+    warm_up = load_json(EVENTS_DIR / "warm_up.json")
+
+    assert handler("transcript_created")(warm_up, LambdaContext()) is None
+
+    assert boto3.client("dynamodb").scan(TableName=moto_table)["Items"] == []  # not even an idempotency record
+    [record] = logs.records()
+    assert record["message"] == "Warm-up: the container is started"
+    assert record["conversation_id"] == warm_up["detail"]["conversation_id"]
+
+
+def test_a_warm_up_request_publishes_the_backends_own_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voipbin_ai import bus
+
+    published: list[tuple[str, str, str]] = []
+    details: list[str] = []
+
+    def publish(name: str, kind: str, detail: str, source: str) -> None:
+        published.append((name, kind, source))
+        details.append(detail)
+
+    monkeypatch.setattr(bus, "publish", publish)
+
+    bus.request_warm_up("the-bus", "call:c1")
+
+    assert published == [("the-bus", bus.WARM_UP, bus.OWN_SOURCE)]
+    assert details == ['{"conversation_id": "call:c1"}']

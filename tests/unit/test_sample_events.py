@@ -37,6 +37,8 @@ def test_eventbridge_samples_wrap_the_contract_sample_and_reach_their_function(
 def test_every_function_has_a_sample_event() -> None:
     functions = {rule.function for rule in rules_from_template()}
     assert {function for _, function in EVENTBRIDGE_SAMPLES.values()} == functions
+    warm_up = load_json(EVENTS_DIR / "warm_up.json")
+    assert {rule.function for rule in rules_from_template() if rule.matches(warm_up)} == {"TranscriptCreatedFunction"}
     assert (EVENTS_DIR / "ingress.json").is_file()
 
 

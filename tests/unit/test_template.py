@@ -10,7 +10,7 @@ from functions.ingress.app import WEBHOOK_PATH
 from local.bus import BusRule, rules_from_template
 from local.lambda_events import eventbridge_event
 from tests.helpers import REPO_ROOT, WEBHOOK_SAMPLES, load_json
-from voipbin_ai.bus import EVENT_SOURCE
+from voipbin_ai.bus import EVENT_SOURCE, OWN_SOURCE, WARM_UP
 
 EVENT_FUNCTIONS = {
     "CallProgressingFunction": {"call_progressing"},
@@ -77,7 +77,7 @@ def test_the_webhook_route_is_the_ingress() -> None:
 @pytest.mark.parametrize("function", sorted(EVENT_FUNCTIONS))
 def test_every_event_function_has_its_rule_retry_policy_and_dead_letter_queue(function: str) -> None:
     properties = resources("AWS::Serverless::Function")[function]["Properties"]
-    [event] = properties["Events"].values()
+    event = properties["Events"]["Voipbin"]
 
     assert event["Type"] == "EventBridgeRule"
     assert event["Properties"]["EventBusName"] == {"Ref": "EventBus"}
@@ -88,6 +88,21 @@ def test_every_event_function_has_its_rule_retry_policy_and_dead_letter_queue(fu
     # Failures inside the function (after Lambda's own retries) land in the same queue.
     on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+
+
+def test_only_the_reply_function_takes_the_warm_up_and_never_retries_it() -> None:
+    warm_up = eventbridge_event(WARM_UP, {}, source=OWN_SOURCE)
+
+    assert {rule.function for rule in rules_from_template() if rule.matches(warm_up)} == {"TranscriptCreatedFunction"}
+    rule = resources("AWS::Serverless::Function")["TranscriptCreatedFunction"]["Properties"]["Events"]["WarmUp"]
+    assert rule["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+
+
+def test_the_function_that_asks_for_the_warm_up_may_publish_it() -> None:
+    [connector] = resources("AWS::Serverless::Connector").values()
+    assert connector["Properties"]["Source"] == {"Id": "CallProgressingFunction"}
+    assert connector["Properties"]["Destination"] == {"Id": "EventBus"}
+    assert connector["Properties"]["Permissions"] == ["Write"]
 
 
 def test_eventbridge_may_write_to_the_dead_letter_queue() -> None:

@@ -69,12 +69,15 @@ def _ask_voipbin(transcribe_id: str, *, store: ConversationStore, voipbin: Voipb
     return conversation_id
 
 
-def answer_call(call: Call, services: Services) -> None:
-    """A call was answered: open its conversation, start listening and speaking, and greet the caller."""
+def answer_call(call: Call, services: Services) -> bool:
+    """A call was answered: open its conversation, start listening and speaking, and greet the caller.
+
+    True when this delivery answered it (not a call for another number, a duplicate or one already over).
+    """
     caller, ours = call.source.target, call.destination.target
     if call.direction != _INCOMING or not services.settings.answers(ours):
         logger.info("Call not served here", direction=call.direction, callee=mask_phone(ours))
-        return
+        return False
     store, voipbin, conversation_id = services.store, services.voipbin, call_conversation_id(call.id)
     memory = ""
     if services.settings.cross_channel_memory and caller:
@@ -83,18 +86,19 @@ def answer_call(call: Call, services: Services) -> None:
         session = store.get_session(conversation_id)
         if session is None or not session.active or session.speaking_id:
             logger.info("Call already answered or ended", active=bool(session and session.active))
-            return
+            return False
     speaking = live_speaking(call.id, services)
     transcribe_id = _start_transcribe(call.id, services)
     if not store.attach_call_media(conversation_id, transcribe_id=transcribe_id, speaking_id=speaking.id):
         logger.info("Call ended while it was being answered")
         _stop_speaking(voipbin, speaking.id)
-        return
+        return False
     greeting = services.agent.greeting
     until = playing_until_ms(0, greeting, services)
     if store.record_reply(conversation_id, 0, user_text=None, reply_so_far=greeting, speaking_until_ms=until):
         voipbin.say(speaking.id, greeting)
         logger.info("Caller greeted", speaking_id=speaking.id, transcribe_id=transcribe_id or None)
+    return True
 
 
 def playing_until_ms(previous_until_ms: int, text: str, services: Services) -> int:
