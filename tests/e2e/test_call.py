@@ -13,6 +13,7 @@ from tests.fakes.fake_openai import Script
 from tests.helpers import LogCapture
 from voipbin_ai.bus import OWN_SOURCE, WARM_UP
 from voipbin_ai.models.session import call_conversation_id, contact_id
+from voipbin_ai.store.dynamodb import ConversationStore
 
 pytestmark = pytest.mark.e2e
 
@@ -307,3 +308,25 @@ def test_answering_a_call_warms_up_the_reply_function_once(e2e: Stack) -> None:
     assert e2e.stack.invocations["TranscriptCreatedFunction"] == 1  # it reached the function
     assert e2e.replies() == []  # the warm-up asked the LLM nothing
     assert len(e2e.voipbin.requests("POST", f"/speakings/{speaking_id}/say")) == 1  # and said nothing: the greeting
+
+
+def test_the_history_is_read_beside_taking_the_turn(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, transcribe_id, speaking_id = answered_call(e2e)
+    reading = threading.Event()
+    overlapped: list[bool] = []
+    history, take_turn = ConversationStore.history, ConversationStore.take_turn
+
+    def reading_history(self: ConversationStore, conversation_id: str, *, limit: int) -> Any:
+        reading.set()
+        return history(self, conversation_id, limit=limit)
+
+    def taking_turn(self: ConversationStore, *args: Any, **kwargs: Any) -> Any:
+        overlapped.append(reading.wait(timeout=10))  # in sequence, the read would only start after this
+        return take_turn(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConversationStore, "history", reading_history)
+    monkeypatch.setattr(ConversationStore, "take_turn", taking_turn)
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Hello?"))
+
+    assert overlapped == [True]
+    assert e2e.voipbin.said_texts(speaking_id)[1:] == ["You asked: Hello.", "We are open from eight to six."]

@@ -31,8 +31,9 @@ from voipbin_ai.voipbin.client import VoipbinError, VoipbinNotFound
 _CALL_PREFIX: Final = "call:"
 # The longest wait for a goodbye to finish playing before end_call hangs up.
 _MAX_GOODBYE_WAIT_SECONDS: Final = 15.0
-# Flushes run beside the LLM request; one per turn.
-_background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="flush")
+# The history read beside taking the turn, and the flush beside the LLM request; each awaited in its turn.
+# A Lambda container runs one turn at a time; the local stack runs up to 8 side by side.
+_background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voice")
 
 
 @dataclass
@@ -55,6 +56,8 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
     if conversation_id is None:
         return
     logger.append_keys(conversation_id=conversation_id)
+    # The history does not depend on the turn: read it beside taking the turn, one round trip in sequence.
+    reading = _background.submit(store.history, conversation_id, limit=services.agent.limits.history_messages)
     turn = store.take_turn(conversation_id, channel="voice", open_if_missing=False, event_key=event_key)
     if turn is None:
         logger.info("Call not active; transcript ignored")
@@ -68,7 +71,7 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
     if speaking_id is None:
         return
     flushing = _flush_if_playing(session, services)
-    history = store.history(conversation_id, limit=services.agent.limits.history_messages)
+    history = reading.result()
     context = ToolContext(
         conversation_id=conversation_id,
         channel="voice",
