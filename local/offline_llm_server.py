@@ -26,7 +26,9 @@ import llama_cpp  # type: ignore[import-not-found,unused-ignore]
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 MAX_BODY_BYTES = 1 << 20
 CONTEXT_TOKENS = 4096  # a system prompt and about 20 messages; the model was trained on 8192
-THREADS = 2  # the model is tiny; more threads only starve whatever else runs on a small machine
+# One thread: llama.cpp's threads wait for each other at every step, so on a busy machine two of them took
+# 45 s for a reply that one thread gives in 8 s (and about as fast as two on an idle one).
+THREADS = 1
 
 
 class BadRequest(Exception):
