@@ -5,12 +5,14 @@ function that answers callers when a call is answered, so the caller's first wor
 start. template.yaml routes each type; the receiving handler does nothing with a warm-up but start.
 """
 
+import json
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from voipbin_ai.container import holds_connections
 from voipbin_ai.exceptions import PublishError
+from voipbin_ai.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -62,10 +64,6 @@ def request_warm_up(bus_name: str, conversation_id: str) -> None:
 
     The conversation's id goes along for the warm-up's one log line (every line of a conversation has it).
     """
-    import json
-
-    from voipbin_ai.observability import logger
-
     try:
         publish(bus_name, WARM_UP, json.dumps({"conversation_id": conversation_id}), source=OWN_SOURCE)
     except PublishError as error:
