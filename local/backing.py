@@ -16,7 +16,7 @@ from local.dynamodb_local import create_table, running
 
 LOCAL_TABLE = "voipbin-ai-local"
 # The offline model reads a new conversation's first prompt (about 300 tokens) in about 4 s on 2 cores,
-# later turns in a fraction of a second; the default 4 s voice deadline would give its first answer up.
+# later turns a second or two; the default 4 s voice deadline would give its first answer up.
 OFFLINE_VOICE_DEADLINE_SECONDS = 10.0
 
 
