@@ -25,13 +25,11 @@ venv: $(VENV)/.installed
 # is resolved inside the dev set, so both install the same versions; the offline LLM's venv has its own
 # (Linux x86_64 only, as the prebuilt llama.cpp wheel is).
 # Run after changing a pin.
-LOCK := uv pip compile --universal --python-version $(PYTHON_VERSION) --generate-hashes --quiet \
-	--custom-compile-command "make lock"
+LOCK := uv pip compile --python-version $(PYTHON_VERSION) --generate-hashes --quiet --custom-compile-command "make lock"
 lock: venv
-	$(LOCK) pyproject.toml --group pyproject.toml:dev -o requirements-dev.txt
-	$(LOCK) pyproject.toml -c requirements-dev.txt -o shared/requirements.txt
-	uv pip compile --python-version $(PYTHON_VERSION) --python-platform x86_64-manylinux_2_28 --generate-hashes \
-		--quiet --custom-compile-command "make lock" local/offline_llm.in --override local/offline_llm.overrides \
+	$(LOCK) --universal pyproject.toml --group pyproject.toml:dev -o requirements-dev.txt
+	$(LOCK) --universal pyproject.toml -c requirements-dev.txt -o shared/requirements.txt
+	$(LOCK) --python-platform x86_64-manylinux_2_28 local/offline_llm.in --override local/offline_llm.overrides \
 		-o local/offline_llm.txt
 
 lint: venv
