@@ -409,7 +409,8 @@ def sample_inputs() -> CostInputs:
     """Plausible inputs, for the CLI and as the shape the turn benchmark fills in; not measurements.
 
     DynamoDB units follow the store's access patterns as measured on DynamoDB Local with consumed_capacity
-    (one turn: take_turn 1 WRU, history 1 RRU, record_reply a 3-item transaction of 6 WRU per reply piece;
+    (one turn: take_turn 1 WRU, history 1 RRU, per reply piece record_reply 1 WRU and keep_reply a 3-item
+    transaction (the turn check and two puts) of 6 WRU;
     Powertools idempotency 2 WRU per event); Lambda durations and webhook counts are guesses.
     """
     ingress = ("IngressFunction", 512, 40.0)
@@ -426,7 +427,7 @@ def sample_inputs() -> CostInputs:
                 Invocation("TranscriptCreatedFunction", 1024, 1800.0, count=1, init_ms=1500.0),  # reply, LLM streamed
             ),
             dynamodb_read_units=1.5,  # history (consistent) + transcribe -> call lookup
-            dynamodb_write_units=17.0,  # take_turn 1 + two reply pieces 2 x 6 + idempotency 2 x 2
+            dynamodb_write_units=19.0,  # take_turn 1 + two reply pieces 2 x (1 + 6) + idempotency 2 x 2
         ),
         call_events=UnitUsage(
             http_requests=10,  # created, ringing, progressing, hangup, transcribe and speaking lifecycle
@@ -449,7 +450,7 @@ def sample_inputs() -> CostInputs:
                 Invocation("InboundSmsFunction", 512, 1500.0, count=1, init_ms=900.0),
             ),
             dynamodb_read_units=1.0,
-            dynamodb_write_units=9.0,  # take_turn 1 + record_reply 6 + idempotency 2
+            dynamodb_write_units=9.0,  # take_turn 1, the text 1, record_reply 1 + keep_reply 4, idempotency 2
         ),
         tokens_per_turn=TokenUsage(input_tokens=900, output_tokens=60),
         tokens_per_call=TokenUsage(input_tokens=2500, output_tokens=150),  # the hangup's summary

@@ -2,6 +2,9 @@
 
 import io
 import json
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,19 @@ VOIPBIN_SAMPLES = REPO_ROOT / "tests" / "data" / "voipbin"
 WEBHOOK_SAMPLES = VOIPBIN_SAMPLES / "webhooks"
 API_SAMPLES = VOIPBIN_SAMPLES / "api"
 EVENTS_DIR = REPO_ROOT / "events"
+# How long a test waits for something another thread does: long enough for a machine under full load.
+PATIENCE_SECONDS = 10.0
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = PATIENCE_SECONDS) -> bool:
+    """Whether condition became true within timeout, checked every few milliseconds (no fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        pause.wait(0.005)
+    return True
 
 
 def load_json(path: Path) -> Any:

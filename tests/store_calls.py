@@ -5,6 +5,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from voipbin_ai.models.session import ReplySoFar
+from voipbin_ai.store.dynamodb import ConversationStore
+
 READS = frozenset({"GetItem", "Query", "BatchGetItem", "Scan"})
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 
@@ -32,11 +35,23 @@ def writes(calls: Counter[str]) -> int:
     return sum(n for name, n in calls.items() if name in WRITES)
 
 
-def one_voice_turn_calls(store: Any, conversation_id: str) -> Counter[str]:
-    """The DynamoDB calls of one voice turn on an open call: take the turn, read history, record a one-piece reply."""
+def replied(store: ConversationStore, conversation_id: str, turn: int, text: str, *, user_text: str | None) -> bool:
+    """Record a reply and, when that succeeds, keep it in the history, as a channel does around delivering it."""
+    reply = ReplySoFar(turn=turn, text=text, user_text=user_text)
+    if not store.record_reply(conversation_id, reply):
+        return False
+    store.keep_reply(conversation_id, reply, spoken=True)
+    return True
+
+
+def one_voice_turn_calls(store: ConversationStore, conversation_id: str) -> Counter[str]:
+    """The DynamoDB calls of one voice turn on an open call: take the turn, read history, record a one-piece reply.
+
+    Its copy into the history (keep_reply) comes after the words are on their way, so it is not counted.
+    """
     with counted_calls(store.client) as calls:
         turn = store.take_turn(conversation_id, channel="voice", open_if_missing=False)
         assert turn
         store.history(conversation_id, limit=20)
-        assert store.record_reply(conversation_id, turn.number, user_text="hi", reply_so_far="Hello.")
+        assert store.record_reply(conversation_id, ReplySoFar(turn=turn.number, text="Hello.", user_text="hi"))
     return calls

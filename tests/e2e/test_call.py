@@ -10,9 +10,9 @@ import pytest
 
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
 from tests.fakes.fake_openai import Script
-from tests.helpers import LogCapture
+from tests.helpers import LogCapture, wait_until
 from voipbin_ai.bus import OWN_SOURCE, WARM_UP
-from voipbin_ai.models.session import call_conversation_id, contact_id
+from voipbin_ai.models.session import ReplySoFar, call_conversation_id, contact_id
 from voipbin_ai.store.dynamodb import ConversationStore
 
 pytestmark = pytest.mark.e2e
@@ -330,3 +330,25 @@ def test_the_history_is_read_beside_taking_the_turn(e2e: Stack, monkeypatch: pyt
 
     assert overlapped == [True]
     assert e2e.voipbin.said_texts(speaking_id)[1:] == ["You asked: Hello.", "We are open from eight to six."]
+
+
+def test_each_piece_is_said_before_its_history_is_written(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, transcribe_id, speaking_id = answered_call(e2e)
+    said_before_kept: list[bool] = []
+    keep_reply = ConversationStore.keep_reply
+
+    def keeping_reply(self: ConversationStore, conversation_id: str, reply: ReplySoFar, *, spoken: bool) -> None:
+        pieces = len(reply.text.split(". "))
+        said = wait_until(lambda: len(e2e.voipbin.said_texts(speaking_id)) == 1 + pieces)  # after the greeting
+        said_before_kept.append(said)  # in sequence, the /say would only be sent after this returns
+        keep_reply(self, conversation_id, reply, spoken=spoken)
+
+    monkeypatch.setattr(ConversationStore, "keep_reply", keeping_reply)
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Hello?"))
+
+    assert said_before_kept == [True, True]
+    history = e2e.store.history(call_conversation_id(e2e.voipbin.resources("calls")[0]["id"]), limit=10)
+    assert [(m.role, m.text) for m in history][-2:] == [
+        ("user", "Hello?"),
+        ("assistant", "You asked: Hello. We are open from eight to six."),
+    ]

@@ -16,6 +16,7 @@ import pytest
 from tests.fakes.dynamodb_local import DynamoDBTable
 from tests.fakes.fake_openai import FakeOpenAI, Script, ToolCall
 from tests.fakes.voipbin_simulator import VoipbinSimulator
+from tests.store_calls import replied
 from voipbin_ai.ai.core import Conversation, Engine, Reply
 from voipbin_ai.ai.llm import LlmClient
 from voipbin_ai.ai.tools import ToolContext, toolbox
@@ -403,7 +404,7 @@ def test_the_history_window_and_the_rolling_summary(harness: Harness, store: Con
     conversation_id = harness.conversation_id
     for turn in range(1, 5):
         assert store.take_turn(conversation_id, channel="voice", open_if_missing=False)
-        assert store.record_reply(conversation_id, turn, user_text=f"question {turn}", reply_so_far=f"answer {turn}")
+        assert replied(store, conversation_id, turn, f"answer {turn}", user_text=f"question {turn}")
     session = store.get_session(conversation_id)
     assert session is not None
 

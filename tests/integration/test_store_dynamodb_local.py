@@ -10,9 +10,9 @@ import pytest
 from local.dynamodb_local import ttl_attribute
 from tests.fakes.dynamodb_local import DynamoDBTable
 from tests.helpers import WEBHOOK_SAMPLES, LambdaContext, load_json
-from tests.store_calls import one_voice_turn_calls, reads, writes
+from tests.store_calls import one_voice_turn_calls, reads, replied, writes
 from voipbin_ai.models.events import parse_webhook
-from voipbin_ai.models.session import call_conversation_id, sms_conversation_id
+from voipbin_ai.models.session import ReplySoFar, call_conversation_id, sms_conversation_id
 from voipbin_ai.store.dynamodb import ConversationStore
 from voipbin_ai.store.idempotency import run_once
 
@@ -95,9 +95,7 @@ def test_of_turns_taken_at_once_only_the_latest_records_its_reply(store: Convers
     numbers = sorted(turn.number for turn in turns if turn)
     assert numbers == list(range(1, THREADS + 1))
 
-    recorded = in_threads(
-        THREADS, lambda i: store.record_reply(call, numbers[i], user_text=f"q{i}", reply_so_far=f"a{numbers[i]}")
-    )
+    recorded = in_threads(THREADS, lambda i: replied(store, call, numbers[i], f"a{numbers[i]}", user_text=f"q{i}"))
 
     assert [n for n, ok in zip(numbers, recorded, strict=True) if ok] == [THREADS]
     assert [m.text for m in store.history(call, limit=10)] == [f"q{THREADS - 1}", f"a{THREADS}"]
@@ -112,7 +110,7 @@ def test_a_hangup_racing_a_running_turn_stops_it_at_its_next_piece(store: Conver
     def speak_pieces() -> None:
         for piece in range(200):
             was_hung_up = hung_up.is_set()
-            if not store.record_reply(call, turn.number, user_text=None, reply_so_far=f"piece {piece}"):
+            if not store.record_reply(call, ReplySoFar(turn=turn.number, text=f"piece {piece}")):
                 return
             speaking.set()
             if was_hung_up:
@@ -140,7 +138,7 @@ def test_sms_threads_opened_at_once_are_one_thread(store: ConversationStore) -> 
 
 def test_failed_conditional_writes_are_answers_not_errors(store: ConversationStore, call: str) -> None:
     assert not store.start_call(call, caller="x", callee="y")
-    assert not store.record_reply(call, 99, user_text="hi", reply_so_far="Hello.")
+    assert not replied(store, call, 99, "Hello.", user_text="hi")
     store.mark_interrupted(call, 99)
     store.end_conversation(call, channel="voice")
     assert not store.attach_call_media(call, transcribe_id="t", speaking_id="s")
@@ -150,7 +148,7 @@ def test_failed_conditional_writes_are_answers_not_errors(store: ConversationSto
 def test_every_item_has_a_ttl(store: ConversationStore, call: str, dynamodb_table: DynamoDBTable) -> None:
     store.attach_call_media(call, transcribe_id="bbf08426", speaking_id="a1b2c3d4")
     turn = store.take_turn(call, channel="voice", open_if_missing=False)
-    assert turn and store.record_reply(call, turn.number, user_text="hi", reply_so_far="Hello.")
+    assert turn and replied(store, call, turn.number, "Hello.", user_text="hi")
     store.take_turn(sms_conversation_id("+1", "+2"), channel="sms", open_if_missing=True)
     run_once("call_hangup:c1:hangup", lambda: None, context=LambdaContext())
     store.end_conversation(call, channel="voice")

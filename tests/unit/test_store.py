@@ -2,9 +2,9 @@
 
 import pytest
 
-from tests.store_calls import one_voice_turn_calls, reads, writes
+from tests.store_calls import one_voice_turn_calls, reads, replied, writes
 from voipbin_ai.exceptions import StoreError
-from voipbin_ai.models.session import call_conversation_id, sms_conversation_id
+from voipbin_ai.models.session import ReplySoFar, call_conversation_id, sms_conversation_id
 from voipbin_ai.store.dynamodb import ConversationStore
 
 CALL = call_conversation_id("9c5e2a1d-6f4b-4e0a-9d2e-3b7c8a1f0e55")
@@ -64,8 +64,8 @@ def test_only_the_latest_turn_may_record_its_reply(store: ConversationStore) -> 
     second = store.take_turn(CALL, channel="voice", open_if_missing=False)
     assert first and second
 
-    assert not store.record_reply(CALL, first.number, user_text="hello", reply_so_far="Hi there.")
-    assert store.record_reply(CALL, second.number, user_text="are you there?", reply_so_far="Yes.")
+    assert not replied(store, CALL, first.number, "Hi there.", user_text="hello")
+    assert replied(store, CALL, second.number, "Yes.", user_text="are you there?")
     assert [(m.turn, m.role, m.text) for m in store.history(CALL, limit=10)] == [
         (2, "user", "are you there?"),
         (2, "assistant", "Yes."),
@@ -77,8 +77,8 @@ def test_a_reply_grows_piece_by_piece_and_can_be_marked_interrupted(store: Conve
     turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
     assert turn
 
-    assert store.record_reply(CALL, turn.number, user_text="hi", reply_so_far="Hello.")
-    assert store.record_reply(CALL, turn.number, user_text=None, reply_so_far="Hello. How can I help?")
+    assert replied(store, CALL, turn.number, "Hello.", user_text="hi")
+    assert replied(store, CALL, turn.number, "Hello. How can I help?", user_text=None)
     store.mark_interrupted(CALL, turn.number)
 
     user, assistant = store.history(CALL, limit=10)
@@ -86,6 +86,65 @@ def test_a_reply_grows_piece_by_piece_and_can_be_marked_interrupted(store: Conve
     assert (assistant.text, assistant.interrupted) == ("Hello. How can I help?", True)
     session = store.get_session(CALL)
     assert session and session.reply_turn == turn.number
+
+
+def test_a_recorded_reply_is_in_the_history_before_its_copy_is_written(store: ConversationStore) -> None:
+    open_call(store)
+    turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
+    assert turn
+    first = ReplySoFar(turn=turn.number, text="Hello.", user_text="hi", user_sent_at_ms=1_000)
+    assert store.record_reply(CALL, first)
+    store.keep_reply(CALL, first, spoken=True)
+
+    assert store.record_reply(CALL, first.model_copy(update={"text": "Hello. How can I help?"}))
+
+    user, assistant = store.history(CALL, limit=10)
+    assert (user.text, user.sent_at_ms) == ("hi", 1_000)
+    assert (assistant.text, assistant.interrupted) == ("Hello. How can I help?", False)
+    assert len(store.history(CALL, limit=1)) == 1
+
+
+def test_a_reply_kept_after_a_newer_turn_took_over_is_kept_interrupted(store: ConversationStore) -> None:
+    open_call(store)
+    turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
+    assert turn
+    reply = ReplySoFar(turn=turn.number, text="Let me check that for", user_text="is it open?")
+    assert store.record_reply(CALL, reply)
+    newer = store.take_turn(CALL, channel="voice", open_if_missing=False)
+    assert newer
+    store.mark_interrupted(CALL, turn.number)  # the newer turn flushed it before the copy was written
+
+    store.keep_reply(CALL, reply, spoken=True)
+
+    user, assistant = store.history(CALL, limit=10)
+    assert (user.text, user.interrupted) == ("is it open?", False)
+    assert (assistant.text, assistant.interrupted) == ("Let me check that for", True)
+
+
+def test_a_reply_sent_whole_is_never_kept_interrupted(store: ConversationStore) -> None:
+    turn = store.take_turn(SMS, channel="sms", open_if_missing=True)
+    assert turn
+    reply = ReplySoFar(turn=turn.number, text="Friday works.")
+    assert store.record_reply(SMS, reply)
+    assert store.take_turn(SMS, channel="sms", open_if_missing=True)
+
+    store.keep_reply(SMS, reply, spoken=False)
+
+    (assistant,) = store.history(SMS, limit=10)
+    assert (assistant.text, assistant.interrupted) == ("Friday works.", False)
+
+
+def test_a_reply_barged_in_on_reads_interrupted_before_its_copy_is_written(store: ConversationStore) -> None:
+    open_call(store)
+    turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
+    assert turn and store.record_reply(CALL, ReplySoFar(turn=turn.number, text="Our hours are", user_text="hours?"))
+
+    store.halt_reply(CALL, turn.number)
+
+    assert [(m.text, m.interrupted) for m in store.history(CALL, limit=10)] == [
+        ("hours?", False),
+        ("Our hours are", True),
+    ]
 
 
 def test_marking_a_reply_that_was_never_recorded_changes_nothing(store: ConversationStore) -> None:
@@ -100,7 +159,7 @@ def test_history_returns_the_last_messages_oldest_first(store: ConversationStore
     open_call(store)
     for n in range(1, 5):
         turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
-        assert turn and store.record_reply(CALL, turn.number, user_text=f"q{n}", reply_so_far=f"a{n}")
+        assert turn and replied(store, CALL, turn.number, f"a{n}", user_text=f"q{n}")
 
     assert [m.text for m in store.history(CALL, limit=3)] == ["a3", "q4", "a4"]
 
@@ -112,7 +171,7 @@ def test_history_puts_a_burst_in_the_order_it_was_written_not_processed(store: C
         turn = store.take_turn(SMS, channel="sms", open_if_missing=True)
         assert turn
         store.record_user_message(SMS, turn.number, text, sent_at_ms=written[text])
-    assert store.record_reply(SMS, 3, user_text=None, reply_so_far="Friday works.")
+    assert replied(store, SMS, 3, "Friday works.", user_text=None)
     later = store.take_turn(SMS, channel="sms", open_if_missing=True)
     assert later
     store.record_user_message(SMS, later.number, "Thanks", sent_at_ms=500)  # a skewed clock: still after the reply
@@ -131,7 +190,7 @@ def test_an_ended_conversation_takes_no_turn_and_records_nothing(store: Conversa
     ended = store.end_conversation(CALL, channel="voice")
 
     assert (ended.status, ended.ended_at is not None) == ("ended", True)
-    assert not store.record_reply(CALL, turn.number, user_text="hi", reply_so_far="Hello.")
+    assert not replied(store, CALL, turn.number, "Hello.", user_text="hi")
     assert store.take_turn(CALL, channel="voice", open_if_missing=False) is None
     assert not store.set_speaking(CALL, "a1b2c3d4-0000-0000-0000-000000000001")
 
@@ -183,7 +242,7 @@ def test_every_item_expires(store: ConversationStore, moto_table: str) -> None:
     open_call(store)
     store.attach_call_media(CALL, transcribe_id="bbf08426", speaking_id="a1b2c3d4")
     turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
-    assert turn and store.record_reply(CALL, turn.number, user_text="hi", reply_so_far="Hello.")
+    assert turn and replied(store, CALL, turn.number, "Hello.", user_text="hi")
     store.take_turn(SMS, channel="sms", open_if_missing=True)
     store.end_conversation(CALL, channel="voice")
 

@@ -16,7 +16,7 @@ from typing import Final
 from voipbin_ai.container import forget_on_reset
 from voipbin_ai.exceptions import LlmError
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import call_conversation_id, contact_id
+from voipbin_ai.models.session import ReplySoFar, call_conversation_id, contact_id
 from voipbin_ai.models.voipbin import Call, Speaking, SpeechEvent
 from voipbin_ai.observability import logger, mask_phone
 from voipbin_ai.store.dynamodb import ConversationStore
@@ -95,8 +95,10 @@ def answer_call(call: Call, services: Services) -> bool:
         return False
     greeting = services.agent.greeting
     until = playing_until_ms(0, greeting, services)
-    if store.record_reply(conversation_id, 0, user_text=None, reply_so_far=greeting, speaking_until_ms=until):
+    reply = ReplySoFar(turn=0, text=greeting)
+    if store.record_reply(conversation_id, reply, speaking_until_ms=until):
         voipbin.say(speaking.id, greeting)
+        store.keep_reply(conversation_id, reply, spoken=True)
         logger.info("Caller greeted", speaking_id=speaking.id, transcribe_id=transcribe_id or None)
     return True
 

@@ -4,7 +4,7 @@ from voipbin_ai.ai.core import Conversation
 from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import ConversationBusyError, ConversationEndedError, LlmError
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import chat_conversation_id
+from voipbin_ai.models.session import ReplySoFar, chat_conversation_id
 from voipbin_ai.observability import logger
 
 
@@ -27,8 +27,10 @@ def reply_to_chat(session_id: str, message: str, services: Services) -> str:
     context = ToolContext(conversation_id=conversation_id, channel="chat", turn=turn.number)
     reply = services.engine.reply(Conversation(context=context, history=history, summary=session.summary), message)
     text = "\n\n".join(reply.pieces)
-    if not store.record_reply(conversation_id, turn.number, user_text=message, reply_so_far=text):
+    answer = ReplySoFar(turn=turn.number, text=text, user_text=message)
+    if not store.record_reply(conversation_id, answer):
         raise ConversationBusyError("a newer message of this session is being answered")
+    store.keep_reply(conversation_id, answer, spoken=False)
     logger.info("Chat answered", turn=turn.number, fallback=reply.used_fallback, characters=len(text))
     if reply.ends_conversation:
         store.end_conversation(conversation_id, channel="chat")

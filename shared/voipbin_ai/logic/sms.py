@@ -16,7 +16,7 @@ from voipbin_ai.ai.core import Conversation
 from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import LlmError
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import HistoryMessage, contact_id, epoch_ms, sms_conversation_id
+from voipbin_ai.models.session import HistoryMessage, ReplySoFar, contact_id, epoch_ms, sms_conversation_id
 from voipbin_ai.models.voipbin import Address, Message
 from voipbin_ai.observability import logger, mask_phone
 
@@ -68,9 +68,11 @@ def reply_to_sms(message: Message, *, event_key: str, services: Services) -> Non
     conversation = Conversation(context=context, history=history, summary=session.summary, memory=memory)
     reply = services.engine.reply(conversation, asked)
     text = "\n".join(reply.pieces)
-    if not store.record_reply(conversation_id, turn.number, user_text=None, reply_so_far=text):
+    answer = ReplySoFar(turn=turn.number, text=text)
+    if not store.record_reply(conversation_id, answer):
         logger.info("A newer SMS took over while replying")
         return
+    store.keep_reply(conversation_id, answer, spoken=False)
     if store.begin_tool_call(conversation_id, turn.number, _SEND_KEY) is not None:
         logger.info("Reply already sent by an earlier delivery")
         return

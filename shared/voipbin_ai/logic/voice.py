@@ -23,7 +23,7 @@ from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import LlmError, StoreError
 from voipbin_ai.logic.calls import call_conversation_of, live_speaking, playing_until_ms
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import Session, Turn, epoch_ms
+from voipbin_ai.models.session import ReplySoFar, Session, Turn, epoch_ms
 from voipbin_ai.models.voipbin import Transcript
 from voipbin_ai.observability import logger, metrics
 from voipbin_ai.voipbin.client import VoipbinError, VoipbinNotFound
@@ -71,7 +71,8 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
     if speaking_id is None:
         return
     flushing = _flush_if_playing(session, services)
-    history = reading.result()
+    # An earlier delivery of this turn may have recorded part of it: the LLM sees the turns before it.
+    history = [message for message in reading.result() if message.turn < turn.number]
     context = ToolContext(
         conversation_id=conversation_id,
         channel="voice",
@@ -123,25 +124,30 @@ def _deliver(
     flushing: "Future[None] | None",
     services: Services,
 ) -> None:
-    """Record, then say, each piece while the turn is the latest; stop quietly when it no longer is."""
+    """Record, then say, each piece while the turn is the latest; stop quietly when it no longer is.
+
+    Recording is the one write before a piece is said; its copy into the history runs beside the /say.
+    """
     conversation_id = turn.session.conversation_id
+    keeping: Future[None] | None = None
     try:
         for piece in pieces:
             if flushing is not None:
                 flushing.result()  # the old reply is cut before the new one starts
                 flushing = None
             until = playing_until_ms(speech.until_ms, piece, services)
-            recorded = services.store.record_reply(
-                conversation_id,
-                turn.number,
-                user_text=None if speech.said else transcript.message,
-                reply_so_far=" ".join([*speech.said, piece]),
-                speaking_until_ms=until,
+            reply = ReplySoFar(
+                turn=turn.number,
+                text=" ".join([*speech.said, piece]),
+                user_text=transcript.message,
                 user_sent_at_ms=epoch_ms(transcript.tm_create),
             )
-            if not recorded:
+            if not services.store.record_reply(conversation_id, reply, speaking_until_ms=until):
                 _superseded(turn, transcript, speech, services)
                 return
+            if keeping is not None:
+                keeping.result()  # the pieces' copies land in their order
+            keeping = _background.submit(services.store.keep_reply, conversation_id, reply, spoken=True)
             _say(piece, speech, turn.session, services)
             speech.said.append(piece)
             speech.until_ms = until
@@ -154,6 +160,22 @@ def _deliver(
         close = getattr(pieces, "close", None)
         if close is not None:
             close()
+        if keeping is not None:
+            _await_history(keeping, speech)
+
+
+def _await_history(keeping: "Future[None]", speech: _Speech) -> None:
+    """The last history copy is written before the turn ends (a frozen container would not finish it).
+
+    Should it fail, the session's pending reply still holds the words until the next reply is recorded.
+    """
+    try:
+        keeping.result()
+    except StoreError as error:
+        if not speech.said:
+            raise
+        logger.error("Reply not copied into the history", error=type(error).__name__)
+        metrics.add_metric(name="HistoryNotKept", unit=MetricUnit.Count, value=1)
 
 
 def _superseded(turn: Turn, transcript: Transcript, speech: _Speech, services: Services) -> None:

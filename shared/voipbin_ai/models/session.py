@@ -96,6 +96,16 @@ class HistoryMessage(_Model):
     sent_at_ms: int | None = None
 
 
+class ReplySoFar(_Model):
+    """A turn's reply as far as it has been spoken or sent, with the user's words it answers when kept with it."""
+
+    turn: int
+    text: str
+    # None when the user's words are recorded on their own (an SMS, on arrival) or there are none (a greeting).
+    user_text: str | None = None
+    user_sent_at_ms: int | None = None
+
+
 def epoch_ms(moment: datetime | None) -> int | None:
     """A VoIPBin timestamp as epoch milliseconds, how history messages keep it."""
     return None if moment is None else round(moment.timestamp() * 1000)

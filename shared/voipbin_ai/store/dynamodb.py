@@ -5,17 +5,19 @@ One table, composite key (pk, sk), TTL on `expires_at` of every item. Access pat
 | item | pk | sk | written by |
 |---|---|---|---|
 | conversation session | `CONV#<conversation id>` | `SESSION` | start_call, take_turn, record_reply, end_conversation |
-| history message | `CONV#<conversation id>` | `MSG#<turn:010d>#<0 user, 1 reply>` | record_reply, record_user_message |
+| history message | `CONV#<conversation id>` | `MSG#<turn:010d>#<0 user, 1 reply>` | keep_reply, record_user_message |
 | tool side effect | `CONV#<conversation id>` | `TOOL#<turn:010d>#<call key>` | begin/finish_tool_call |
 | transcribe -> call | `TRANSCRIBE#<transcribe id>` | `CALL` | attach_call_media, map_transcribe |
 | contact memory | `CONTACT#<contact id>` | `MEMORY` | remember_contact |
 | idempotency record | `idempotency#<function>` | hash of the event key | Powertools Idempotency |
 
-"Latest turn wins" is two conditional writes: take_turn adds one to the session's turn (only while it is
-active) and returns the new number; record_reply writes a piece of the reply only if that number is still
-the session's turn, the session is active and the caller has not barged in on it (halt_reply), in one
-transaction with the history messages. A reply is
-spoken or sent only after record_reply succeeded, so a superseded or hung-up turn stops at its next piece.
+"Latest turn wins" is two conditional writes on the session: take_turn adds one to the session's turn (only
+while it is active) and returns the new number; record_reply records a piece of the reply only if that number
+is still the session's turn, the session is active and the caller has not barged in on it (halt_reply). A
+reply is spoken or sent only after record_reply succeeded, so a superseded or hung-up turn stops at its next
+piece. The session holds the latest reply so far (`pending_reply`), so the history messages can be written
+after the words are on their way (keep_reply), off a voice turn's critical path; history() reads the
+session with the messages, in one query, and takes the pending reply from there until its copy is written.
 """
 
 import time
@@ -34,6 +36,7 @@ from voipbin_ai.models.session import (
     STATUS_ENDED,
     Channel,
     HistoryMessage,
+    ReplySoFar,
     Session,
     ToolRecord,
     Turn,
@@ -51,6 +54,10 @@ SESSION_SK: Final = "SESSION"
 MESSAGE_PREFIX: Final = "MSG#"
 _USER, _ASSISTANT = 0, 1
 _CONDITION_FAILED: Final = "ConditionalCheckFailedException"
+# The guard of a reply's pieces: its turn is the latest, not barged in on, and the conversation goes on.
+_LATEST_UNHALTED_TURN: Final = (
+    "turn = :turn AND (attribute_not_exists(halted_turn) OR halted_turn <> :turn) AND #status = :active"
+)
 
 
 def _conversation_pk(conversation_id: str) -> str:
@@ -116,6 +123,31 @@ def _session(item: Mapping[str, Any]) -> Session:
         created_at=_moment(item, "created_at"),
         ended_at=_moment(item, "ended_at"),
     )
+
+
+def _history_message(item: Mapping[str, Any]) -> HistoryMessage:
+    return HistoryMessage(
+        turn=_number(item, "turn"),
+        role=_text(item, "role"),  # written only from Role
+        text=_text(item, "text"),
+        interrupted=bool(item.get("interrupted", {}).get("BOOL", False)),
+        sent_at_ms=int(item["sent_at_ms"]["N"]) if "sent_at_ms" in item else None,
+    )
+
+
+def _pending_messages(session: Mapping[str, Any] | None) -> list[HistoryMessage]:
+    """The history messages of a session's pending reply (record_reply): the user's words, then the reply."""
+    pending = session.get("pending_reply", {}).get("M") if session else None
+    if not session or not pending:
+        return []
+    turn = _number(pending, "turn")
+    halted = "halted_turn" in session and _number(session, "halted_turn") == turn
+    messages = [HistoryMessage(turn=turn, role="assistant", text=_text(pending, "text"), interrupted=halted)]
+    if "user_text" in pending:
+        sent_at_ms = _number(pending, "user_sent_at_ms") if "user_sent_at_ms" in pending else None
+        words = HistoryMessage(turn=turn, role="user", text=_text(pending, "user_text"), sent_at_ms=sent_at_ms)
+        messages.insert(0, words)
+    return messages
 
 
 def _condition_failed(error: ClientError) -> bool:
@@ -293,67 +325,94 @@ class ConversationStore:
         return Turn(number=session.turn, session=session)
 
     def history(self, conversation_id: str, *, limit: int) -> list[HistoryMessage]:
-        """The last `limit` messages in the order written (in_the_order_written), one strongly consistent query."""
+        """The last `limit` messages in the order written (in_the_order_written), one strongly consistent query.
+
+        The query reads the session too (SESSION sorts right after the MSG# items): its pending reply stands
+        in for history messages not written yet, or written before the reply grew.
+        """
         response = self._call(
             self.client.query,
             TableName=self.table_name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": _s(_conversation_pk(conversation_id)), ":prefix": _s(MESSAGE_PREFIX)},
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :session",
+            ExpressionAttributeValues={
+                ":pk": _s(_conversation_pk(conversation_id)),
+                ":first": _s(MESSAGE_PREFIX),
+                ":session": _s(SESSION_SK),
+            },
             ScanIndexForward=False,
-            Limit=limit,
+            Limit=limit + 1,
             ConsistentRead=True,
         )
-        messages = [
-            HistoryMessage(
-                turn=_number(item, "turn"),
-                role=_text(item, "role"),  # written only from Role
-                text=_text(item, "text"),
-                interrupted=bool(item.get("interrupted", {}).get("BOOL", False)),
-                sent_at_ms=int(item["sent_at_ms"]["N"]) if "sent_at_ms" in item else None,
-            )
-            for item in response.get("Items", [])
-        ]
-        return in_the_order_written(messages)
+        items = response.get("Items", [])
+        session = items[0] if items and items[0]["sk"]["S"] == SESSION_SK else None
+        messages = {(m.turn, m.role): m for m in (_history_message(item) for item in items if item is not session)}
+        for pending in _pending_messages(session):
+            written = messages.get((pending.turn, pending.role))
+            if written is None or written.text != pending.text:
+                interrupted = pending.interrupted or (written is not None and written.interrupted)
+                messages[pending.turn, pending.role] = pending.model_copy(update={"interrupted": interrupted})
+        return in_the_order_written(messages.values())[-limit:]
 
-    def record_reply(
-        self,
-        conversation_id: str,
-        turn: int,
-        *,
-        user_text: str | None,
-        reply_so_far: str,
-        speaking_until_ms: int | None = None,
-        user_sent_at_ms: int | None = None,
-    ) -> bool:
-        """Record a turn's reply so far while the turn is the latest and the conversation active.
+    def record_reply(self, conversation_id: str, reply: ReplySoFar, *, speaking_until_ms: int | None = None) -> bool:
+        """Record a turn's reply so far on the session, while the turn is the latest and the conversation active.
 
-        Only when this returns True may the new piece be spoken or sent. One transaction: the session's
-        guard (and, for a call, until when the reply may be playing) and the history messages (the user's
-        words with the first piece).
+        Only when this returns True may the new piece be spoken or sent. One conditional write: the session's
+        guard, its pending reply and, for a call, until when the reply may be playing. keep_reply copies the
+        reply into the history afterwards.
         """
         now = int(self._clock())
-        assignments, values = "reply_turn = :turn", {":turn": _n(turn)}
+        pending: dict[str, AttributeValueTypeDef] = {"turn": _n(reply.turn), "text": _s(reply.text)}
+        if reply.user_text is not None:
+            pending["user_text"] = _s(reply.user_text)
+        if reply.user_sent_at_ms is not None:
+            pending["user_sent_at_ms"] = _n(reply.user_sent_at_ms)
+        assignments = "reply_turn = :turn, pending_reply = :pending"
+        values: Item = {":turn": _n(reply.turn), ":pending": {"M": pending}}
         if speaking_until_ms is not None:
             assignments += ", speaking_until_ms = :until"
             values[":until"] = _n(speaking_until_ms)
-        items: list[TransactWriteItemTypeDef] = [
-            self._active_session_update(
-                conversation_id,
-                assignments,
-                values,
-                now,
-                "turn = :turn AND (attribute_not_exists(halted_turn) OR halted_turn <> :turn)",
-            ),
-            self._put(self._message_item(conversation_id, turn, "assistant", reply_so_far, now)),
-        ]
-        if user_text is not None:
-            user = self._message_item(conversation_id, turn, "user", user_text, now, sent_at_ms=user_sent_at_ms)
-            items.append(self._put(user))
         try:
-            self._call(self.client.transact_write_items, TransactItems=items)
+            self._call(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=_session_key(conversation_id),
+                UpdateExpression=f"SET {assignments}, updated_at = :now, #ttl = :e",
+                ConditionExpression=_LATEST_UNHALTED_TURN,
+                ExpressionAttributeNames={"#status": "status", "#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={
+                    **values,
+                    ":now": _n(now),
+                    ":e": _n(now + self._ttl_seconds),
+                    ":active": _s(STATUS_ACTIVE),
+                },
+            )
         except _ConditionFailed:
             return False
         return True
+
+    def keep_reply(self, conversation_id: str, reply: ReplySoFar, *, spoken: bool) -> None:
+        """Write a recorded reply (and the user's words with it) into the history, once it is on its way.
+
+        One transaction, checked against the session: a spoken reply whose turn was superseded, barged in on
+        or hung up meanwhile is kept marked interrupted, since its words were cut (mark_interrupted may have
+        come before this copy). Call it for the pieces of one reply in their order, each after the last.
+        """
+        now = int(self._clock())
+        latest: TransactWriteItemTypeDef = {
+            "ConditionCheck": {
+                "TableName": self.table_name,
+                "Key": _session_key(conversation_id),
+                "ConditionExpression": _LATEST_UNHALTED_TURN,
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":turn": _n(reply.turn), ":active": _s(STATUS_ACTIVE)},
+            }
+        }
+        messages = self._reply_messages(conversation_id, reply, now, interrupted=False)
+        try:
+            self._call(self.client.transact_write_items, TransactItems=[latest, *messages])
+        except _ConditionFailed:
+            cut = self._reply_messages(conversation_id, reply, now, interrupted=spoken)
+            self._call(self.client.transact_write_items, TransactItems=cut)
 
     def record_user_message(self, conversation_id: str, turn: int, text: str, *, sent_at_ms: int | None) -> None:
         """Record what the user said in a turn that has no reply (yet): later turns see it in the history."""
@@ -544,6 +603,21 @@ class ConversationStore:
 
     def _mapping_item(self, transcribe_id: str, conversation_id: str, expires: "AttributeValueTypeDef") -> Item:
         return {**_transcribe_key(transcribe_id), "conversation_id": _s(conversation_id), TTL_ATTRIBUTE: expires}
+
+    def _reply_messages(
+        self, conversation_id: str, reply: ReplySoFar, now: int, *, interrupted: bool
+    ) -> list["TransactWriteItemTypeDef"]:
+        """Puts of a reply's history messages: the reply, and the user's words when they go with it."""
+        answer = self._message_item(conversation_id, reply.turn, "assistant", reply.text, now)
+        if interrupted:
+            answer["interrupted"] = {"BOOL": True}
+        puts = [self._put(answer)]
+        if reply.user_text is not None:
+            words = self._message_item(
+                conversation_id, reply.turn, "user", reply.user_text, now, sent_at_ms=reply.user_sent_at_ms
+            )
+            puts.append(self._put(words))
+        return puts
 
     def _message_item(
         self, conversation_id: str, turn: int, role: str, text: str, now: int, *, sent_at_ms: int | None = None
