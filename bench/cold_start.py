@@ -7,11 +7,17 @@ on one clock: interpreter start, init (importing the handler module), handle (on
 events/), exit. A bare `python -I -c pass` on the same interpreter is the baseline. One extra run under
 `-X importtime` gives the heaviest top-level packages of init and handle.
 
-As deployed, by default: `sam build` ships no .pyc and /var/task and /opt are read-only in Lambda, so every
-cold start compiles the function's and the layer's modules from source. The runs use a copy of the build
-without __pycache__ and never write bytecode (`-B`); `--bytecode both` (the default) also measures the build
-with bytecode cached, to show what shipping .pyc would save. Tracing is as the template sets it (Active:
+The build ships bytecode (the Makefile's build targets compile every module with `--invalidation-mode
+unchecked-hash`, since /var/task and /opt are read-only in Lambda and SAM's zips carry 1980 timestamps). The
+runs never write bytecode (`-B`): `shipped` runs the build as it is, `source` a copy without any .pyc, which
+is what every cold start compiled before the build shipped it. Tracing is as the template sets it (Active:
 the variables Lambda sets for it are set, the daemon address a UDP sink; no X-Ray SDK reads them).
+
+The floor: the third-party modules the function's own code imports while its handler module loads (read
+off the `-X importtime` run: the third-party children of first-party modules), imported alone by a fresh
+`python -I -B -c "import ..."` with the same sys.path; the handler module's import is timed the same way,
+the two runs alternating, in both layouts. Their ratio is what the function's own code adds to the
+libraries it cannot do without.
 
 The functions reach DynamoDB Local (idempotency records; the table is emptied before every run) and, for
 the ingress, a local EventBridge endpoint (local.bus.LocalBus, which accepts PutEvents and delivers
@@ -19,7 +25,7 @@ nowhere). VOIPBIN_API_URL and OPENAI_BASE_URL pass through from the caller's env
 whose handling fails is recorded with its error, not fatal. Local CPU is not Lambda's: a 512 MB function
 gets about a third of a vCPU there, so these figures are lower bounds and best read as relative costs.
 
-    python -m bench.cold_start --runs 10 [--bytecode both|deployed|cached] [--output PATH]
+    python -m bench.cold_start --runs 10 [--bytecode both|shipped|source] [--output PATH]
 """
 
 import argparse
@@ -38,7 +44,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
     from local.dynamodb_local import DynamoDBLocal
@@ -52,6 +58,8 @@ ENV_VARS_FILE = EVENTS_DIR / "env.json"
 PROBE = Path(__file__).resolve().parent / "_probe.py"
 BOOTSTRAP = REPO_ROOT / "local" / "lambda_bootstrap.py"
 DEFAULT_RUNS = 10
+# Pairs of fresh imports (the handler module, then its floor) behind each init ratio, at the least.
+RATIO_RUNS = 7
 TOP_IMPORTS = 8
 # Endpoints the caller may point the functions at (a VoIPBin simulator, a fake or real LLM server).
 PASSED_THROUGH = ("VOIPBIN_API_URL", "OPENAI_BASE_URL")
@@ -67,7 +75,9 @@ _IMPORTTIME_PREFIX = "import time:"
 # What Lambda sets for an active-tracing function; the trace header is per invocation, fixed here.
 _TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
-Bytecode = Literal["deployed", "cached"]
+Bytecode = Literal["shipped", "source"]
+# Top-level packages that are the project's own: the layer's, and each function's handler package.
+FIRST_PARTY: Final = frozenset({"voipbin_ai"})
 
 
 @dataclass(frozen=True)
@@ -214,17 +224,17 @@ class Layout:
         )
 
 
-def deployed_layout(functions: Sequence["LocalFunction"], workdir: Path) -> Layout:
-    """A copy of the build without bytecode, run with -B: what a Lambda cold start has (no .pyc, read-only)."""
+def shipped_layout() -> Layout:
+    """The build as `sam build` ships it, with its bytecode, none written (Lambda's read-only tree)."""
+    return Layout("shipped", ("-B",), {}, {})
+
+
+def source_layout(functions: Sequence["LocalFunction"], workdir: Path) -> Layout:
+    """A copy of the build without bytecode, run with -B: every module compiled at every cold start."""
     code_dirs = {f.name: _copy_without_bytecode(f.code_dir, workdir / "task" / f.name) for f in functions}
     layers = {d for f in functions for d in f.layer_dirs}
     layer_dirs = {d: _copy_without_bytecode(d, workdir / "opt" / d.parent.name / d.name) for d in sorted(layers)}
-    return Layout("deployed", ("-B",), code_dirs, layer_dirs)
-
-
-def cached_layout() -> Layout:
-    """The build itself, bytecode written on the first (warm-up) run and read afterwards."""
-    return Layout("cached", (), {}, {})
+    return Layout("source", ("-B",), code_dirs, layer_dirs)
 
 
 def probe_environment(function: "LocalFunction", tracing: bool, xray_daemon: str) -> dict[str, str]:
@@ -448,6 +458,62 @@ def _shell_environment(dynamodb_url: str, bus_url: str) -> dict[str, str]:
     return shell
 
 
+def floor_modules(stderr: str, first_party: frozenset[str]) -> list[str]:
+    """The third-party modules the project's own code imports while the handler module loads, in that order.
+
+    Read off an `-X importtime` run: the modules of its init phase imported by first-party modules that are
+    neither first-party nor the standard library (what they import in turn is theirs, so it is not listed).
+    The phase's roots are the handler module's own imports (importlib.import_module leaves that module
+    itself out of the tree).
+    """
+    needed: list[str] = []
+
+    def visit(nodes: Sequence[_ImportNode]) -> None:
+        for node in nodes:
+            package = node.name.split(".")[0]
+            if package in first_party:
+                visit(node.children)
+            elif package not in sys.stdlib_module_names and node.name not in needed:
+                needed.append(node.name)
+
+    visit(parse_importtime(stderr).get("init", []))
+    return needed
+
+
+def _import_ms(function: "LocalFunction", environment: dict[str, str], modules: Sequence[str], layout: Layout) -> float:
+    """Wall time in ms of a fresh interpreter that puts the function's folders on sys.path and imports modules."""
+    path = [str(function.code_dir), *(str(d) for d in function.layer_dirs)]
+    code = f"import sys; sys.path[:0] = {path!r}; import {', '.join(['sys', *modules])}"
+    command = [sys.executable, "-I", *layout.python_flags, "-c", code]
+    started = time.monotonic()
+    subprocess.run(
+        command, cwd=function.code_dir, env=environment, capture_output=True, timeout=RUN_TIMEOUT_S, check=True
+    )
+    return (time.monotonic() - started) * 1000
+
+
+def init_against_floor(
+    function: "LocalFunction", environment: dict[str, str], floor: Sequence[str], layout: Layout, runs: int
+) -> dict[str, Any]:
+    """The handler module's import against its floor's, alternating fresh processes; medians and their ratio."""
+    module = function.handler.rsplit(".", 1)[0]
+    init, alone = [], []
+    try:
+        for attempt in range(runs + 1):
+            handler_ms = _import_ms(function, environment, [module], layout)
+            floor_ms = _import_ms(function, environment, floor, layout)
+            if attempt:  # the first pair warms the file cache
+                init.append(handler_ms)
+                alone.append(floor_ms)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        return {"error": f"import failed: {error}"}
+    return {
+        "handler_import_ms": describe(init),
+        "floor_import_ms": describe(alone),
+        "ratio": round(statistics.median(init) / statistics.median(alone), 3),
+    }
+
+
 def _measure_function(
     spec: FunctionSpec,
     function: "LocalFunction",
@@ -459,6 +525,18 @@ def _measure_function(
     dynamodb: "DynamoDBLocal | None",
     baseline_ms: float,
 ) -> dict[str, Any]:
+    first = layouts[0]
+    placed = first.place(function)
+    _empty_table(dynamodb)
+    timing, stderr = run_probe(
+        placed,
+        event,
+        probe_environment(placed, spec.tracing, xray_daemon),
+        python_flags=first.python_flags,
+        importtime=True,
+    )
+    module = function.handler.rsplit(".", 1)[0]
+    floor = floor_modules(stderr, FIRST_PARTY | {module.split(".")[0]})
     modes: dict[str, Any] = {}
     for layout in layouts:
         placed = layout.place(function)
@@ -466,37 +544,32 @@ def _measure_function(
         results = FunctionRuns()
         for attempt in range(runs + 1):
             _empty_table(dynamodb)
-            timing, _ = run_probe(placed, event, environment, python_flags=layout.python_flags)
-            if attempt:  # the first run warms the file cache (and, when cached, writes the bytecode)
-                results.runs.append(timing)
-        modes[layout.mode] = results.summary(baseline_ms)
-    deployed = layouts[0]
-    placed = deployed.place(function)
-    _empty_table(dynamodb)
-    timing, stderr = run_probe(
-        placed,
-        event,
-        probe_environment(placed, spec.tracing, xray_daemon),
-        python_flags=deployed.python_flags,
-        importtime=True,
-    )
+            timing_of_run, _ = run_probe(placed, event, environment, python_flags=layout.python_flags)
+            if attempt:  # the first run warms the file cache
+                results.runs.append(timing_of_run)
+        ratio_runs = max(runs, RATIO_RUNS)
+        modes[layout.mode] = {
+            **results.summary(baseline_ms),
+            "init_vs_floor": init_against_floor(placed, environment, floor, layout, ratio_runs),
+        }
     result: dict[str, Any] = {
         "trigger": spec.trigger,
         "memory_mb": function.memory_mb,
         "tracing": spec.tracing,
-        **modes[deployed.mode],
-        "imports": import_breakdown(stderr, function.handler.rsplit(".", 1)[0]),
+        "floor_modules": floor,
+        **modes[first.mode],
+        "imports": import_breakdown(stderr, module),
     }
     if timing.error:
         result["imports"]["run_error"] = timing.error
-    result.update({f"bytecode_{mode}": summary for mode, summary in modes.items() if mode != deployed.mode})
+    result.update({f"bytecode_{mode}": summary for mode, summary in modes.items() if mode != first.mode})
     return result
 
 
 def measure(
     runs: int = DEFAULT_RUNS,
     *,
-    bytecode: Literal["both", "deployed", "cached"] = "both",
+    bytecode: Literal["both", "shipped", "source"] = "both",
     build_dir: Path = BUILD_DIR,
     events_dir: Path = EVENTS_DIR,
     log: bool = True,
@@ -516,7 +589,7 @@ def measure(
             "python": platform.python_version(),
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
-            "bytecode": "deployed: no .pyc, none written (as a sam build zip on Lambda's read-only /var/task, /opt)",
+            "bytecode": "shipped: the build's .pyc (unchecked-hash), none written (Lambda's read-only /var/task, /opt)",
             "tracing": "as the template sets it (Active: Lambda's variables set, no X-Ray SDK in the layer)",
             "dynamodb": "DynamoDB Local on loopback (idempotency records)",
             "eventbridge": "local.bus.LocalBus on loopback (PutEvents accepted, nothing delivered)",
@@ -545,9 +618,9 @@ def measure(
                 loaded[spec.name] = load_function(spec.name, build_dir=build_dir, env_vars=env_vars, shell_env=shell)
             except LocalInvokeError as error:
                 report[group][spec.name] = {"trigger": spec.trigger, "error": f"{error} (run `make build`)"}
-        layouts = [deployed_layout(list(loaded.values()), Path(workdir))] if bytecode != "cached" else []
-        if bytecode != "deployed":
-            layouts.append(cached_layout())
+        layouts = [shipped_layout()] if bytecode != "source" else []
+        if bytecode != "shipped":
+            layouts.append(source_layout(list(loaded.values()), Path(workdir)))
         for spec in specs:
             group = "ingress" if spec.trigger == "http" else "functions"
             if spec.name not in loaded:
@@ -570,10 +643,10 @@ def measure(
                 baseline_ms=baseline_ms,
             )
             report[group][spec.name] = {"event": event_file.name, **result}
-    if bytecode == "cached":
-        report["environment"]["bytecode"] = "cached: the build's __pycache__, written on a warm-up run"
+    if bytecode == "source":
+        report["environment"]["bytecode"] = "source: a copy of the build without .pyc, none written"
     elif bytecode == "both":
-        report["environment"]["bytecode"] += "; bytecode_cached: the same runs with the build's .pyc"
+        report["environment"]["bytecode"] += "; bytecode_source: the same runs on a copy without .pyc"
     return report
 
 
@@ -583,9 +656,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="fresh-process runs per function")
     parser.add_argument(
         "--bytecode",
-        choices=("both", "deployed", "cached"),
+        choices=("both", "shipped", "source"),
         default="both",
-        help="deployed: no .pyc as on Lambda; cached: the build's .pyc; both: deployed, with cached beside it",
+        help="shipped: the build's .pyc; source: a copy without .pyc; both: shipped, with source beside it",
     )
     parser.add_argument("--build-dir", type=Path, default=BUILD_DIR, help="sam build output")
     parser.add_argument("--output", type=Path, help="also write the JSON here")

@@ -123,7 +123,7 @@ def _environment(**values: str) -> Iterator[None]:
 
 
 def cold_starts(runs: int) -> dict[str, Any]:
-    """bench/cold_start.py as deployed (no bytecode); VoIPBin is the simulator, the LLM a fake answering at once."""
+    """bench/cold_start.py with and without the shipped bytecode; VoIPBin is the simulator, the LLM a fake."""
     from bench.cold_start import BUILD_DIR, measure
     from tests.fakes.fake_openai import FakeOpenAI
     from tests.fakes.voipbin_simulator import VoipbinSimulator
@@ -136,7 +136,7 @@ def cold_starts(runs: int) -> dict[str, Any]:
         FakeOpenAI() as llm,
         _environment(VOIPBIN_API_URL=simulator.base_url, OPENAI_BASE_URL=llm.base_url),
     ):
-        return measure(runs, bytecode="deployed")
+        return measure(runs, bytecode="both")
 
 
 def run(plan: Plan, *, cold_start: bool = True) -> dict[str, Any]:
