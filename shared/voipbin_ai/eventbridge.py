@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voipbin_ai.bus import is_warm_up
 from voipbin_ai.exceptions import InvalidEventError
-from voipbin_ai.models.events import parse_webhook, prepare
+from voipbin_ai.models.events import parse_webhook
 from voipbin_ai.models.voipbin import VoipbinModel
 from voipbin_ai.observability import logger, metrics
 from voipbin_ai.store.idempotency import run_once
@@ -30,7 +30,6 @@ def voipbin_event_handler(
 
     `process` is typed by its own annotation (one of event_models, or their union).
     """
-    prepare(event_models)
 
     def decorate(process: Callable[[Any], None]) -> LambdaHandler:
         @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
@@ -43,7 +42,9 @@ def voipbin_event_handler(
             detail_type = str(event.get("detail-type", ""))
             logger.append_keys(event_type=detail_type)
             try:
-                webhook = parse_webhook(event.get("detail") or {}, accepting=event_models)
+                webhook = parse_webhook(event.get("detail") or {})
+                if not isinstance(webhook, event_models):
+                    raise InvalidEventError(detail_type, "type", "this function does not handle it")
             except InvalidEventError as error:
                 logger.error("Invalid VoIPBin event", field=error.field, reason=error.reason)
                 metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)

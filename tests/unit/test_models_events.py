@@ -228,28 +228,3 @@ def test_body_not_a_json_object(body: bytes | str) -> None:
     with pytest.raises(InvalidEventError) as caught:
         parse_webhook(body)
     assert (caught.value.event_type, caught.value.field) == ("", "body")
-
-
-def test_a_function_parses_only_the_events_it_handles() -> None:
-    transcript = load_json(WEBHOOK_SAMPLES / "transcript_created.json")
-    speech = load_json(WEBHOOK_SAMPLES / "transcribe_speech_started.json")
-    handled = (TranscriptCreatedEvent, TranscribeSpeechEvent)
-
-    assert isinstance(parse_webhook(transcript, accepting=handled), TranscriptCreatedEvent)
-    assert isinstance(parse_webhook(speech, accepting=handled), TranscribeSpeechEvent)
-    with pytest.raises(InvalidEventError) as raised:
-        parse_webhook(load_json(WEBHOOK_SAMPLES / "call_hangup.json"), accepting=handled)
-    assert (raised.value.event_type, raised.value.field) == ("call_hangup", "type")
-
-
-def test_a_bad_field_is_named_the_same_way_when_only_some_events_are_accepted() -> None:
-    transcript = load_json(WEBHOOK_SAMPLES / "transcript_created.json")
-    broken = {**transcript, "data": {**transcript["data"], "tm_create": "not a time"}}
-
-    fields = set()
-    for accepting in (None, (TranscriptCreatedEvent,)):
-        with pytest.raises(InvalidEventError) as raised:
-            parse_webhook(broken, accepting=accepting)
-        fields.add(raised.value.field)
-
-    assert fields == {"data.tm_create"}

@@ -5,9 +5,8 @@ UnhandledEvent (not an error). parse_webhook is the single entry point and raise
 """
 
 import json
-from collections.abc import Iterable, Mapping
-from functools import cache
-from typing import Annotated, Any, Literal, cast, get_args
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
@@ -158,31 +157,14 @@ WebhookEvent = Annotated[
     | Annotated[UnhandledEvent, Tag(_UNHANDLED)],
     Discriminator(_tag),
 ]
-_BY_TAG: dict[str, type[VoipbinModel]] = {model.__name__: model for model in _MODELS} | {_UNHANDLED: UnhandledEvent}
+_WEBHOOK_EVENT: TypeAdapter[WebhookEvent] = TypeAdapter(WebhookEvent)
 
 
-@cache
-def _any_webhook() -> TypeAdapter[WebhookEvent]:
-    """The whole union's validator, built on first use: only the ingress validates every type."""
-    return TypeAdapter(WebhookEvent)
-
-
-def prepare(models: Iterable[type[VoipbinModel]]) -> None:
-    """Build these models' validators now (at init, so a SnapStart snapshot holds them); others stay unbuilt.
-
-    Models defer their build (VoipbinModel's config), so a function pays only for the events it handles.
-    """
-    for model in models:
-        model.model_rebuild()
-
-
-def parse_webhook(
-    payload: Mapping[str, Any] | bytes | str, *, accepting: tuple[type[VoipbinModel], ...] | None = None
-) -> WebhookEvent:
-    """The event of a webhook body (raw JSON or already decoded): any type, or only those `accepting`.
+def parse_webhook(payload: Mapping[str, Any] | bytes | str) -> WebhookEvent:
+    """The event of a webhook body (raw JSON or already decoded).
 
     Raises InvalidEventError naming the envelope type and the dotted path of the first bad field
-    ('body' when the body is not a JSON object; 'type' for a type not accepted).
+    ('body' when the body is not a JSON object).
     """
     if isinstance(payload, bytes | str):
         try:
@@ -197,14 +179,8 @@ def parse_webhook(
     if not isinstance(payload.get("data"), Mapping):
         raise InvalidEventError(event_type, "data", "must be a JSON object")
     try:
-        if accepting is None:
-            return _any_webhook().validate_python(dict(payload))
-        model = _BY_TAG[_tag(payload)]
-        if model not in accepting:
-            raise InvalidEventError(event_type, "type", "this function does not handle it")
-        return cast(WebhookEvent, model.model_validate(dict(payload)))
+        return _WEBHOOK_EVENT.validate_python(dict(payload))
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        # For the union, loc[0] is its tag; the rest is the path inside the envelope.
-        location = first["loc"][1:] if accepting is None else first["loc"]
-        raise InvalidEventError(event_type, ".".join(map(str, location)), first["msg"]) from error
+        # loc[0] is the union tag; the rest is the path inside the envelope.
+        raise InvalidEventError(event_type, ".".join(map(str, first["loc"][1:])), first["msg"]) from error

@@ -92,12 +92,9 @@ Offset = Annotated[timedelta | None, BeforeValidator(_offset_since_year_one)]
 
 
 class VoipbinModel(BaseModel):
-    """Base of every VoIPBin model: immutable, ignores unknown fields, reads null as absent.
+    """Base of every VoIPBin model: immutable, ignores unknown fields, reads null as absent."""
 
-    Validators are built on first use (or by events.prepare), not at import: each function needs a few.
-    """
-
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     @model_validator(mode="before")
     @classmethod
