@@ -157,7 +157,7 @@ class LocalStack:
         saved = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
         cold_start()
-        _apply_log_level()
+        _apply_observability_settings()
         self.bus.start()
         self._thread.start()
         try:
@@ -215,11 +215,17 @@ class LocalStack:
         return int(response.get("statusCode", 200)), dict(response.get("headers") or {}), data
 
 
-def _apply_log_level() -> None:
-    """The shared logger was made when this process imported it; the stack's log level applies now."""
-    from voipbin_ai.observability import logger
+def _apply_observability_settings() -> None:
+    """The stack's log level, metric namespace and service, for the shared logger and metrics.
+
+    They were made when this process imported them, maybe before the stack's environment was set (a Lambda
+    container has its environment before any import, so this is the local stack's concern alone).
+    """
+    from voipbin_ai.observability import logger, metrics
 
     logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+    metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+    metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME")
 
 
 def _api_handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
