@@ -209,10 +209,21 @@ class LocalStack:
         route = next((r for r in self.routes if (r.method, r.path) == (method, path)), None)
         if route is None:
             return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
-        response = self.invoke(route.function, http_api_event(body, path=path, method=method, headers=dict(headers)))
+        # A body that is not UTF-8 cannot travel as the event's JSON string: it arrives base64-encoded, as
+        # API Gateway sends binary bodies.
+        event = http_api_event(body, path=path, method=method, headers=dict(headers), base64_encoded=not _is_utf8(body))
+        response = self.invoke(route.function, event)
         payload = str(response.get("body") or "")
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
         return int(response.get("statusCode", 200)), dict(response.get("headers") or {}), data
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _apply_observability_settings() -> None:

@@ -24,6 +24,8 @@ os.environ.update(
         "POWERTOOLS_DEV": "false",
         # The fake OpenAI server answers at once; a retry would only hide an injected error.
         "LLM_MAX_RETRIES": "0",
+        # The sample events are dated when they were captured; tests of the replay window set their own.
+        "WEBHOOK_MAX_AGE_SECONDS": "0",
     }
 )
 for _variable in (

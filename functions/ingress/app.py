@@ -43,7 +43,7 @@ def receive_webhook() -> Response[dict[str, str]]:
     outcome = accept_webhook(
         _raw_body(event.body, event.is_base64_encoded),
         find_header(event.headers, SIGNATURE_HEADER),
-        secret=config.webhook_secret(),
+        secrets=config.webhook_secrets(),
         settings=config.ingress_settings(),
         publish=bus.publish,
     )
@@ -70,7 +70,10 @@ def _raw_body(body: str | None, is_base64_encoded: bool | None) -> bytes:
             return base64.b64decode(body, validate=True)
         except binascii.Error as error:
             raise MalformedWebhookError("body is flagged base64 but is not valid base64") from error
-    return body.encode("utf-8")
+    try:
+        return body.encode("utf-8")
+    except UnicodeEncodeError as error:  # lone surrogates: no UTF-8 body decodes to them
+        raise MalformedWebhookError("body is not valid UTF-8") from error
 
 
 def _reject(error: Exception, reason: str) -> None:

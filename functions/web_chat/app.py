@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,6 +25,25 @@ def chat(request: ChatRequest) -> ChatResponse:
     """Answer one message."""
     metrics.add_metric(name="ChatMessages", unit=MetricUnit.Count, value=1)
     return ChatResponse(response=reply_to_chat(request.session_id, request.message, Services.default()))
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(error: RequestValidationError) -> Response[dict[str, Any]]:
+    """A body that is not JSON is 400; JSON that is not a ChatRequest stays 422, as Powertools answers it."""
+    errors = error.errors()
+    status = 400 if any(e.get("type") == "json_invalid" for e in errors) else 422
+    detail = [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body={"statusCode": status, "detail": detail}
+    )
+
+
+@app.exception_handler(UnicodeDecodeError)
+@app.exception_handler(RecursionError)
+def _undecodable(error: Exception) -> Response[dict[str, str]]:
+    """Bytes that are not UTF-8, or JSON nested deeper than the parser goes: no chat client sends either."""
+    logger.warning("Chat body not decodable", error=type(error).__name__)
+    return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body={"message": "invalid body"})
 
 
 @app.exception_handler(ConversationEndedError)

@@ -85,6 +85,13 @@ class IngressSettings(BusSettings):
     dropped_event_types: CsvSet = Field(default=DEFAULT_DROPPED_EVENT_TYPES, alias="DROPPED_EVENT_TYPES")
 
 
+class EventSettings(_Settings):
+    """How old an event may be and still be acted on: a signed webhook captured once is not honoured later."""
+
+    # The idempotency records (an hour) outlive the window, so an event is acted on at most once.
+    webhook_max_age_seconds: int = Field(default=300, alias="WEBHOOK_MAX_AGE_SECONDS", ge=0, le=1800)
+
+
 class VoipbinSettings(_Settings):
     """Where VoIPBin's REST API is and how long to wait for it."""
 
@@ -129,7 +136,8 @@ class ChannelSettings(_Settings):
     speech_chars_per_second: float = Field(default=15.0, alias="SPEECH_CHARS_PER_SECOND", gt=0)
     # Texts within this window of each other are answered together (the latest wins).
     sms_burst_seconds: float = Field(default=1.0, alias="SMS_BURST_SECONDS", ge=0, le=10)
-    cross_channel_memory: bool = Field(default=True, alias="CROSS_CHANNEL_MEMORY")
+    # Opt-in: memory is keyed on a phone number, and callers can spoof caller IDs (README, "Data protection").
+    cross_channel_memory: bool = Field(default=False, alias="CROSS_CHANNEL_MEMORY")
 
     def answers(self, number: str) -> bool:
         """Whether this deployment serves that number of ours."""
@@ -156,6 +164,13 @@ def bus_settings() -> BusSettings:
 def ingress_settings() -> IngressSettings:
     """The ingress settings, validated on first use and cached for the container's life."""
     return _load(IngressSettings)
+
+
+@per_container
+@lru_cache(maxsize=1)
+def event_settings() -> EventSettings:
+    """The event window, validated on first use and cached for the container's life."""
+    return _load(EventSettings)
 
 
 @per_container
@@ -284,9 +299,25 @@ def _secret(plain_variable: str, name_variable: str) -> str | None:
     return _read_secret(name) if name else None
 
 
-def webhook_secret() -> str | None:
-    """The secret VoIPBin signs webhooks with; None means signatures are not checked (local use only)."""
-    return _secret("VOIPBIN_WEBHOOK_SECRET", "VOIPBIN_WEBHOOK_SECRET_NAME")
+def webhook_secrets() -> tuple[str, ...]:
+    """The secrets a webhook may be signed with: the current one and, during a rotation, the previous one.
+
+    The value (plain or stored) holds one secret, or two separated by a comma: current, then previous.
+    Fails closed: with none configured this raises ConfigurationError, unless ALLOW_UNSIGNED_WEBHOOKS is
+    true outside Lambda (a local run without a secret), which returns () and signatures are not checked.
+    """
+    value = _secret("VOIPBIN_WEBHOOK_SECRET", "VOIPBIN_WEBHOOK_SECRET_NAME") or ""
+    secrets = tuple(secret.strip() for secret in value.split(",") if secret.strip())
+    if secrets:
+        return secrets
+    if os.environ.get("ALLOW_UNSIGNED_WEBHOOKS", "").lower() == "true" and not _in_lambda():
+        return ()
+    raise ConfigurationError("no webhook secret: set VOIPBIN_WEBHOOK_SECRET_NAME (or, locally, VOIPBIN_WEBHOOK_SECRET)")
+
+
+def _in_lambda() -> bool:
+    """Running in AWS Lambda itself, not in `sam local` or the project's local runner."""
+    return "AWS_LAMBDA_FUNCTION_NAME" in os.environ and os.environ.get("AWS_SAM_LOCAL") != "true"
 
 
 def voipbin_credential() -> VoipbinCredential:

@@ -1,12 +1,14 @@
 """How a function behind the bus receives a VoIPBin event: observability and parsing, written once.
 
 A function's app.py decorates one small function that takes the parsed event model. Each event is acted
-on once (store/idempotency.py). An event that does not match the contract is logged with its type and
-field and raised: Lambda's asynchronous retries then end in the dead-letter queue (template.yaml:
-EventInvokeConfig OnFailure), with nothing said to anyone.
+on once (store/idempotency.py), and only inside the replay window (WEBHOOK_MAX_AGE_SECONDS, by the
+event's own timestamp): a signed webhook captured and sent again later is ignored. An event that does not
+match the contract is logged with its type and field and raised: Lambda's asynchronous retries then end
+in the dead-letter queue (template.yaml: EventInvokeConfig OnFailure), with nothing said to anyone.
 """
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -14,8 +16,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voipbin_ai.bus import is_warm_up
+from voipbin_ai.config import event_settings
 from voipbin_ai.exceptions import InvalidEventError
-from voipbin_ai.models.events import parse_webhook
+from voipbin_ai.models.events import outside_window, parse_webhook
 from voipbin_ai.models.voipbin import VoipbinModel
 from voipbin_ai.observability import logger, metrics
 from voipbin_ai.store.idempotency import run_once
@@ -49,6 +52,10 @@ def voipbin_event_handler(
                 logger.error("Invalid VoIPBin event", field=error.field, reason=error.reason)
                 metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
                 raise
+            if outside_window(webhook, now=datetime.now(UTC), max_age_seconds=event_settings().webhook_max_age_seconds):
+                logger.warning("Event outside the replay window ignored", occurred_at=str(webhook.occurred_at))
+                metrics.add_metric(name="StaleEvents", unit=MetricUnit.Count, value=1)
+                return
             if not run_once(webhook.idempotency_key, lambda: process(webhook), context=context):
                 logger.info("Duplicate event skipped", idempotency_key=webhook.idempotency_key)
                 metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=1)

@@ -19,6 +19,7 @@ from tests.fakes.fixtures import SIMULATOR_WEBHOOK_SECRET
 from tests.fakes.voipbin_simulator import VoipbinSimulator
 from voipbin_ai.config import DEFAULT_AGENT_FILE
 from voipbin_ai.store.dynamodb import ConversationStore
+from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, sign
 
 CALLER, OURS = "+15551234567", "+15559876543"
 SUMMARY = "The caller asked about opening hours."
@@ -54,6 +55,13 @@ class Stack:
 
     def chat(self, body: Any) -> httpx2.Response:
         return httpx2.post(self.stack.route_url("WebChatFunction"), json=body, timeout=30)
+
+    def post_raw(self, function: str, body: bytes, *, signed: bool = False) -> httpx2.Response:
+        """Any bytes to a function's route, signed with the webhook secret when asked (an attacker who has it)."""
+        headers = {"Content-Type": "application/json"}
+        if signed:
+            headers[SIGNATURE_HEADER] = sign(SIMULATOR_WEBHOOK_SECRET, body)
+        return httpx2.post(self.stack.route_url(function), content=body, headers=headers, timeout=30)
 
     def rest(self, method: str, path: str) -> httpx2.Response:
         """A call to the simulator's REST API, as the operator (or VoIPBin itself) would make it."""
@@ -97,6 +105,8 @@ def e2e(
         "LLM_MAX_RETRIES": "0",
         "SMS_BURST_SECONDS": "0",
         "AGENT_CONFIG_FILE": str(agent_file),
+        "WEBHOOK_MAX_AGE_SECONDS": "300",
+        "CROSS_CHANNEL_MEMORY": "true",  # the simulator dates its events now, as VoIPBin does
     }
     stack = LocalStack(environment)
     with stack.running():

@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2
@@ -10,6 +11,7 @@ import pytest
 
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
 from tests.fakes.fake_openai import Script
+from tests.fakes.voipbin_state import go_time
 from tests.helpers import LogCapture, wait_until
 from voipbin_ai.bus import OWN_SOURCE, WARM_UP
 from voipbin_ai.models.session import ReplySoFar, call_conversation_id, contact_id
@@ -352,3 +354,14 @@ def test_each_piece_is_said_before_its_history_is_written(e2e: Stack, monkeypatc
         ("user", "Hello?"),
         ("assistant", "You asked: Hello. We are open from eight to six."),
     ]
+
+
+def test_a_transcript_replayed_hours_later_is_not_answered(e2e: Stack) -> None:
+    _, transcribe_id, speaking_id = answered_call(e2e)
+    captured = e2e.voipbin.add_transcript(transcribe_id, "Read me my test results.")
+    captured["tm_create"] = go_time(datetime.now(UTC) - timedelta(hours=2))
+
+    assert e2e.webhook("transcript_created", captured) == 200  # signed and well formed: VoIPBin must not retry
+
+    assert e2e.replies() == []
+    assert e2e.voipbin.said_texts(speaking_id) == [GREETING]

@@ -2,24 +2,29 @@
 
 import copy
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
 from tests.fakes.fake_openai import Script
+from tests.fakes.voipbin_state import go_time
 from tests.helpers import WEBHOOK_SAMPLES, load_json
 from voipbin_ai.models.session import contact_id
 
 pytestmark = pytest.mark.e2e
 
 
+def seconds_ago(seconds: float) -> str:
+    """A VoIPBin timestamp this many seconds before now."""
+    return go_time(datetime.now(UTC) - timedelta(seconds=seconds))
+
+
 def inbound_sms(text: str, *, message_id: str | None = None, written_at: str | None = None) -> dict[str, Any]:
-    """An inbound SMS from CALLER to OURS, as message_created carries it (tm_create: when it was written)."""
+    """An inbound SMS from CALLER to OURS, as message_created carries it (tm_create: when it was written, now)."""
     data = copy.deepcopy(load_json(WEBHOOK_SAMPLES / "message_created.inbound_sms.json")["data"])
-    data.update(id=message_id or str(uuid.uuid4()), text=text)
-    if written_at is not None:
-        data["tm_create"] = written_at
+    data.update(id=message_id or str(uuid.uuid4()), text=text, tm_create=written_at or seconds_ago(0))
     return dict(data)
 
 
@@ -44,7 +49,7 @@ def test_an_sms_is_answered_from_the_number_that_received_it(e2e: Stack) -> None
 def test_both_webhooks_of_one_sms_get_one_reply(e2e: Stack) -> None:
     message = inbound_sms("Hello?")
     conversation_copy = copy.deepcopy(load_json(WEBHOOK_SAMPLES / "conversation_message_created.inbound_sms.json"))
-    conversation_copy["data"]["id"] = message["id"]
+    conversation_copy["data"].update(id=message["id"], tm_create=message["tm_create"])
 
     e2e.webhook("message_created", message)
     e2e.webhook("conversation_message_created", conversation_copy["data"])
@@ -82,9 +87,9 @@ def test_a_burst_of_texts_gets_one_reply_to_the_latest(e2e: Stack, monkeypatch: 
     monkeypatch.setenv("SMS_BURST_SECONDS", "3")  # wide enough for all three to arrive on a loaded machine
     channel_settings.cache_clear()
     written = {
-        "Hi": "2026-08-22T10:15:01.000000Z",
-        "I need to move my appointment": "2026-08-22T10:15:04.000000Z",
-        "to Friday please": "2026-08-22T10:15:06.000000Z",
+        "Hi": seconds_ago(5),
+        "I need to move my appointment": seconds_ago(2),
+        "to Friday please": seconds_ago(0),
     }
 
     # VoIPBin keeps no order: the texts arrive, and take their turns, in another order than written.
@@ -104,7 +109,7 @@ def test_a_caller_who_later_texts_meets_an_agent_that_remembers(e2e: Stack) -> N
     e2e.webhook("message_created", inbound_sms("Me again"))
 
     (request,) = e2e.replies()
-    assert SUMMARY in request.messages[0]["content"]
+    assert SUMMARY in request.messages[1]["content"]  # as a quoted note after the system prompt
 
 
 def test_a_texter_who_later_calls_meets_an_agent_that_remembers(e2e: Stack) -> None:
@@ -116,7 +121,7 @@ def test_a_texter_who_later_calls_meets_an_agent_that_remembers(e2e: Stack) -> N
     (transcribe,) = e2e.voipbin.resources("transcribes")
     e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe["id"], "Hi, it's me"))
 
-    assert SUMMARY in e2e.replies()[-1].messages[0]["content"]
+    assert SUMMARY in e2e.replies()[-1].messages[1]["content"]  # as a quoted note after the system prompt
 
 
 def test_web_chat_answers_through_post_chat(e2e: Stack) -> None:
@@ -152,4 +157,30 @@ def test_web_chat_refuses_a_bad_body(e2e: Stack, body: Any) -> None:
     response = e2e.chat(body)
 
     assert response.status_code == 422
+    assert e2e.replies() == []
+
+
+def test_a_text_replayed_hours_later_is_not_answered_again(e2e: Stack) -> None:
+    captured = inbound_sms("Cancel my appointment", written_at=seconds_ago(3 * 3600))
+
+    assert e2e.webhook("message_created", captured) == 200  # signed and well formed: VoIPBin must not retry
+
+    assert sent(e2e) == []
+    assert e2e.replies() == []
+
+
+HOSTILE_BODIES = [
+    "{}".encode("utf-16"),  # JSON, but not UTF-8
+    b'{"type": "transcript_created", "data": {"message": "\xed\xa0\x80"}}',  # a UTF-8-encoded lone surrogate
+    b"[" * 30_000 + b"]" * 30_000,  # deeper than the parser goes
+    b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+    b"\xff\xfe\x00",
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES, ids=["utf-16", "surrogate", "deep-array", "deep-object", "bytes"])
+def test_a_hostile_body_is_a_400_at_the_ingress_and_at_chat(e2e: Stack, body: bytes) -> None:
+    assert e2e.post_raw("IngressFunction", body, signed=True).status_code == 400
+    assert e2e.post_raw("WebChatFunction", body).status_code == 400
+    assert e2e.stack.bus.published == []
     assert e2e.replies() == []

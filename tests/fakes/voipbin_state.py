@@ -61,7 +61,7 @@ def invalid(message: str) -> ApiError:
     return ApiError(400, "INVALID_ARGUMENT", message)
 
 
-def _iso(moment: datetime) -> str:
+def go_time(moment: datetime) -> str:
     """RFC 3339 UTC with trailing zero digits trimmed, as Go writes time.Time."""
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds").rstrip("0").rstrip(".") + "Z"
 
@@ -202,7 +202,7 @@ class VoipbinState:
             "transcribe_id": transcribe_id,
             "direction": direction,
             "message": message,
-            "tm_transcript": _iso(offset),
+            "tm_transcript": go_time(offset),
             "tm_create": now,
         }
         return self._created("transcripts", transcript, "transcript_created")
@@ -213,7 +213,7 @@ class VoipbinState:
         """Now, strictly after every earlier timestamp so tm_create orders and pages exactly."""
         moment = max(datetime.now(UTC), self._last_moment + timedelta(microseconds=1))
         self._last_moment = moment
-        return _iso(moment)
+        return go_time(moment)
 
     def _get(self, kind: str, resource_id: str) -> Resource:
         try:

@@ -132,11 +132,11 @@ def test_stored_secrets_are_cached(aws: None, monkeypatch: pytest.MonkeyPatch) -
     ssm = boto3.client("ssm")
     ssm.put_parameter(Name="/voipbin-ai/webhook-secret", Value="first", Type="SecureString")
     monkeypatch.setenv("VOIPBIN_WEBHOOK_SECRET_NAME", "/voipbin-ai/webhook-secret")
-    assert config.webhook_secret() == "first"
+    assert config.webhook_secrets() == ("first",)
 
     ssm.put_parameter(Name="/voipbin-ai/webhook-secret", Value="second", Type="SecureString", Overwrite=True)
 
-    assert config.webhook_secret() == "first"
+    assert config.webhook_secrets() == ("first",)
 
 
 def test_the_plain_variable_overrides_the_store(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,15 +147,32 @@ def test_the_plain_variable_overrides_the_store(aws: None, monkeypatch: pytest.M
 
 
 def test_an_unconfigured_optional_secret_is_none() -> None:
-    assert config.webhook_secret() is None
     assert config.openai_api_key() is None
+
+
+def test_without_a_webhook_secret_the_ingress_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match="no webhook secret"):
+        config.webhook_secrets()
+
+    monkeypatch.setenv("ALLOW_UNSIGNED_WEBHOOKS", "true")  # a local run, said out loud
+    assert config.webhook_secrets() == ()
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "IngressFunction")  # ...but never in Lambda itself
+    with pytest.raises(ConfigurationError, match="no webhook secret"):
+        config.webhook_secrets()
+
+
+def test_during_a_rotation_the_previous_webhook_secret_is_accepted_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOIPBIN_WEBHOOK_SECRET", "new-secret, old-secret")
+
+    assert config.webhook_secrets() == ("new-secret", "old-secret")
 
 
 def test_a_missing_stored_secret_is_a_configuration_error(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOIPBIN_WEBHOOK_SECRET_NAME", "/voipbin-ai/absent")
 
     with pytest.raises(ConfigurationError, match="/voipbin-ai/absent"):
-        config.webhook_secret()
+        config.webhook_secrets()
 
 
 def test_an_unknown_store_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,4 +180,4 @@ def test_an_unknown_store_is_a_configuration_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("VOIPBIN_WEBHOOK_SECRET_NAME", "/voipbin-ai/webhook-secret")
 
     with pytest.raises(ConfigurationError, match="SECRETS_STORE"):
-        config.webhook_secret()
+        config.webhook_secrets()

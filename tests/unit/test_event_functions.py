@@ -45,6 +45,22 @@ def test_an_invalid_event_is_logged_and_raised_for_the_dead_letter_queue(
     assert record["event_type"] == event["detail-type"]
 
 
+@pytest.mark.parametrize(("function", "event_file"), CASES)
+def test_an_event_outside_the_replay_window_is_ignored_without_a_trace_in_the_table(
+    moto_table: str, logs: LogCapture, monkeypatch: pytest.MonkeyPatch, function: str, event_file: str
+) -> None:
+    import boto3
+
+    monkeypatch.setenv("WEBHOOK_MAX_AGE_SECONDS", "300")  # the samples are months old
+    event = load_json(EVENTS_DIR / event_file)
+
+    assert handler(function)(event, LambdaContext()) is None
+
+    assert boto3.client("dynamodb").scan(TableName=moto_table)["Items"] == []  # not acted on, nor recorded
+    [record] = logs.records()
+    assert (record["level"], record["message"]) == ("WARNING", "Event outside the replay window ignored")
+
+
 def test_an_event_of_another_type_is_refused(logs: LogCapture) -> None:
     sms = load_json(EVENTS_DIR / "inbound_sms.json")
 

@@ -25,6 +25,7 @@ from voipbin_ai.models.events import (
     TranscriptCreatedEvent,
     TranscriptEventType,
     UnhandledEvent,
+    outside_window,
     parse_webhook,
 )
 from voipbin_ai.models.voipbin import (
@@ -228,3 +229,30 @@ def test_body_not_a_json_object(body: bytes | str) -> None:
     with pytest.raises(InvalidEventError) as caught:
         parse_webhook(body)
     assert (caught.value.event_type, caught.value.field) == ("", "body")
+
+
+NOW = datetime(2026, 8, 22, 10, 15, 8, tzinfo=UTC)  # the transcript sample's own time, to the second
+
+
+@pytest.mark.parametrize(
+    ("now", "outside"),
+    [
+        (NOW, False),
+        (NOW + timedelta(seconds=300), False),
+        (NOW + timedelta(seconds=302), True),  # replayed later
+        (NOW - timedelta(seconds=302), True),  # dated ahead of this clock by more than any skew
+    ],
+)
+def test_the_replay_window_goes_by_the_events_own_time(now: datetime, outside: bool) -> None:
+    event = parse_webhook(load_json(WEBHOOK_SAMPLES / "transcript_created.json"))
+
+    assert outside_window(event, now=now, max_age_seconds=300) is outside
+    assert outside_window(event, now=now, max_age_seconds=0) is False  # off
+
+
+def test_every_acted_on_event_has_its_own_time() -> None:
+    for sample in ("call_progressing.json", "transcribe_speech_started.json", "message_created.inbound_sms.json"):
+        event = parse_webhook(load_json(WEBHOOK_SAMPLES / sample))
+        assert event.occurred_at is not None, sample
+    undated = parse_webhook(transcript_created(tm_create=None))
+    assert outside_window(undated, now=NOW, max_age_seconds=300)

@@ -188,3 +188,44 @@ def test_the_ingress_may_only_publish_and_read_its_secret() -> None:
 
 def test_the_webhook_url_is_an_output() -> None:
     assert WEBHOOK_PATH in template()["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
+
+
+def test_an_ingress_without_its_secret_raises_an_alarm() -> None:
+    environment = template()["Globals"]["Function"]["Environment"]["Variables"]
+    (alarm,) = (
+        a["Properties"]
+        for a in resources("AWS::CloudWatch::Alarm").values()
+        if "Ingress" in a["Properties"]["MetricName"]
+    )
+
+    # The metric the ingress emits when it fails closed, in the namespace and service Powertools writes it to.
+    assert alarm["MetricName"] == "IngressMisconfigured"
+    assert alarm["Namespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+
+def test_the_webhook_and_chat_routes_are_throttled_apart_and_chat_tighter() -> None:
+    functions = resources("AWS::Serverless::Function")
+    webhook = functions["IngressFunction"]["Properties"]["Events"]["Webhook"]["Properties"]["RouteSettings"]
+    chat = functions["WebChatFunction"]["Properties"]["Events"]["Chat"]["Properties"]["RouteSettings"]
+
+    assert chat["ThrottlingRateLimit"] < webhook["ThrottlingRateLimit"]
+    assert chat["ThrottlingBurstLimit"] < webhook["ThrottlingBurstLimit"]
+
+
+def test_secrets_manager_grants_name_exactly_one_secret() -> None:
+    text = (REPO_ROOT / "template.yaml").read_text(encoding="utf-8")
+
+    # Secrets Manager appends six random characters to a secret's name; "-*" would also grant "name-other".
+    assert ":secret:${" in text
+    assert "}-*" not in text
+    assert text.count("}-??????") == text.count(":secret:${")
+
+
+def test_every_function_logs_to_a_group_that_expires() -> None:
+    groups = resources("AWS::Logs::LogGroup")
+    for name, function in resources("AWS::Serverless::Function").items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert groups[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+    assert template()["Parameters"]["LogRetentionDays"]["Default"] == 30

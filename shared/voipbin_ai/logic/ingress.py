@@ -5,15 +5,17 @@ WebhookRejectedError (answered 4xx, never retried) and only a failed publish sur
 """
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from voipbin_ai.config import IngressSettings
 from voipbin_ai.exceptions import MalformedWebhookError, PayloadTooLargeError, SignatureMismatchError
 from voipbin_ai.voipbin import signature
 
 Publisher = Callable[[str, str, str], None]
+_EVENT_TYPE: Final = re.compile(r"[a-z][a-z0-9_]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ def accept_webhook(
     raw_body: bytes,
     signature_header: str | None,
     *,
-    secret: str | None,
+    secrets: tuple[str, ...],
     settings: IngressSettings,
     publish: Publisher,
 ) -> IngressOutcome:
@@ -38,7 +40,8 @@ def accept_webhook(
     Args:
         raw_body: the body bytes exactly as VoIPBin sent them (the signature covers these bytes).
         signature_header: the X-VoIPBIN-Signature value, if any.
-        secret: the webhook secret; None skips the check (local use without a secret).
+        secrets: the webhook secrets, current and previous (either verifies); () skips the check, which
+            config.webhook_secrets allows only for an explicitly unsigned local run.
         settings: size limit, dropped types and the bus.
         publish: (bus name, event type, detail JSON) -> None; raises PublishError on failure.
 
@@ -49,26 +52,31 @@ def accept_webhook(
     """
     if len(raw_body) > settings.max_body_bytes:
         raise PayloadTooLargeError(f"body is {len(raw_body)} bytes; the limit is {settings.max_body_bytes}")
-    if secret is not None and not signature.verify(secret, raw_body, signature_header):
+    if secrets and not any(signature.verify(secret, raw_body, signature_header) for secret in secrets):
         raise SignatureMismatchError(f"missing or invalid {signature.SIGNATURE_HEADER} header")
     event_type, resource_id = _read_envelope(raw_body)
     if event_type in settings.dropped_event_types:
         return IngressOutcome(event_type, resource_id, "dropped")
-    publish(settings.event_bus_name, event_type, raw_body.decode("utf-8"))
+    publish(settings.event_bus_name, event_type, raw_body.decode("utf-8"))  # UTF-8: checked above
     return IngressOutcome(event_type, resource_id, "published")
 
 
 def _read_envelope(raw_body: bytes) -> tuple[str, str | None]:
     """The envelope's type and data.id; the functions behind the bus validate the rest of data."""
     try:
-        envelope = json.loads(raw_body)
+        # Strict UTF-8 first: json.loads would take UTF-16 and UTF-32 bytes too, which VoIPBin never sends.
+        envelope = json.loads(raw_body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MalformedWebhookError(f"body is not valid UTF-8 JSON: {error}") from error
+    except RecursionError as error:  # nested deeper than the parser goes: no genuine webhook is
+        raise MalformedWebhookError("body is nested too deeply") from error
     if not isinstance(envelope, dict):
         raise MalformedWebhookError("body must be a JSON object with 'type' and 'data'")
     event_type = envelope.get("type")
-    if not isinstance(event_type, str) or not event_type:
-        raise MalformedWebhookError("'type' must be a non-empty string")
+    if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
+        # VoIPBin's types are snake_case words; anything else would be a bus detail-type no rule expects,
+        # and one that EventBridge refuses (control characters) would fail the publish: a 5xx, retried.
+        raise MalformedWebhookError("'type' must be a snake_case VoIPBin event type")
     data = envelope.get("data")
     if not isinstance(data, dict):
         raise MalformedWebhookError(f"'data' of {event_type} must be a JSON object")

@@ -6,6 +6,7 @@ UnhandledEvent (not an error). parse_webhook is the single entry point and raise
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
@@ -52,6 +53,11 @@ class CallEvent(VoipbinModel):
         """One call_progressing and one call_hangup per call: the event type carries the status."""
         return f"{self.type}:{self.data.id}:{self.data.status}"
 
+    @property
+    def occurred_at(self) -> datetime | None:
+        """When the call changed to this state, by VoIPBin's clock."""
+        return self.data.tm_update or self.data.tm_create
+
 
 class TranscriptCreatedEvent(VoipbinModel):
     """A final utterance of a live transcription."""
@@ -63,6 +69,11 @@ class TranscriptCreatedEvent(VoipbinModel):
     def idempotency_key(self) -> str:
         """A transcript is created once; its id is stable."""
         return f"{self.type}:{self.data.id}"
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        """When VoIPBin transcribed it."""
+        return self.data.tm_create
 
 
 class TranscribeSpeechEvent(VoipbinModel):
@@ -77,6 +88,11 @@ class TranscribeSpeechEvent(VoipbinModel):
         moment = self.data.tm_event.isoformat() if self.data.tm_event else self.data.id
         return f"{self.type}:{self.data.streaming_id}:{moment}"
 
+    @property
+    def occurred_at(self) -> datetime | None:
+        """When the caller started or stopped speaking."""
+        return self.data.tm_event or self.data.tm_create
+
 
 class TranscribeEvent(VoipbinModel):
     """A transcription session was created, progressed or finished."""
@@ -88,6 +104,11 @@ class TranscribeEvent(VoipbinModel):
     def idempotency_key(self) -> str:
         """One event per transcribe and status."""
         return f"{self.type}:{self.data.id}:{self.data.status}"
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        """When the transcribe changed to this status."""
+        return self.data.tm_update or self.data.tm_create
 
 
 class MessageEvent(VoipbinModel):
@@ -101,6 +122,11 @@ class MessageEvent(VoipbinModel):
         """The message id alone: both webhooks of one inbound SMS (this and the conversation copy) share it."""
         return f"message:{self.data.id}"
 
+    @property
+    def occurred_at(self) -> datetime | None:
+        """When the message was created or last changed."""
+        return self.data.tm_update or self.data.tm_create
+
 
 class ConversationMessageEvent(VoipbinModel):
     """A conversation message; an inbound SMS arrives both as this and as a MessageEvent."""
@@ -113,6 +139,11 @@ class ConversationMessageEvent(VoipbinModel):
         """The SMS's id, as MessageEvent's: one inbound SMS is acted on once, whichever webhook comes first."""
         return f"message:{self.data.id}"
 
+    @property
+    def occurred_at(self) -> datetime | None:
+        """When the conversation message was created or last changed."""
+        return self.data.tm_update or self.data.tm_create
+
 
 class UnhandledEvent(VoipbinModel):
     """Any other event type: kept as raw data so it can be acknowledged and ignored."""
@@ -124,6 +155,11 @@ class UnhandledEvent(VoipbinModel):
     def idempotency_key(self) -> str:
         """The type and the resource id, when there is one."""
         return f"{self.type}:{self.data.get('id', '')}"
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        """Unknown for a type this backend does not model; nothing acts on it anyway."""
+        return None
 
 
 _UNHANDLED = "unhandled"
@@ -184,3 +220,16 @@ def parse_webhook(payload: Mapping[str, Any] | bytes | str) -> WebhookEvent:
         first = error.errors(include_url=False)[0]
         # loc[0] is the union tag; the rest is the path inside the envelope.
         raise InvalidEventError(event_type, ".".join(map(str, first["loc"][1:])), first["msg"]) from error
+
+
+def outside_window(event: WebhookEvent, *, now: datetime, max_age_seconds: int) -> bool:
+    """Whether an event is too old to act on, or dated too far ahead to be genuine (a replay, a forgery).
+
+    By VoIPBin's own timestamp for the event's type; max_age_seconds either way also covers clock skew.
+    An event without one is outside (VoIPBin dates every event it sends); 0 turns the check off.
+    """
+    if not max_age_seconds:
+        return False
+    if event.occurred_at is None:
+        return True
+    return abs((now - event.occurred_at).total_seconds()) > max_age_seconds
