@@ -54,10 +54,8 @@ SESSION_SK: Final = "SESSION"
 MESSAGE_PREFIX: Final = "MSG#"
 _USER, _ASSISTANT = 0, 1
 _CONDITION_FAILED: Final = "ConditionalCheckFailedException"
-# The guard of a reply's pieces: its turn is the latest, not barged in on, and the conversation goes on.
-_LATEST_UNHALTED_TURN: Final = (
-    "turn = :turn AND (attribute_not_exists(halted_turn) OR halted_turn <> :turn) AND #status = :active"
-)
+# The guard of a reply's pieces: its turn is the latest and not barged in on (and the conversation active).
+_LATEST_UNHALTED_TURN: Final = "turn = :turn AND (attribute_not_exists(halted_turn) OR halted_turn <> :turn)"
 
 
 def _conversation_pk(conversation_id: str) -> str:
@@ -371,21 +369,9 @@ class ConversationStore:
         if speaking_until_ms is not None:
             assignments += ", speaking_until_ms = :until"
             values[":until"] = _n(speaking_until_ms)
+        update = self._active_session_update(conversation_id, assignments, values, now, _LATEST_UNHALTED_TURN)
         try:
-            self._call(
-                self.client.update_item,
-                TableName=self.table_name,
-                Key=_session_key(conversation_id),
-                UpdateExpression=f"SET {assignments}, updated_at = :now, #ttl = :e",
-                ConditionExpression=_LATEST_UNHALTED_TURN,
-                ExpressionAttributeNames={"#status": "status", "#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={
-                    **values,
-                    ":now": _n(now),
-                    ":e": _n(now + self._ttl_seconds),
-                    ":active": _s(STATUS_ACTIVE),
-                },
-            )
+            self._call(self.client.update_item, **update["Update"])
         except _ConditionFailed:
             return False
         return True
@@ -402,7 +388,7 @@ class ConversationStore:
             "ConditionCheck": {
                 "TableName": self.table_name,
                 "Key": _session_key(conversation_id),
-                "ConditionExpression": _LATEST_UNHALTED_TURN,
+                "ConditionExpression": f"{_LATEST_UNHALTED_TURN} AND #status = :active",
                 "ExpressionAttributeNames": {"#status": "status"},
                 "ExpressionAttributeValues": {":turn": _n(reply.turn), ":active": _s(STATUS_ACTIVE)},
             }
