@@ -66,3 +66,20 @@ class LogCapture:
         """Secrets and phone numbers never appear in logs."""
         for value in values:
             assert value not in self.text, f"{value!r} leaked into the logs"
+
+
+def granted_dynamodb(function: str) -> tuple[frozenset[str], list[str] | None]:
+    """The DynamoDB actions template.yaml grants a function, and the partition keys it is limited to, if any."""
+    from samcli.yamlhelper import yaml_parse
+
+    resources = yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8"))["Resources"]
+    actions: set[str] = set()
+    leading_keys: list[str] | None = None
+    for policy in resources[function]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            granted = [action for action in statement["Action"] if action.startswith("dynamodb:")]
+            actions.update(granted)
+            condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
+            if granted and "dynamodb:LeadingKeys" in condition:
+                leading_keys = list(condition["dynamodb:LeadingKeys"])
+    return frozenset(actions), leading_keys

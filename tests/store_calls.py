@@ -55,3 +55,36 @@ def one_voice_turn_calls(store: ConversationStore, conversation_id: str) -> Coun
         store.history(conversation_id, limit=20)
         assert store.record_reply(conversation_id, ReplySoFar(turn=turn.number, text="Hello.", user_text="hi"))
     return calls
+
+
+def _actions_and_keys(operation: str, params: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The IAM actions a DynamoDB call needs, each with the partition key it touches."""
+    if operation == "TransactWriteItems":
+        for item in params["TransactItems"]:
+            ((kind, request),) = item.items()
+            action = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}.get(kind, "ConditionCheckItem")
+            yield f"dynamodb:{action}", (request.get("Key") or request["Item"])["pk"]["S"]
+    elif operation == "Query":
+        yield "dynamodb:Query", params["ExpressionAttributeValues"][":pk"]["S"]
+    else:
+        yield f"dynamodb:{operation}", (params.get("Key") or params.get("Item") or {}).get("pk", {}).get("S", "")
+
+
+@contextmanager
+def dynamodb_access() -> Iterator[list[tuple[str, str]]]:
+    """Every (IAM action, partition key) of the DynamoDB calls any client in this process makes meanwhile."""
+    from botocore.client import BaseClient
+
+    accessed: list[tuple[str, str]] = []
+    make_api_call = BaseClient._make_api_call
+
+    def recording(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if client.meta.service_model.service_name == "dynamodb":
+            accessed.extend(_actions_and_keys(operation, params))
+        return make_api_call(client, operation, params)
+
+    BaseClient._make_api_call = recording  # type: ignore[method-assign]
+    try:
+        yield accessed
+    finally:
+        BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]

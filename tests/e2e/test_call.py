@@ -12,7 +12,8 @@ import pytest
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
 from tests.fakes.fake_openai import Script
 from tests.fakes.voipbin_state import go_time
-from tests.helpers import LogCapture, wait_until
+from tests.helpers import LogCapture, granted_dynamodb, wait_until
+from tests.store_calls import dynamodb_access
 from voipbin_ai.bus import OWN_SOURCE, WARM_UP
 from voipbin_ai.models.session import ReplySoFar, call_conversation_id, contact_id
 from voipbin_ai.store.dynamodb import ConversationStore
@@ -365,3 +366,15 @@ def test_a_transcript_replayed_hours_later_is_not_answered(e2e: Stack) -> None:
 
     assert e2e.replies() == []
     assert e2e.voipbin.said_texts(speaking_id) == [GREETING]
+
+
+def test_a_call_needs_only_what_the_event_functions_policy_grants(e2e: Stack) -> None:
+    actions, _ = granted_dynamodb("TranscriptCreatedFunction")
+
+    with dynamodb_access() as accessed:
+        call, transcribe_id, _ = answered_call(e2e)
+        e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "What are your hours?"))
+        e2e.webhook("call_hangup", hung_up(call))
+
+    # Each one used and none missing; DeleteItem removes an idempotency record when its handler fails.
+    assert {action for action, _ in accessed} | {"dynamodb:DeleteItem"} == actions

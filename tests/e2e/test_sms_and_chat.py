@@ -3,6 +3,7 @@
 import copy
 import uuid
 from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatch
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
 from tests.fakes.fake_openai import Script
 from tests.fakes.voipbin_state import go_time
-from tests.helpers import WEBHOOK_SAMPLES, load_json
+from tests.helpers import WEBHOOK_SAMPLES, granted_dynamodb, load_json
+from tests.store_calls import dynamodb_access
 from voipbin_ai.models.session import contact_id
 
 pytestmark = pytest.mark.e2e
@@ -184,3 +186,28 @@ def test_a_hostile_body_is_a_400_at_the_ingress_and_at_chat(e2e: Stack, body: by
     assert e2e.post_raw("WebChatFunction", body).status_code == 400
     assert e2e.stack.bus.published == []
     assert e2e.replies() == []
+
+
+def test_web_chat_needs_only_what_its_policy_grants(e2e: Stack) -> None:
+    actions, leading_keys = granted_dynamodb("WebChatFunction")
+    assert leading_keys == ["CONV#chat:*"]
+
+    with dynamodb_access() as accessed:
+        for message in ("Open today?", "And tomorrow?", "Thanks"):
+            assert e2e.chat({"session_id": "browser-session-2", "message": message}).status_code == 200
+
+    assert accessed
+    assert {action for action, _ in accessed} <= actions
+    assert all(fnmatch(key, pattern) for _, key in accessed for pattern in leading_keys)
+
+
+def test_the_event_functions_need_only_what_their_policy_grants(e2e: Stack) -> None:
+    actions, leading_keys = granted_dynamodb("InboundSmsFunction")  # the event functions share one policy
+
+    with dynamodb_access() as accessed:
+        e2e.webhook("message_created", inbound_sms("Are you open on Saturday?"))
+        e2e.webhook("message_created", inbound_sms("Are you open on Saturday?"))  # a new message: a new turn
+
+    assert leading_keys is None
+    assert accessed
+    assert {action for action, _ in accessed} <= actions

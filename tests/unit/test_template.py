@@ -9,7 +9,7 @@ from samcli.yamlhelper import yaml_parse
 from functions.ingress.app import WEBHOOK_PATH
 from local.bus import BusRule, rules_from_template
 from local.lambda_events import eventbridge_event
-from tests.helpers import REPO_ROOT, WEBHOOK_SAMPLES, load_json
+from tests.helpers import REPO_ROOT, WEBHOOK_SAMPLES, granted_dynamodb, load_json
 from voipbin_ai.bus import EVENT_SOURCE, OWN_SOURCE, WARM_UP
 
 EVENT_FUNCTIONS = {
@@ -229,3 +229,14 @@ def test_every_function_logs_to_a_group_that_expires() -> None:
         group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert groups[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
     assert template()["Parameters"]["LogRetentionDays"]["Default"] == 30
+
+
+def test_no_function_may_scan_or_batch_the_table_and_the_chat_only_its_own_keys() -> None:
+    for name in resources("AWS::Serverless::Function"):
+        actions, leading_keys = granted_dynamodb(name)
+        if name == "IngressFunction":
+            assert not actions
+            continue
+        assert actions and not {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem"} & actions, name
+        assert (leading_keys is not None) == (name == "WebChatFunction"), name
+    assert "DynamoDBCrudPolicy" not in (REPO_ROOT / "template.yaml").read_text(encoding="utf-8")
