@@ -144,6 +144,30 @@ class ChannelSettings(_Settings):
         return not self.answer_numbers or number in self.answer_numbers
 
 
+class ToolSettings(_Settings):
+    """Where the agent's tools may reach: which countries a text may go to, which hosts an HTTPS tool may call."""
+
+    # Country calling codes ("1", "44"); empty: only the country of the number the conversation came in on.
+    sms_allowed_country_codes: CsvSet = Field(default=frozenset(), alias="SMS_ALLOWED_COUNTRY_CODES")
+    # Local development only: HTTPS tools may call loopback and private addresses (refused in Lambda).
+    allow_private_tool_urls: bool = Field(default=False, alias="ALLOW_PRIVATE_TOOL_URLS")
+
+    @field_validator("sms_allowed_country_codes")
+    @classmethod
+    def _calling_codes(cls, codes: frozenset[str]) -> frozenset[str]:
+        cleaned = frozenset(code.removeprefix("+") for code in codes)
+        if not all(code.isdigit() and 1 <= len(code) <= 3 for code in cleaned):
+            raise ValueError("country calling codes are 1 to 3 digits, e.g. 1,44")
+        return cleaned
+
+    @field_validator("allow_private_tool_urls")
+    @classmethod
+    def _local_only(cls, allowed: bool) -> bool:
+        if allowed and _in_lambda():
+            raise ValueError("ALLOW_PRIVATE_TOOL_URLS is for local runs; in Lambda tools reach public hosts only")
+        return allowed
+
+
 def _load[SettingsT: _Settings](model: type[SettingsT]) -> SettingsT:
     try:
         return model.model_validate(os.environ)
@@ -199,6 +223,13 @@ def llm_settings() -> LlmSettings:
 def channel_settings() -> ChannelSettings:
     """The channel settings, validated on first use and cached for the container's life."""
     return _load(ChannelSettings)
+
+
+@per_container
+@lru_cache(maxsize=1)
+def tool_settings() -> ToolSettings:
+    """The tool settings, validated on first use and cached for the container's life."""
+    return _load(ToolSettings)
 
 
 def agent_config() -> "AgentConfig":

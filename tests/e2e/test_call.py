@@ -215,6 +215,21 @@ def test_end_call_says_goodbye_then_hangs_up(e2e: Stack) -> None:
     assert goodbye.received_at < hangup.received_at
 
 
+def test_a_model_that_keeps_calling_send_sms_texts_the_caller_twice_in_all(e2e: Stack) -> None:
+    from tests.fakes.fake_openai import ToolCall
+
+    _, transcribe_id, speaking_id = answered_call(e2e)
+    flood = [ToolCall("send_sms", json.dumps({"text": f"Detail {n}"})) for n in range(5)]
+    for question in ("Text me each detail separately", "Once more, every detail"):
+        e2e.llm.enqueue(*(Script.tools(*flood) for _ in range(3)), Script.text("Done."))
+        e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, question))
+
+    assert e2e.voipbin.said_texts(speaking_id)[1:] == ["Done.", "Done."]
+    texts = e2e.voipbin.requests("POST", "/messages")
+    assert [text.body["text"] for text in texts] == ["Detail 0", "Detail 1"]
+    assert {text.body["destinations"][0]["target"] for text in texts} == {CALLER}
+
+
 def test_a_call_to_a_number_not_served_is_left_alone(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     from voipbin_ai.config import channel_settings
 

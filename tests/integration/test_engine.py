@@ -20,7 +20,7 @@ from tests.store_calls import replied
 from voipbin_ai.ai.core import Conversation, Engine, Reply
 from voipbin_ai.ai.llm import LlmClient
 from voipbin_ai.ai.tools import ToolContext, toolbox
-from voipbin_ai.config import DEFAULT_AGENT_FILE, LlmSettings
+from voipbin_ai.config import DEFAULT_AGENT_FILE, LlmSettings, ToolSettings
 from voipbin_ai.models.agent import AgentConfig
 from voipbin_ai.models.session import Channel, HistoryMessage, call_conversation_id
 from voipbin_ai.store.dynamodb import ConversationStore
@@ -68,9 +68,11 @@ class Harness:
             {"LLM_MODEL": "test-model", "OPENAI_BASE_URL": fake.base_url, "LLM_MAX_RETRIES": 0}
         )
         self.llm = LlmClient(settings, api_key="test-key")
+        # The tool endpoints of these tests listen on loopback.
+        self.tool_settings = ToolSettings.model_validate({"ALLOW_PRIVATE_TOOL_URLS": "true"})
 
     def engine(self, agent: AgentConfig = DEFAULT_AGENT) -> Engine:
-        tools = toolbox(agent, store=self.store, voipbin=lambda: self.voipbin)
+        tools = toolbox(agent, store=self.store, voipbin=lambda: self.voipbin, settings=self.tool_settings)
         return Engine(agent, llm=self.llm, tools=tools, store=self.store)
 
     def conversation(self, channel: Channel = "voice", *, turn: int = 1, **fields: Any) -> Conversation:
@@ -231,6 +233,24 @@ def test_the_same_tool_call_in_a_new_turn_runs_again(harness: Harness, voipbin_s
     assert len(voipbin_simulator.sent_messages()) == 2
 
 
+def test_a_model_that_keeps_calling_send_sms_sends_two_texts_in_all(
+    harness: Harness, voipbin_simulator: VoipbinSimulator
+) -> None:
+    # A prompt-injected model ("text me each detail separately"): five texts an answer, every answer.
+    flood = [ToolCall("send_sms", json.dumps({"text": f"Detail {n}"})) for n in range(5)]
+    harness.fake.enqueue(*(Script.tools(*flood) for _ in range(3)), Script.text("Done."))
+    harness.run(harness.engine().reply(harness.conversation(turn=1), "Text me each detail separately"))
+    harness.fake.enqueue(Script.tools(*flood), Script.text("Done."))
+    harness.run(harness.engine().reply(harness.conversation(turn=2), "And again"))
+
+    assert [message.body["text"] for message in voipbin_simulator.requests("POST", "/messages")] == [
+        "Detail 0",
+        "Detail 1",
+    ]
+    told = [message["content"] for message in harness.prompt() if message["role"] == "tool"]
+    assert told and all(result.startswith("refused:") for result in told)
+
+
 def test_end_call_hangs_up_after_the_goodbye_and_once(harness: Harness, voipbin_simulator: VoipbinSimulator) -> None:
     hangup_path = f"/calls/{harness.call_id}/hangup"
     for attempt in range(2):  # the second is a replay of the same turn
@@ -324,6 +344,10 @@ def test_a_configured_http_tool_posts_its_arguments_and_the_llm_reads_the_answer
             }
         ]
     )
+    # Arguments outside the tool's schema never reach it; the model is told why.
+    harness.fake.enqueue(Script.tools(ToolCall("find_slots", '{"day": 3, "then": "/etc/passwd"}')), Script.text("?"))
+    harness.run(harness.engine(agent).reply(harness.conversation("sms"), "Free on day three?"))
+    assert harness.prompt()[-1]["content"].startswith("error: invalid arguments")
     for _ in range(2):  # replayed: the endpoint is called once, the stored answer is reused
         harness.fake.enqueue(
             Script.tools(ToolCall("find_slots", '{"day": "Tuesday"}')), Script.text("Tuesday at ten works.")

@@ -1,6 +1,7 @@
 """The agent's configuration: the file in the layer, a local file, or an SSM parameter; validated."""
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,28 @@ def test_configured_tools_cannot_shadow_built_ins_or_repeat() -> None:
     tool = {"name": "find_slots", "description": "x", "url": "https://a.example"}
     with pytest.raises(ValidationError, match="unique"):
         AgentConfig.model_validate(default_agent_data() | {"tools": [tool, tool]})
+
+
+def test_configured_tools_reach_the_web_chat_only_when_they_say_so() -> None:
+    tool = {"name": "find_slots", "description": "x", "url": "https://a.example"}
+
+    assert HttpTool.model_validate(tool).channels == ("voice", "sms")
+    assert "chat" in HttpTool.model_validate(tool | {"channels": ["chat"]}).channels
+
+
+@pytest.mark.parametrize(
+    ("parameters", "problem"),
+    [
+        ({"type": "string"}, '"type": "object"'),
+        ({"type": "object", "properties": {"day": {"type": "weekday"}}}, "not a usable JSON Schema"),
+        ({"type": "object", "required": "day"}, "not a usable JSON Schema"),
+    ],
+)
+def test_a_tool_schema_that_cannot_check_arguments_fails_the_load(parameters: dict[str, Any], problem: str) -> None:
+    tool = {"name": "find_slots", "description": "x", "url": "https://a.example", "parameters": parameters}
+
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        HttpTool.model_validate(tool)
 
 
 def test_llm_settings_default_to_openai(monkeypatch: pytest.MonkeyPatch) -> None:

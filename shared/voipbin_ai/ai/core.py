@@ -126,6 +126,7 @@ class Engine:
     ) -> Iterator[str]:
         """LLM calls until one ends without tool calls (at most tool_rounds of them may call tools)."""
         tools = self._tools.schemas(context.channel)
+        tool_turn = self._tools.turn(context)
         shaper = _Shaper(context, rules)
         delivered = False
         for round_number in range(self.agent.limits.tool_rounds + 1):
@@ -155,8 +156,7 @@ class Engine:
                 delivered = True
                 yield piece
             messages.append(_assistant_tool_message("".join(text), requests))
-            for request in requests:
-                outcome = self._tools.call(request, context)
+            for request, outcome in zip(requests, tool_turn.run_round(requests), strict=True):
                 messages.append({"role": "tool", "tool_call_id": request.id, "content": outcome.result})
                 if outcome.after_reply is not None:
                     reply.after_reply.append(outcome.after_reply)

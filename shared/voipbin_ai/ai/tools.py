@@ -7,35 +7,48 @@ and its canonical arguments rather than by the provider's tool call id, because 
 the LLM again and providers mint a new id for every completion.
 
 end_call and transfer_call act after the reply: the goodbye or "let me transfer you" is said first.
+
+The limits are here, in code, whatever the prompt says or a caller talks the model into: arguments must
+match the tool's JSON Schema before anything runs; at most limits.tool_calls_per_round calls of one LLM
+answer and limits.tool_calls_per_turn of a turn run; send_sms sends at most limits.sms_per_conversation
+texts, only to numbers of the allowed countries and never to premium-rate ones (the caller's number can be
+spoofed); transfer_call transfers a call once.
 """
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
-import httpx2
+import fastjsonschema
 
 from voipbin_ai.ai.llm import ToolCallRequest, ToolSchema
-from voipbin_ai.container import holds_connections
-from voipbin_ai.models.agent import AgentConfig, HttpTool
+from voipbin_ai.ai.tool_http import ToolHttpError, post_json
+from voipbin_ai.config import ToolSettings
+from voipbin_ai.models.agent import AgentConfig, HttpTool, Limits
 from voipbin_ai.models.session import Channel
 from voipbin_ai.models.voipbin import Address
 from voipbin_ai.observability import logger
 from voipbin_ai.store.dynamodb import ConversationStore
 from voipbin_ai.voipbin.client import VoipbinClient, VoipbinError
 
-# What the LLM reads of an HTTPS tool's answer.
+# What the LLM reads of an HTTPS tool's answer, and the bytes read for it (UTF-8 takes up to 4 a character).
 MAX_RESULT_CHARS: Final = 2000
+_MAX_RESULT_BYTES: Final = 4 * MAX_RESULT_CHARS
 MAX_SMS_TOOL_CHARS: Final = 320
 _UNKNOWN_OUTCOME: Final = "This was already attempted for this turn and its outcome is unknown; do not retry it."
+_TOO_MANY: Final = "refused: too many tool calls; at most {} per answer, fewer in a turn. Do not retry it."
 _NO_ARGUMENTS: Final[dict[str, Any]] = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
 class ToolArgumentError(ValueError):
     """The model called a tool with arguments it does not take; the model is told, nothing runs."""
+
+
+class ToolRefusedError(Exception):
+    """The call is well formed but not allowed here (a limit, a destination); the model is told, nothing runs."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,8 @@ class ToolContext:
     our_address: str = ""
     their_address: str = ""
     call_id: str | None = None
+    # The session's count of each limited tool's uses when the turn began (Session.tool_uses).
+    tool_uses: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,8 @@ class Tool:
     plan: Callable[[dict[str, Any], ToolContext], ToolPlan]
     channels: frozenset[Channel]
     parameters: Mapping[str, Any] = field(default_factory=lambda: _NO_ARGUMENTS)
+    # Most runs in one conversation (None: no such limit), counted in the session.
+    per_conversation: int | None = None
 
     def schema(self) -> ToolSchema:
         """The tool as the Chat Completions API takes it."""
@@ -87,15 +104,20 @@ class Tool:
 
 
 class ToolBox:
-    """The tools of this deployment, run at most once per (conversation, turn, tool call)."""
+    """The tools of this deployment, run at most once per (conversation, turn, tool call), within the limits."""
 
-    def __init__(self, tools: Iterable[Tool], *, store: ConversationStore) -> None:
+    def __init__(self, tools: Iterable[Tool], *, store: ConversationStore, limits: Limits) -> None:
         self._tools = {tool.name: tool for tool in tools}
         self._store = store
+        self._limits = limits
 
     def schemas(self, channel: Channel) -> list[ToolSchema]:
         """The tools offered on a channel."""
         return [tool.schema() for tool in self._tools.values() if channel in tool.channels]
+
+    def turn(self, context: ToolContext) -> "ToolTurn":
+        """The tool calls of one turn, counted against the per-round and per-turn limits."""
+        return ToolTurn(self, context, self._limits)
 
     def call(self, request: ToolCallRequest, context: ToolContext) -> ToolOutcome:
         """Run (or schedule) one tool call; mistakes of the model become results it can read, not errors."""
@@ -103,34 +125,85 @@ class ToolBox:
         if tool is None or context.channel not in tool.channels:
             return ToolOutcome(f"error: there is no tool named {request.name!r}")
         try:
-            arguments = json.loads(request.arguments or "{}")
-            if not isinstance(arguments, dict):
-                raise ToolArgumentError("arguments must be a JSON object")
+            arguments = _validator(json.dumps(dict(tool.parameters), sort_keys=True))(
+                json.loads(request.arguments or "{}")
+            )
             plan = tool.plan(arguments, context)
+            # The model must know before it says "I'll transfer you"; a run-time claim alone is too late.
+            if plan.after_reply and _spent_already(tool, context):
+                raise ToolRefusedError(_spent(tool))
+        except fastjsonschema.JsonSchemaValueException as error:
+            return ToolOutcome(f"error: invalid arguments: {error.message}")
         except (ValueError, ToolArgumentError) as error:
             return ToolOutcome(f"error: invalid arguments: {error}")
+        except ToolRefusedError as error:
+            logger.warning("Tool call refused", tool=request.name, reason=str(error))
+            return ToolOutcome(f"refused: {error}")
         key = call_key(request.name, arguments)
         logger.info("Tool called", tool=request.name, tool_call_id=request.id, call_key=key)
         if plan.after_reply:
 
             def run_after_reply() -> None:
-                self._once(context, key, plan.effect)
+                self._once(tool, context, key, plan.effect)
 
             return ToolOutcome(plan.acknowledgement, after_reply=run_after_reply)
-        return ToolOutcome(self._once(context, key, plan.effect))
+        return ToolOutcome(self._once(tool, context, key, plan.effect))
 
-    def _once(self, context: ToolContext, key: str, effect: Callable[[], str]) -> str:
+    def _once(self, tool: Tool, context: ToolContext, key: str, effect: Callable[[], str]) -> str:
         earlier = self._store.begin_tool_call(context.conversation_id, context.turn, key)
         if earlier is not None:
             logger.info("Tool call already run", call_key=key, done=earlier.done)
             return earlier.result if earlier.done else _UNKNOWN_OUTCOME
-        try:
-            result = effect()
-        except (VoipbinError, httpx2.HTTPError) as error:
-            logger.warning("Tool failed", call_key=key, error=type(error).__name__)
-            result = f"failed: {error}"
+        if tool.per_conversation is not None and not self._store.claim_tool_use(
+            context.conversation_id, tool.name, limit=tool.per_conversation
+        ):
+            logger.warning("Tool limit reached", tool=tool.name, limit=tool.per_conversation)
+            result = f"refused: {_spent(tool)}"
+        else:
+            try:
+                result = effect()
+            except (VoipbinError, ToolHttpError) as error:
+                logger.warning("Tool failed", call_key=key, error=type(error).__name__)
+                result = f"failed: {error}"
         self._store.finish_tool_call(context.conversation_id, context.turn, key, result)
         return result
+
+
+class ToolTurn:
+    """One turn's tool calls: the calls past a round's or the turn's limit are refused, not run."""
+
+    def __init__(self, box: ToolBox, context: ToolContext, limits: Limits) -> None:
+        self._box = box
+        self._context = context
+        self._limits = limits
+        self._calls = 0
+
+    def run_round(self, requests: Sequence[ToolCallRequest]) -> list[ToolOutcome]:
+        """The outcome of each tool call of one LLM answer, in order."""
+        outcomes = []
+        for index, request in enumerate(requests):
+            if index >= self._limits.tool_calls_per_round or self._calls >= self._limits.tool_calls_per_turn:
+                logger.warning("Tool call over the limit", tool=request.name, calls_this_turn=self._calls)
+                outcomes.append(ToolOutcome(_TOO_MANY.format(self._limits.tool_calls_per_round)))
+                continue
+            self._calls += 1
+            outcomes.append(self._box.call(request, self._context))
+        return outcomes
+
+
+def _spent_already(tool: Tool, context: ToolContext) -> bool:
+    """Whether the session's count at the turn's start shows the tool's limit reached."""
+    return tool.per_conversation is not None and context.tool_uses.get(tool.name, 0) >= tool.per_conversation
+
+
+def _spent(tool: Tool) -> str:
+    return f"{tool.name} may run at most {tool.per_conversation} time(s) in a conversation, and has"
+
+
+@lru_cache(maxsize=64)
+def _validator(schema: str) -> Callable[[Any], Any]:
+    """The compiled check of a tool's arguments (compiled once per schema and container)."""
+    return fastjsonschema.compile(json.loads(schema))
 
 
 def call_key(name: str, arguments: Mapping[str, Any]) -> str:
@@ -139,12 +212,15 @@ def call_key(name: str, arguments: Mapping[str, Any]) -> str:
     return f"{name}#{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
 
 
-def toolbox(agent: AgentConfig, *, store: ConversationStore, voipbin: Callable[[], VoipbinClient]) -> ToolBox:
+def toolbox(
+    agent: AgentConfig, *, store: ConversationStore, voipbin: Callable[[], VoipbinClient], settings: ToolSettings
+) -> ToolBox:
     """The built-in tools and the configured HTTPS tools; voipbin is called only when a tool needs it."""
-    return ToolBox([*built_in_tools(agent, voipbin), *(http_tool(tool) for tool in agent.tools)], store=store)
+    tools = [*built_in_tools(agent, voipbin, settings), *(http_tool(tool, settings) for tool in agent.tools)]
+    return ToolBox(tools, store=store, limits=agent.limits)
 
 
-def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinClient]) -> list[Tool]:
+def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinClient], settings: ToolSettings) -> list[Tool]:
     """end_call and send_sms on calls; transfer_call too when a transfer number is configured."""
 
     def end_call(_: dict[str, Any], context: ToolContext) -> ToolPlan:
@@ -157,14 +233,15 @@ def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinClient]) -> 
         return ToolPlan(hang_up, after_reply=True, acknowledgement="The call will end once your goodbye is spoken.")
 
     def send_sms(arguments: dict[str, Any], context: ToolContext) -> ToolPlan:
-        text = arguments.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ToolArgumentError("'text' must be a non-empty string")
+        text: str = arguments["text"]
         if not context.our_address or not context.their_address:
             raise ToolArgumentError("the caller's number is not known")
+        refusal = sms_refusal(context.their_address, ours=context.our_address, settings=settings)
+        if refusal:
+            raise ToolRefusedError(refusal)
 
         def send() -> str:
-            voipbin().send_message(_tel(context.our_address), [_tel(context.their_address)], text[:MAX_SMS_TOOL_CHARS])
+            voipbin().send_message(_tel(context.our_address), [_tel(context.their_address)], text)
             return "The text message was sent to the caller."
 
         return ToolPlan(send)
@@ -183,10 +260,18 @@ def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinClient]) -> 
             channels=frozenset({"voice"}),
             parameters={
                 "type": "object",
-                "properties": {"text": {"type": "string", "description": "The message, plain text, short."}},
+                "properties": {
+                    "text": {
+                        "type": "string",
+                        "description": "The message, plain text, short.",
+                        "pattern": r"\S",
+                        "maxLength": MAX_SMS_TOOL_CHARS,
+                    }
+                },
                 "required": ["text"],
                 "additionalProperties": False,
             },
+            per_conversation=agent.limits.sms_per_conversation,
         ),
     ]
     transfer = agent.transfer
@@ -211,22 +296,28 @@ def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinClient]) -> 
                 description=f"Transfer the caller to {transfer.description}. Tell them first.",
                 plan=transfer_call,
                 channels=frozenset({"voice"}),
+                per_conversation=1,
             )
         )
     return tools
 
 
-def http_tool(config: HttpTool) -> Tool:
+def http_tool(config: HttpTool, settings: ToolSettings) -> Tool:
     """A configured tool: POST the arguments as JSON to its URL, and give the model the answer."""
 
     def plan(arguments: dict[str, Any], _: ToolContext) -> ToolPlan:
         def post() -> str:
-            response = _http_client().post(
-                config.url, json=arguments, headers=config.headers, timeout=config.timeout_seconds
+            status, text = post_json(
+                config.url,
+                arguments,
+                headers=config.headers,
+                deadline_seconds=config.timeout_seconds,
+                max_bytes=_MAX_RESULT_BYTES,
+                allow_private=settings.allow_private_tool_urls,
             )
-            if response.is_error:
-                return f"failed: the service answered HTTP {response.status_code}"
-            return response.text[:MAX_RESULT_CHARS]
+            if not 200 <= status < 300:  # redirects are not followed: a 3xx is a failure too
+                return f"failed: the service answered HTTP {status}"
+            return text[:MAX_RESULT_CHARS]
 
         return ToolPlan(post)
 
@@ -249,8 +340,22 @@ def _tel(number: str) -> Address:
     return Address(type="tel", target=number)
 
 
-@holds_connections
-@lru_cache(maxsize=1)
-def _http_client() -> httpx2.Client:
-    """One pooled client for the configured tools' endpoints."""
-    return httpx2.Client(follow_redirects=False)
+def sms_refusal(number: str, *, ours: str, settings: ToolSettings) -> str | None:
+    """Why a text may not go to `number` (None: it may): a country not allowed, or a premium-rate number.
+
+    The allowed countries are SMS_ALLOWED_COUNTRY_CODES, by default the country of our own number.
+    """
+    # Imported here: its metadata costs tens of milliseconds, paid only when a text is to be sent.
+    from phonenumbers import phonenumberutil
+
+    try:
+        theirs, own = phonenumberutil.parse(number), phonenumberutil.parse(ours)
+    except phonenumberutil.NumberParseException:
+        return "the caller's number is not a phone number a text can go to"
+    allowed = settings.sms_allowed_country_codes or frozenset({str(own.country_code)})
+    if str(theirs.country_code) not in allowed:
+        return "texts go only to numbers of this business's countries; the caller's number is not one"
+    paid_by_sender = {phonenumberutil.PhoneNumberType.PREMIUM_RATE, phonenumberutil.PhoneNumberType.SHARED_COST}
+    if phonenumberutil.number_type(theirs) in paid_by_sender:
+        return "texts never go to premium-rate or shared-cost numbers"
+    return None

@@ -24,7 +24,9 @@ def reply_to_chat(session_id: str, message: str, services: Services) -> str:
         raise ConversationEndedError("this chat has ended; start a new session")
     session = turn.session
     history = store.history(conversation_id, limit=services.agent.limits.history_messages)
-    context = ToolContext(conversation_id=conversation_id, channel="chat", turn=turn.number)
+    context = ToolContext(
+        conversation_id=conversation_id, channel="chat", turn=turn.number, tool_uses=session.tool_uses
+    )
     reply = services.engine.reply(Conversation(context=context, history=history, summary=session.summary), message)
     text = "\n\n".join(reply.pieces)
     answer = ReplySoFar(turn=turn.number, text=text, user_text=message)

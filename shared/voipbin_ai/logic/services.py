@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from voipbin_ai.config import ChannelSettings, agent_config, channel_settings
+from voipbin_ai.config import ChannelSettings, agent_config, channel_settings, tool_settings
 from voipbin_ai.models.agent import AgentConfig
 from voipbin_ai.store.dynamodb import ConversationStore, get_store
 from voipbin_ai.voipbin.client import VoipbinClient, get_client
@@ -42,5 +42,5 @@ class Services:
         from voipbin_ai.ai.llm import get_llm
         from voipbin_ai.ai.tools import toolbox
 
-        tools = toolbox(self.agent, store=self.store, voipbin=lambda: self.voipbin)
+        tools = toolbox(self.agent, store=self.store, voipbin=lambda: self.voipbin, settings=tool_settings())
         return Engine(self.agent, llm=get_llm(), tools=tools, store=self.store)

@@ -63,7 +63,12 @@ def reply_to_sms(message: Message, *, event_key: str, services: Services) -> Non
     asked = newest.text
     memory = store.contact_memory(contact_id(theirs)) if settings.cross_channel_memory else ""
     context = ToolContext(
-        conversation_id=conversation_id, channel="sms", turn=turn.number, our_address=ours, their_address=theirs
+        conversation_id=conversation_id,
+        channel="sms",
+        turn=turn.number,
+        our_address=ours,
+        their_address=theirs,
+        tool_uses=session.tool_uses,
     )
     conversation = Conversation(context=context, history=history, summary=session.summary, memory=memory)
     reply = services.engine.reply(conversation, asked)

@@ -80,6 +80,7 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
         our_address=session.our_address,
         their_address=session.their_address,
         call_id=call_id,
+        tool_uses=session.tool_uses,
     )
     conversation = Conversation(context=context, history=history, summary=session.summary, memory=session.memory)
     reply = services.engine.reply(conversation, transcript.message)

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from voipbin_ai.models.session import Channel
 
-CHANNELS: Final[tuple[Channel, ...]] = ("voice", "sms", "chat")
 # OpenAI's rule for function names.
 TOOL_NAME_PATTERN: Final = r"^[a-zA-Z0-9_-]{1,64}$"
 BUILT_IN_TOOLS: Final = frozenset({"end_call", "send_sms", "transfer_call"})
@@ -63,6 +62,9 @@ class Limits(_Config):
     )
     summary_max_tokens: int = Field(default=200, gt=0)
     tool_rounds: int = Field(default=3, ge=1, description="LLM calls per turn that may end in tool calls.")
+    tool_calls_per_round: int = Field(default=3, ge=1, description="Tool calls run from one LLM answer.")
+    tool_calls_per_turn: int = Field(default=6, ge=1, description="Tool calls run in one turn, all rounds together.")
+    sms_per_conversation: int = Field(default=2, ge=0, description="Texts send_sms may send in one conversation.")
 
 
 class Transfer(_Config):
@@ -73,13 +75,20 @@ class Transfer(_Config):
 
 
 class HttpTool(_Config):
-    """A tool the LLM may call that POSTs its JSON arguments to an HTTPS endpoint and reads the JSON answer."""
+    """A tool the LLM may call that POSTs its JSON arguments to an HTTPS endpoint and reads the JSON answer.
+
+    It is offered on calls and texts; on the web chat, which anyone on the internet reaches, only when its
+    channels name "chat".
+    """
 
     name: str = Field(pattern=TOOL_NAME_PATTERN)
     description: str = Field(min_length=1)
     url: str
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
-    channels: tuple[Channel, ...] = CHANNELS
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="The JSON Schema of the arguments; calls that do not match it are refused before anything runs.",
+    )
+    channels: tuple[Channel, ...] = ("voice", "sms")
     timeout_seconds: float = Field(default=5.0, gt=0, le=30)
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request, e.g. an API key.")
 
@@ -93,6 +102,20 @@ class HttpTool(_Config):
         if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
             return url
         raise ValueError("tool URLs must be https:// (plain http only to a loopback host)")
+
+    @field_validator("parameters")
+    @classmethod
+    def _a_json_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        """A schema the arguments can be checked against: a mistake fails the load, not the first call."""
+        import fastjsonschema
+
+        try:
+            fastjsonschema.compile(schema)
+        except fastjsonschema.JsonSchemaDefinitionException as error:
+            raise ValueError(f"not a usable JSON Schema: {error}") from error
+        if schema.get("type") != "object":
+            raise ValueError('a tool\'s parameters are a JSON Schema of "type": "object"')
+        return schema
 
     @field_validator("name")
     @classmethod

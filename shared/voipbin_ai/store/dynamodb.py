@@ -7,6 +7,7 @@ One table, composite key (pk, sk), TTL on `expires_at` of every item. Access pat
 | conversation session | `CONV#<conversation id>` | `SESSION` | start_call, take_turn, record_reply, end_conversation |
 | history message | `CONV#<conversation id>` | `MSG#<turn:010d>#<0 user, 1 reply>` | keep_reply, record_user_message |
 | tool side effect | `CONV#<conversation id>` | `TOOL#<turn:010d>#<call key>` | begin/finish_tool_call |
+| tool uses so far | the session's `uses#<tool>` counters | | claim_tool_use |
 | transcribe -> call | `TRANSCRIBE#<transcribe id>` | `CALL` | attach_call_media, map_transcribe |
 | contact memory | `CONTACT#<contact id>` | `MEMORY` | remember_contact |
 | idempotency record | `idempotency#<function>` | hash of the event key | Powertools Idempotency |
@@ -52,6 +53,7 @@ Item = dict[str, "AttributeValueTypeDef"]
 TTL_ATTRIBUTE: Final = "expires_at"
 SESSION_SK: Final = "SESSION"
 MESSAGE_PREFIX: Final = "MSG#"
+_TOOL_USES_PREFIX: Final = "uses#"
 _USER, _ASSISTANT = 0, 1
 _CONDITION_FAILED: Final = "ConditionalCheckFailedException"
 # The guard of a reply's pieces: its turn is the latest and not barged in on (and the conversation active).
@@ -118,6 +120,11 @@ def _session(item: Mapping[str, Any]) -> Session:
         summary=_text(item, "summary"),
         summary_turn=_number(item, "summary_turn"),
         memory=_text(item, "memory"),
+        tool_uses={
+            name.removeprefix(_TOOL_USES_PREFIX): int(value["N"])
+            for name, value in item.items()
+            if name.startswith(_TOOL_USES_PREFIX)
+        },
         created_at=_moment(item, "created_at"),
         ended_at=_moment(item, "ended_at"),
     )
@@ -515,6 +522,22 @@ class ConversationStore:
             ExpressionAttributeNames={"#result": "result"},
             ExpressionAttributeValues={":yes": {"BOOL": True}, ":result": _s(result)},
         )
+
+    def claim_tool_use(self, conversation_id: str, tool: str, *, limit: int) -> bool:
+        """Count one more use of a tool in the conversation if it has had fewer than `limit`; False when spent."""
+        try:
+            self._call(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=_session_key(conversation_id),
+                UpdateExpression="ADD #uses :one",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#uses) OR #uses < :limit)",
+                ExpressionAttributeNames={"#uses": f"{_TOOL_USES_PREFIX}{tool}"},
+                ExpressionAttributeValues={":one": _n(1), ":limit": _n(limit)},
+            )
+        except _ConditionFailed:
+            return False
+        return True
 
     # --- contacts across channels -------------------------------------------------------------------
 
