@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import json
 import os
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -148,7 +149,10 @@ class LocalStack:
         merged: dict[str, str] = {}
         for name in template_functions(self.template):
             merged |= function_environment(name, template=self.template, shell_env=shell)
-        return {**merged, **self.environment, "AWS_ENDPOINT_URL_EVENTBRIDGE": self.bus.url}
+        environment = {**merged, **self.environment, "AWS_ENDPOINT_URL_EVENTBRIDGE": self.bus.url}
+        # The web chat's sessions are signed; a run given no key signs them with one of its own.
+        environment["CHAT_SESSION_SECRET"] = environment.get("CHAT_SESSION_SECRET") or secrets.token_urlsafe(32)
+        return environment
 
     @contextlib.contextmanager
     def running(self) -> Iterator["LocalStack"]:

@@ -1,4 +1,4 @@
-"""POST /chat: the website's chat. {"session_id", "message"} -> {"response"}, the same AI core."""
+"""POST /chat: the website's chat. {"session_id", "message"} -> {"response", "session_id"}, the same AI core."""
 
 from typing import Any
 
@@ -8,8 +8,15 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from voipbin_ai.exceptions import ConversationBusyError, ConversationEndedError
-from voipbin_ai.logic.chat import reply_to_chat
+from voipbin_ai.config import chat_session_key, chat_settings
+from voipbin_ai.exceptions import (
+    ChatBudgetSpentError,
+    ChatRateLimitedError,
+    ConversationBusyError,
+    ConversationEndedError,
+    InvalidChatSessionError,
+)
+from voipbin_ai.logic.chat import ChatGate, reply_to_chat
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.chat import ChatRequest, ChatResponse
 from voipbin_ai.observability import logger, metrics
@@ -24,7 +31,14 @@ app = APIGatewayHttpResolver(enable_validation=True)
 def chat(request: ChatRequest) -> ChatResponse:
     """Answer one message."""
     metrics.add_metric(name="ChatMessages", unit=MetricUnit.Count, value=1)
-    return ChatResponse(response=reply_to_chat(request.session_id, request.message, Services.default()))
+    answer = reply_to_chat(
+        request.session_id,
+        request.message,
+        source_address=app.current_event.request_context.http.source_ip,
+        gate=ChatGate(key=chat_session_key(), settings=chat_settings()),
+        services=Services.default(),
+    )
+    return ChatResponse(response=answer.text, session_id=answer.session_id)
 
 
 @app.exception_handler(RequestValidationError)
@@ -44,6 +58,25 @@ def _undecodable(error: Exception) -> Response[dict[str, str]]:
     """Bytes that are not UTF-8, or JSON nested deeper than the parser goes: no chat client sends either."""
     logger.warning("Chat body not decodable", error=type(error).__name__)
     return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body={"message": "invalid body"})
+
+
+@app.exception_handler(InvalidChatSessionError)
+def _not_ours(error: InvalidChatSessionError) -> Response[dict[str, str]]:
+    metrics.add_metric(name="ChatSessionsRefused", unit=MetricUnit.Count, value=1)
+    return Response(status_code=401, content_type=content_types.APPLICATION_JSON, body={"message": str(error)})
+
+
+@app.exception_handler(ChatRateLimitedError)
+@app.exception_handler(ChatBudgetSpentError)
+def _too_much(error: ChatRateLimitedError | ChatBudgetSpentError) -> Response[dict[str, str]]:
+    spent = isinstance(error, ChatBudgetSpentError)
+    metrics.add_metric(name="ChatBudgetSpent" if spent else "ChatRateLimited", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=429,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": str(error)},
+        headers={"Retry-After": "3600" if spent else "60"},
+    )
 
 
 @app.exception_handler(ConversationEndedError)

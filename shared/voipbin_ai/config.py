@@ -144,6 +144,15 @@ class ChannelSettings(_Settings):
         return not self.answer_numbers or number in self.answer_numbers
 
 
+class ChatSettings(_Settings):
+    """What one website visitor may ask of the agent, and what the web chat may spend in a day."""
+
+    session_messages_per_minute: int = Field(default=10, alias="CHAT_SESSION_MESSAGES_PER_MINUTE", gt=0)
+    address_messages_per_minute: int = Field(default=30, alias="CHAT_ADDRESS_MESSAGES_PER_MINUTE", gt=0)
+    # LLM tokens (prompt and reply) of the web chat per UTC day; then 429 until midnight. Calls are apart.
+    daily_token_budget: int = Field(default=1_000_000, alias="CHAT_DAILY_TOKEN_BUDGET", ge=0)
+
+
 class ToolSettings(_Settings):
     """Where the agent's tools may reach: which countries a text may go to, which hosts an HTTPS tool may call."""
 
@@ -230,6 +239,13 @@ def channel_settings() -> ChannelSettings:
 def tool_settings() -> ToolSettings:
     """The tool settings, validated on first use and cached for the container's life."""
     return _load(ToolSettings)
+
+
+@per_container
+@lru_cache(maxsize=1)
+def chat_settings() -> ChatSettings:
+    """The web chat's limits, validated on first use and cached for the container's life."""
+    return _load(ChatSettings)
 
 
 def agent_config() -> "AgentConfig":
@@ -368,6 +384,20 @@ def voipbin_credential() -> VoipbinCredential:
     if kind not in ("token", "accesskey"):
         raise ConfigurationError(f"VOIPBIN_CREDENTIAL_TYPE must be 'token' or 'accesskey', not {kind!r}")
     return VoipbinCredential(kind=kind, value=SecretStr(_read_secret(name)))
+
+
+def chat_session_key() -> bytes:
+    """The key that signs web-chat session ids: CHAT_SESSION_SECRET, else the Secrets Manager secret named.
+
+    The template generates that secret (a random value no one types), so it is always in Secrets Manager.
+    """
+    plain = os.environ.get("CHAT_SESSION_SECRET")
+    if plain:
+        return plain.encode()
+    name = os.environ.get("CHAT_SESSION_SECRET_NAME")
+    if not name:
+        raise ConfigurationError("no chat session key: set CHAT_SESSION_SECRET_NAME (or, locally, CHAT_SESSION_SECRET)")
+    return _read_secret(name, store="secretsmanager").encode()
 
 
 def openai_api_key() -> str | None:

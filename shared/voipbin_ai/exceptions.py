@@ -57,3 +57,15 @@ class ConversationEndedError(VoipbinAIError):
 
 class ConversationBusyError(VoipbinAIError):
     """A newer message of the same conversation is being answered; this one's answer was dropped."""
+
+
+class InvalidChatSessionError(VoipbinAIError):
+    """A web-chat session id that was not issued by this deployment (made up, altered, or signed with an old key)."""
+
+
+class ChatRateLimitedError(VoipbinAIError):
+    """A web-chat session or address sent more messages this minute than allowed."""
+
+
+class ChatBudgetSpentError(VoipbinAIError):
+    """The web chat's LLM tokens for the day are spent; calls and texts are not affected."""

@@ -1,6 +1,7 @@
 """SMS threads and the web chat end to end: one reply per text, never to ourselves, one memory per contact."""
 
 import copy
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatch
@@ -11,7 +12,7 @@ import pytest
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
 from tests.fakes.fake_openai import Script
 from tests.fakes.voipbin_state import go_time
-from tests.helpers import WEBHOOK_SAMPLES, granted_dynamodb, load_json
+from tests.helpers import WEBHOOK_SAMPLES, granted_dynamodb, load_json, wait_until
 from tests.store_calls import dynamodb_access
 from voipbin_ai.models.session import contact_id
 
@@ -129,12 +130,16 @@ def test_a_texter_who_later_calls_meets_an_agent_that_remembers(e2e: Stack) -> N
 def test_web_chat_answers_through_post_chat(e2e: Stack) -> None:
     e2e.llm.enqueue(Script.text("**Yes!** We are open:\n- Mon-Fri 8-18"))
 
-    first = e2e.chat({"session_id": "browser-session-1", "message": "Open today?"})
-    second = e2e.chat({"session_id": "browser-session-1", "message": "And tomorrow?"})
+    first = e2e.chat({"message": "Open today?"})
+    session_id = first.json()["session_id"]
+    second = e2e.chat({"session_id": session_id, "message": "And tomorrow?"})
 
     assert first.status_code == 200
-    assert first.json() == {"response": "**Yes!** We are open:\n- Mon-Fri 8-18"}
-    assert second.json() == {"response": "You asked: And tomorrow. We are open from eight to six."}
+    assert first.json() == {"response": "**Yes!** We are open:\n- Mon-Fri 8-18", "session_id": session_id}
+    assert second.json() == {
+        "response": "You asked: And tomorrow. We are open from eight to six.",
+        "session_id": session_id,
+    }
     chat_rules = "You are chatting on the clinic's website."
     assert all(chat_rules in request.messages[0]["content"] for request in e2e.replies())
     assert [m["content"] for m in e2e.replies()[-1].messages[1:]] == [
@@ -145,13 +150,64 @@ def test_web_chat_answers_through_post_chat(e2e: Stack) -> None:
     assert e2e.voipbin.requests() == []  # the chat never touches VoIPBin
 
 
+def test_a_session_id_not_issued_by_the_server_is_refused(e2e: Stack) -> None:
+    issued = e2e.chat({"message": "Hi"}).json()["session_id"]
+    random_id, _, signature = issued.partition(".")
+    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+
+    for session_id in ("browser-session-1", f"{random_id}.{flipped}", f"{random_id}x.{signature}", random_id):
+        response = e2e.chat({"session_id": session_id, "message": "What did I say before?"})
+        assert response.status_code == 401, session_id
+        assert "without session_id" in response.json()["message"]
+
+    assert len(e2e.replies()) == 1
+
+
+def test_a_chatty_session_and_a_chatty_address_get_429(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voipbin_ai.config import chat_settings
+
+    monkeypatch.setenv("CHAT_SESSION_MESSAGES_PER_MINUTE", "2")
+    monkeypatch.setenv("CHAT_ADDRESS_MESSAGES_PER_MINUTE", "3")
+    chat_settings.cache_clear()
+    # The limits count per minute: start early in one, so that every message falls in it.
+    assert wait_until(lambda: time.time() % 60 < 45, timeout=20)
+
+    session_id = e2e.chat({"message": "1"}).json()["session_id"]
+    assert e2e.chat({"session_id": session_id, "message": "2"}).status_code == 200
+    refused = e2e.chat({"session_id": session_id, "message": "3"})
+    other = e2e.chat({"message": "4"})  # a new session from the same address
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+    assert other.status_code == 200
+    # Three of the address's messages counted (the session refused one first): a fourth new session is refused.
+    assert e2e.chat({"message": "5"}).status_code == 429
+
+    assert [request.messages[-1]["content"] for request in e2e.replies()] == ["1", "2", "4"]
+
+
+def test_a_spent_chat_budget_is_429_while_calls_are_answered(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voipbin_ai.config import chat_settings
+
+    monkeypatch.setenv("CHAT_DAILY_TOKEN_BUDGET", "30")
+    chat_settings.cache_clear()
+
+    session_id = e2e.chat({"message": "Open today?"}).json()["session_id"]  # the fake counts more than 30
+    spent = e2e.chat({"session_id": session_id, "message": "And tomorrow?"})
+    call = e2e.voipbin.add_call(CALLER, OURS)
+    e2e.webhook("call_progressing", call)
+    (transcribe,) = e2e.voipbin.resources("transcribes")
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe["id"], "Are you open?"))
+
+    assert spent.status_code == 429 and "rest of the day" in spent.json()["message"]
+    assert [request.messages[-1]["content"] for request in e2e.replies()] == ["Open today?", "Are you open?"]
+
+
 @pytest.mark.parametrize(
     "body",
     [
         {"session_id": "browser-session-1"},
         {"session_id": "x", "message": "hi"},
-        {"session_id": "browser-session-1", "message": ""},
-        {"session_id": "browser-session-1", "message": "hi", "extra": 1},
+        {"message": ""},
+        {"message": "hi", "extra": 1},
         "not an object",
     ],
 )
@@ -190,15 +246,16 @@ def test_a_hostile_body_is_a_400_at_the_ingress_and_at_chat(e2e: Stack, body: by
 
 def test_web_chat_needs_only_what_its_policy_grants(e2e: Stack) -> None:
     actions, leading_keys = granted_dynamodb("WebChatFunction")
-    assert leading_keys == ["CONV#chat:*"]
+    assert leading_keys == ["CONV#chat:*", "LIMIT#chat*"]
 
     with dynamodb_access() as accessed:
-        for message in ("Open today?", "And tomorrow?", "Thanks"):
-            assert e2e.chat({"session_id": "browser-session-2", "message": message}).status_code == 200
+        session_id = e2e.chat({"message": "Open today?"}).json()["session_id"]
+        for message in ("And tomorrow?", "Thanks"):
+            assert e2e.chat({"session_id": session_id, "message": message}).status_code == 200
 
     assert accessed
     assert {action for action, _ in accessed} <= actions
-    assert all(fnmatch(key, pattern) for _, key in accessed for pattern in leading_keys)
+    assert all(any(fnmatch(key, pattern) for pattern in leading_keys) for _, key in accessed)
 
 
 def test_the_event_functions_need_only_what_their_policy_grants(e2e: Stack) -> None:

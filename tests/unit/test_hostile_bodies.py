@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from functions.ingress import app as ingress
@@ -77,6 +77,19 @@ def test_the_ingress_answers_any_body_with_a_4xx_or_takes_it(quiet_ingress: None
 @FUZZED
 @given(body=bodies)
 def test_chat_answers_any_body_that_is_not_a_chat_message_with_a_4xx(body: bytes) -> None:
+    assume(not _is_chat_message(body))  # e.g. {"message": " "}: a first message, answered by the agent
     status = _post(web_chat.lambda_handler, web_chat.CHAT_PATH, body, {"Content-Type": "application/json"})
 
     assert status in (400, 422), body[:200]
+
+
+def _is_chat_message(body: bytes) -> bool:
+    from pydantic import ValidationError
+
+    from voipbin_ai.models.chat import ChatRequest
+
+    try:
+        ChatRequest.model_validate_json(body)
+    except ValidationError:
+        return False
+    return True

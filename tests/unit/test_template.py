@@ -172,7 +172,8 @@ def test_no_secret_is_a_plain_parameter_or_environment_value() -> None:
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
     for function in resources("AWS::Serverless::Function").values():
         variables = {**variables, **function["Properties"].get("Environment", {}).get("Variables", {})}
-    for plain in ("VOIPBIN_WEBHOOK_SECRET", "VOIPBIN_API_TOKEN", "VOIPBIN_ACCESS_KEY", "OPENAI_API_KEY"):
+    plain_secrets = ("VOIPBIN_WEBHOOK_SECRET", "VOIPBIN_API_TOKEN", "VOIPBIN_ACCESS_KEY", "OPENAI_API_KEY")
+    for plain in (*plain_secrets, "CHAT_SESSION_SECRET"):
         assert variables.get(plain, "") == "", f"{plain} must stay empty in the template"
     for name in ("VOIPBIN_WEBHOOK_SECRET_NAME", "VOIPBIN_CREDENTIAL_NAME", "OPENAI_API_KEY_NAME"):
         assert "Ref" in variables[name]
@@ -240,3 +241,36 @@ def test_no_function_may_scan_or_batch_the_table_and_the_chat_only_its_own_keys(
         assert actions and not {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem"} & actions, name
         assert (leading_keys is not None) == (name == "WebChatFunction"), name
     assert "DynamoDBCrudPolicy" not in (REPO_ROOT / "template.yaml").read_text(encoding="utf-8")
+
+
+def test_the_chat_allows_no_other_origin_by_default_and_never_every_origin() -> None:
+    (api,) = resources("AWS::Serverless::HttpApi").values()
+    (rule,) = template()["Rules"]["ChatOriginsAreExplicit"]["Assertions"]
+
+    assert template()["Parameters"]["ChatAllowedOrigins"]["Default"] == ""
+    assert api["Properties"]["CorsConfiguration"]["AllowOrigins"] == {
+        "Fn::If": ["HasChatOrigins", {"Ref": "ChatAllowedOrigins"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert rule["Assert"] == {"Fn::Not": [{"Fn::Contains": [{"Ref": "ChatAllowedOrigins"}, "*"]}]}
+
+
+def test_only_the_web_chat_reads_its_generated_session_key() -> None:
+    key = resources("AWS::SecretsManager::Secret")["ChatSessionKey"]["Properties"]
+    functions = resources("AWS::Serverless::Function")
+    chat = functions["WebChatFunction"]["Properties"]
+
+    assert key["GenerateSecretString"]["PasswordLength"] >= 32
+    assert chat["Environment"]["Variables"]["CHAT_SESSION_SECRET_NAME"] == {"Ref": "ChatSessionKey"}
+    readers = [
+        name for name, function in functions.items() if "ChatSessionKey" in str(function["Properties"]["Policies"])
+    ]
+    assert readers == ["WebChatFunction"]
+
+
+def test_the_web_chat_has_a_reserved_and_capped_concurrency() -> None:
+    chat = resources("AWS::Serverless::Function")["WebChatFunction"]["Properties"]
+
+    assert chat["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReservesChatConcurrency", {"Ref": "WebChatReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert template()["Parameters"]["WebChatReservedConcurrency"]["Default"] > 0

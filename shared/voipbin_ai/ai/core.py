@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from voipbin_ai.ai.channels import fit_sms, speakable
-from voipbin_ai.ai.llm import ChatMessage, LlmClient, ToolCallRequest
+from voipbin_ai.ai.llm import ChatMessage, LlmClient, ToolCallRequest, Usage
 from voipbin_ai.ai.sentences import SentenceChunker
 from voipbin_ai.ai.tools import ToolBox, ToolContext
 from voipbin_ai.exceptions import LlmError, LlmTimeoutError
@@ -50,6 +50,8 @@ class Reply:
     # monotonic time the LLM's first text or tool call arrived; None when it never answered.
     first_token_at: float | None = None
     used_fallback: bool = False
+    # LLM tokens the reply took, as the provider counted them (estimated where it gave no count).
+    tokens: int = 0
     # The conversation is over after this reply (max turns reached): the logic ends it.
     ends_conversation: bool = False
     # Side effects to run once every piece has been delivered (a hang-up after the goodbye).
@@ -139,7 +141,12 @@ class Engine:
             stream = self._llm.stream(
                 messages, tools=offered, max_tokens=rules.max_tokens, timeout=remaining if not delivered else None
             )
+            counted = False
             for event in stream:
+                if isinstance(event, Usage):
+                    reply.tokens += event.tokens
+                    counted = True
+                    continue
                 reply.first_token_at = reply.first_token_at or self._clock()
                 if isinstance(event, ToolCallRequest):
                     requests.append(event)
@@ -150,6 +157,8 @@ class Engine:
                     yield piece
                 if not delivered and self._clock() > deadline:
                     raise LlmTimeoutError("no deliverable text within the turn's deadline")
+            if not counted:
+                reply.tokens += _estimated_tokens(messages, "".join(text))
             if not requests:
                 break
             for piece in shaper.end_round():
@@ -255,6 +264,12 @@ def _assistant_tool_message(text: str, requests: Sequence[ToolCallRequest]) -> C
             for request in requests
         ],
     }
+
+
+def _estimated_tokens(messages: Sequence[ChatMessage], reply: str) -> int:
+    """About 4 characters a token, for providers that do not count (a budget must not read 0)."""
+    characters = sum(len(str(message.get("content") or "")) for message in messages) + len(reply)
+    return characters // 4 + 1
 
 
 def _remembered(memory: str) -> list[ChatMessage]:

@@ -41,6 +41,13 @@ class ToolCallRequest:
     arguments: str
 
 
+@dataclass(frozen=True)
+class Usage:
+    """The tokens a request took, prompt and reply, as the provider counted them (the stream's last chunk)."""
+
+    tokens: int
+
+
 class LlmClient:
     """Chat completions through the openai SDK; errors come out as LlmError, timeouts as LlmTimeoutError."""
 
@@ -60,8 +67,10 @@ class LlmClient:
         tools: Sequence[ToolSchema],
         max_tokens: int,
         timeout: float | None = None,
-    ) -> Iterator[TextDelta | ToolCallRequest]:
+    ) -> Iterator[TextDelta | ToolCallRequest | Usage]:
         """The reply as it is written: text deltas as they arrive, then the tool calls, if any, once complete.
+
+        The provider's count of the tokens comes as a Usage when it gives one (stream_options.include_usage).
 
         `timeout` bounds the wait for the answer to start and each gap between its chunks (default:
         LLM_TIMEOUT_SECONDS).
@@ -76,10 +85,13 @@ class LlmClient:
                 messages=cast(Any, list(messages)),
                 max_tokens=max_tokens,
                 stream=True,
+                stream_options={"include_usage": True},
                 **options,
             )
             with response:
                 for chunk in response:
+                    if chunk.usage is not None:
+                        yield Usage(chunk.usage.total_tokens)
                     if not chunk.choices:
                         continue
                     delta = chunk.choices[0].delta

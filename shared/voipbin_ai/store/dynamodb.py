@@ -1,4 +1,4 @@
-"""The only DynamoDB code of the package: conversations, their turns and history, and the call mappings.
+"""The only DynamoDB code of the package: conversations, their turns and history, call mappings, usage counters.
 
 One table, composite key (pk, sk), TTL on `expires_at` of every item. Access patterns (README, "State"):
 
@@ -10,6 +10,7 @@ One table, composite key (pk, sk), TTL on `expires_at` of every item. Access pat
 | tool uses so far | the session's `uses#<tool>` counters | | claim_tool_use |
 | transcribe -> call | `TRANSCRIBE#<transcribe id>` | `CALL` | attach_call_media, map_transcribe |
 | contact memory | `CONTACT#<contact id>` | `MEMORY` | remember_contact |
+| usage counter | `LIMIT#<name>` | the window's number (epoch seconds // window) | count_use, add_usage |
 | idempotency record | `idempotency#<function>` | hash of the event key | Powertools Idempotency |
 
 "Latest turn wins" is two conditional writes on the session: take_turn adds one to the session's turn (only
@@ -78,6 +79,10 @@ def _tool_key(conversation_id: str, turn: int, call_key: str) -> Item:
 
 def _contact_key(contact_id: str) -> Item:
     return {"pk": {"S": f"CONTACT#{contact_id}"}, "sk": {"S": "MEMORY"}}
+
+
+def _counter_key(name: str, window: int) -> Item:
+    return {"pk": {"S": f"LIMIT#{name}"}, "sk": {"S": str(window)}}
 
 
 def _transcribe_key(transcribe_id: str) -> Item:
@@ -538,6 +543,48 @@ class ConversationStore:
         except _ConditionFailed:
             return False
         return True
+
+    # --- usage counters: rate limits and budgets ----------------------------------------------------
+
+    def count_use(self, name: str, *, window_seconds: int, limit: int) -> bool:
+        """Count one use in the current window if it has had fewer than `limit`; False when the window is full."""
+        window, expires = self._window(window_seconds)
+        try:
+            self._call(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=_counter_key(name, window),
+                UpdateExpression="ADD used :amount SET #ttl = :e",
+                ConditionExpression="attribute_not_exists(used) OR used < :limit",
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":amount": _n(1), ":limit": _n(limit), ":e": _n(expires)},
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def add_usage(self, name: str, amount: int, *, window_seconds: int) -> None:
+        """Add what was used (tokens, say) to the current window's count."""
+        window, expires = self._window(window_seconds)
+        self._call(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=_counter_key(name, window),
+            UpdateExpression="ADD used :amount SET #ttl = :e",
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues={":amount": _n(amount), ":e": _n(expires)},
+        )
+
+    def usage(self, name: str, *, window_seconds: int) -> int:
+        """What the current window has counted so far."""
+        window, _ = self._window(window_seconds)
+        response = self._call(self.client.get_item, TableName=self.table_name, Key=_counter_key(name, window))
+        return _number(response.get("Item") or {}, "used")
+
+    def _window(self, window_seconds: int) -> tuple[int, int]:
+        """The current window's number, and when its counter may go (a window after it ends)."""
+        window = int(self._clock()) // window_seconds
+        return window, (window + 2) * window_seconds
 
     # --- contacts across channels -------------------------------------------------------------------
 
