@@ -150,8 +150,9 @@ class LocalStack:
         for name in template_functions(self.template):
             merged |= function_environment(name, template=self.template, shell_env=shell)
         environment = {**merged, **self.environment, "AWS_ENDPOINT_URL_EVENTBRIDGE": self.bus.url}
-        # The web chat's sessions are signed; a run given no key signs them with one of its own.
-        environment["CHAT_SESSION_SECRET"] = environment.get("CHAT_SESSION_SECRET") or secrets.token_urlsafe(32)
+        # The generated secrets of the template: a run given none makes its own.
+        for generated in ("CHAT_SESSION_SECRET", "PHONE_ID_PEPPER"):
+            environment[generated] = environment.get(generated) or secrets.token_urlsafe(32)
         return environment
 
     @contextlib.contextmanager

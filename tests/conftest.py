@@ -26,6 +26,8 @@ os.environ.update(
         "LLM_MAX_RETRIES": "0",
         # The sample events are dated when they were captured; tests of the replay window set their own.
         "WEBHOOK_MAX_AGE_SECONDS": "0",
+        # tests.helpers.PHONE_IDS derives the same ids.
+        "PHONE_ID_PEPPER": "pepper-of-the-tests",
     }
 )
 for _variable in (

@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from voipbin_ai.models.session import PhoneIds
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # VoIPBin's webhook and API payloads, copied from VoIPBin's source into the repo (tests/data/voipbin/SAMPLES.md).
 VOIPBIN_SAMPLES = REPO_ROOT / "tests" / "data" / "voipbin"
 WEBHOOK_SAMPLES = VOIPBIN_SAMPLES / "webhooks"
 API_SAMPLES = VOIPBIN_SAMPLES / "api"
 EVENTS_DIR = REPO_ROOT / "events"
+# The ids the functions derive from phone numbers under the tests' PHONE_ID_PEPPER (tests/conftest.py).
+PHONE_IDS = PhoneIds(b"pepper-of-the-tests")
 # How long a test waits for something another thread does: long enough for a machine under full load.
 PATIENCE_SECONDS = 10.0
 

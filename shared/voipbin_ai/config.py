@@ -386,6 +386,20 @@ def voipbin_credential() -> VoipbinCredential:
     return VoipbinCredential(kind=kind, value=SecretStr(_read_secret(name)))
 
 
+def phone_id_pepper() -> bytes:
+    """The pepper of ids derived from phone numbers: PHONE_ID_PEPPER, else the Secrets Manager secret named.
+
+    The template generates that secret, like the chat session key.
+    """
+    plain = os.environ.get("PHONE_ID_PEPPER")
+    if plain:
+        return plain.encode()
+    name = os.environ.get("PHONE_ID_PEPPER_NAME")
+    if not name:
+        raise ConfigurationError("no phone id pepper: set PHONE_ID_PEPPER_NAME (or, locally, PHONE_ID_PEPPER)")
+    return _read_secret(name, store="secretsmanager").encode()
+
+
 def chat_session_key() -> bytes:
     """The key that signs web-chat session ids: CHAT_SESSION_SECRET, else the Secrets Manager secret named.
 

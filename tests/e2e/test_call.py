@@ -12,10 +12,10 @@ import pytest
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
 from tests.fakes.fake_openai import Script
 from tests.fakes.voipbin_state import go_time
-from tests.helpers import LogCapture, granted_dynamodb, wait_until
+from tests.helpers import PHONE_IDS, LogCapture, granted_dynamodb, wait_until
 from tests.store_calls import dynamodb_access
 from voipbin_ai.bus import OWN_SOURCE, WARM_UP
-from voipbin_ai.models.session import ReplySoFar, call_conversation_id, contact_id
+from voipbin_ai.models.session import ReplySoFar, call_conversation_id
 from voipbin_ai.store.dynamodb import ConversationStore
 
 pytestmark = pytest.mark.e2e
@@ -74,7 +74,7 @@ def test_a_whole_call_in_order(e2e: Stack) -> None:
     assert first.messages[-1]["content"] == "What are your hours?"
     session = e2e.store.get_session(call_conversation_id(call["id"]))
     assert session is not None and not session.active and session.summary == SUMMARY
-    assert e2e.store.contact_memory(contact_id(CALLER)) == SUMMARY
+    assert e2e.store.contact_memory(PHONE_IDS.contact(CALLER)) == SUMMARY
 
 
 def test_every_event_delivered_twice_is_acted_on_once(e2e: Stack) -> None:

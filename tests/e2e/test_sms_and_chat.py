@@ -12,9 +12,8 @@ import pytest
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
 from tests.fakes.fake_openai import Script
 from tests.fakes.voipbin_state import go_time
-from tests.helpers import WEBHOOK_SAMPLES, granted_dynamodb, load_json, wait_until
+from tests.helpers import PHONE_IDS, WEBHOOK_SAMPLES, granted_dynamodb, load_json, wait_until
 from tests.store_calls import dynamodb_access
-from voipbin_ai.models.session import contact_id
 
 pytestmark = pytest.mark.e2e
 
@@ -107,7 +106,7 @@ def test_a_burst_of_texts_gets_one_reply_to_the_latest(e2e: Stack, monkeypatch: 
 
 
 def test_a_caller_who_later_texts_meets_an_agent_that_remembers(e2e: Stack) -> None:
-    e2e.store.remember_contact(contact_id(CALLER), SUMMARY)  # what the call's hangup leaves behind
+    e2e.store.remember_contact(PHONE_IDS.contact(CALLER), SUMMARY)  # what the call's hangup leaves behind
 
     e2e.webhook("message_created", inbound_sms("Me again"))
 
@@ -117,7 +116,7 @@ def test_a_caller_who_later_texts_meets_an_agent_that_remembers(e2e: Stack) -> N
 
 def test_a_texter_who_later_calls_meets_an_agent_that_remembers(e2e: Stack) -> None:
     e2e.webhook("message_created", inbound_sms("Can I move my appointment?"))
-    assert e2e.store.contact_memory(contact_id(CALLER)) == SUMMARY
+    assert e2e.store.contact_memory(PHONE_IDS.contact(CALLER)) == SUMMARY
 
     call = e2e.voipbin.add_call(CALLER, OURS)
     e2e.webhook("call_progressing", call)

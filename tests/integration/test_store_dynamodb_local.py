@@ -9,10 +9,10 @@ import pytest
 
 from local.dynamodb_local import ttl_attribute
 from tests.fakes.dynamodb_local import DynamoDBTable
-from tests.helpers import WEBHOOK_SAMPLES, LambdaContext, load_json
+from tests.helpers import PHONE_IDS, WEBHOOK_SAMPLES, LambdaContext, load_json
 from tests.store_calls import one_voice_turn_calls, reads, replied, writes
 from voipbin_ai.models.events import parse_webhook
-from voipbin_ai.models.session import ReplySoFar, call_conversation_id, sms_conversation_id
+from voipbin_ai.models.session import ReplySoFar, call_conversation_id
 from voipbin_ai.store.dynamodb import ConversationStore
 from voipbin_ai.store.idempotency import run_once
 
@@ -129,7 +129,7 @@ def test_a_hangup_racing_a_running_turn_stops_it_at_its_next_piece(store: Conver
 
 
 def test_sms_threads_opened_at_once_are_one_thread(store: ConversationStore) -> None:
-    thread = sms_conversation_id("+15559876543", "+15551234567")
+    thread = PHONE_IDS.sms_conversation("+15559876543", "+15551234567")
 
     turns = in_threads(THREADS, lambda _: store.take_turn(thread, channel="sms", open_if_missing=True))
 
@@ -149,7 +149,7 @@ def test_every_item_has_a_ttl(store: ConversationStore, call: str, dynamodb_tabl
     store.attach_call_media(call, transcribe_id="bbf08426", speaking_id="a1b2c3d4")
     turn = store.take_turn(call, channel="voice", open_if_missing=False)
     assert turn and replied(store, call, turn.number, "Hello.", user_text="hi")
-    store.take_turn(sms_conversation_id("+1", "+2"), channel="sms", open_if_missing=True)
+    store.take_turn(PHONE_IDS.sms_conversation("+1", "+2"), channel="sms", open_if_missing=True)
     run_once("call_hangup:c1:hangup", lambda: None, context=LambdaContext())
     store.end_conversation(call, channel="voice")
 

@@ -2,13 +2,14 @@
 
 import pytest
 
+from tests.helpers import PHONE_IDS
 from tests.store_calls import one_voice_turn_calls, reads, replied, writes
 from voipbin_ai.exceptions import StoreError
-from voipbin_ai.models.session import ReplySoFar, call_conversation_id, sms_conversation_id
+from voipbin_ai.models.session import ReplySoFar, call_conversation_id
 from voipbin_ai.store.dynamodb import ConversationStore
 
 CALL = call_conversation_id("9c5e2a1d-6f4b-4e0a-9d2e-3b7c8a1f0e55")
-SMS = sms_conversation_id("+15559876543", "+15551234567")
+SMS = PHONE_IDS.sms_conversation("+15559876543", "+15551234567")
 NOW = 1_800_000_000
 
 

@@ -173,7 +173,7 @@ def test_no_secret_is_a_plain_parameter_or_environment_value() -> None:
     for function in resources("AWS::Serverless::Function").values():
         variables = {**variables, **function["Properties"].get("Environment", {}).get("Variables", {})}
     plain_secrets = ("VOIPBIN_WEBHOOK_SECRET", "VOIPBIN_API_TOKEN", "VOIPBIN_ACCESS_KEY", "OPENAI_API_KEY")
-    for plain in (*plain_secrets, "CHAT_SESSION_SECRET"):
+    for plain in (*plain_secrets, "CHAT_SESSION_SECRET", "PHONE_ID_PEPPER"):
         assert variables.get(plain, "") == "", f"{plain} must stay empty in the template"
     for name in ("VOIPBIN_WEBHOOK_SECRET_NAME", "VOIPBIN_CREDENTIAL_NAME", "OPENAI_API_KEY_NAME"):
         assert "Ref" in variables[name]
@@ -274,3 +274,40 @@ def test_the_web_chat_has_a_reserved_and_capped_concurrency() -> None:
         "Fn::If": ["ReservesChatConcurrency", {"Ref": "WebChatReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
     }
     assert template()["Parameters"]["WebChatReservedConcurrency"]["Default"] > 0
+
+
+SECRETS = (
+    "WebhookSecretName",
+    "VoipbinCredentialName",
+    "OpenAIApiKeyName",
+    "AgentConfigParameter",
+    "PhoneIdPepper",
+    "ChatSessionKey",
+)
+
+
+def test_each_function_may_read_only_the_secrets_it_reads() -> None:
+    granted = {
+        name: {secret for secret in SECRETS if secret in str(function["Properties"]["Policies"])}
+        for name, function in resources("AWS::Serverless::Function").items()
+    }
+
+    # Who reads what: config.py's readers, called from each function's use cases.
+    assert granted == {
+        "IngressFunction": {"WebhookSecretName"},
+        "CallProgressingFunction": {"VoipbinCredentialName", "AgentConfigParameter", "PhoneIdPepper"},
+        "TranscriptCreatedFunction": {"VoipbinCredentialName", "OpenAIApiKeyName", "AgentConfigParameter"},
+        "CallHangupFunction": {"VoipbinCredentialName", "OpenAIApiKeyName", "AgentConfigParameter", "PhoneIdPepper"},
+        "InboundSmsFunction": {"VoipbinCredentialName", "OpenAIApiKeyName", "AgentConfigParameter", "PhoneIdPepper"},
+        "WebChatFunction": {"OpenAIApiKeyName", "AgentConfigParameter", "ChatSessionKey"},
+    }
+
+
+def test_the_generated_secrets_are_named_to_the_functions_that_read_them() -> None:
+    for name, function in resources("AWS::Serverless::Function").items():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        policies = str(function["Properties"]["Policies"])
+        assert ("PhoneIdPepper" in policies) == (variables.get("PHONE_ID_PEPPER_NAME") == {"Ref": "PhoneIdPepper"}), (
+            name
+        )
+        assert ("ChatSessionKey" in policies) == ("CHAT_SESSION_SECRET_NAME" in variables), name

@@ -16,7 +16,7 @@ from typing import Final
 from voipbin_ai.container import forget_on_reset
 from voipbin_ai.exceptions import LlmError
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import ReplySoFar, call_conversation_id, contact_id
+from voipbin_ai.models.session import ReplySoFar, call_conversation_id
 from voipbin_ai.models.voipbin import Call, Speaking, SpeechEvent
 from voipbin_ai.observability import logger, mask_phone
 from voipbin_ai.store.dynamodb import ConversationStore
@@ -81,7 +81,7 @@ def answer_call(call: Call, services: Services) -> bool:
     store, voipbin, conversation_id = services.store, services.voipbin, call_conversation_id(call.id)
     memory = ""
     if services.settings.cross_channel_memory and caller:
-        memory = store.contact_memory(contact_id(caller))
+        memory = store.contact_memory(services.phone_ids.contact(caller))
     if not store.start_call(conversation_id, caller=caller, callee=ours, memory=memory):
         session = store.get_session(conversation_id)
         if session is None or not session.active or session.speaking_id:
@@ -178,7 +178,7 @@ def end_call(call: Call, services: Services) -> None:
         return
     services.store.save_summary(conversation_id, summary, through_turn=session.turn)
     if services.settings.cross_channel_memory and session.their_address:
-        services.store.remember_contact(contact_id(session.their_address), summary)
+        services.store.remember_contact(services.phone_ids.contact(session.their_address), summary)
     logger.info("Call summarized", turns=session.turn)
 
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from voipbin_ai.config import ChannelSettings, agent_config, channel_settings, tool_settings
+from voipbin_ai.config import ChannelSettings, agent_config, channel_settings, phone_id_pepper, tool_settings
 from voipbin_ai.models.agent import AgentConfig
+from voipbin_ai.models.session import PhoneIds
 from voipbin_ai.store.dynamodb import ConversationStore, get_store
 from voipbin_ai.voipbin.client import VoipbinClient, get_client
 
@@ -32,6 +33,11 @@ class Services:
     def default(cls) -> "Services":
         """The container's store and clients, and the agent as configured now."""
         return cls(store=get_store(), voipbin=get_client(), agent=agent_config(), settings=channel_settings())
+
+    @cached_property
+    def phone_ids(self) -> PhoneIds:
+        """Ids from phone numbers under the configured pepper, read only by the use cases that need them."""
+        return PhoneIds(phone_id_pepper())
 
     @cached_property
     def engine(self) -> "Engine":

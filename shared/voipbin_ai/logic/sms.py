@@ -16,7 +16,7 @@ from voipbin_ai.ai.core import Conversation
 from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import LlmError
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import HistoryMessage, ReplySoFar, contact_id, epoch_ms, sms_conversation_id
+from voipbin_ai.models.session import HistoryMessage, ReplySoFar, epoch_ms
 from voipbin_ai.models.voipbin import Address, Message
 from voipbin_ai.observability import logger, mask_phone
 
@@ -36,7 +36,7 @@ def reply_to_sms(message: Message, *, event_key: str, services: Services) -> Non
     if not settings.answers(ours) or theirs == ours or theirs in settings.answer_numbers:
         logger.info("SMS not served here", to=mask_phone(ours), sender=mask_phone(theirs))
         return
-    conversation_id = sms_conversation_id(ours, theirs)
+    conversation_id = services.phone_ids.sms_conversation(ours, theirs)
     logger.append_keys(conversation_id=conversation_id)
     turn = store.take_turn(
         conversation_id,
@@ -61,7 +61,7 @@ def reply_to_sms(message: Message, *, event_key: str, services: Services) -> Non
     # The burst's texts in the order they were written: the last of them is the one the reply answers.
     *history, newest = store.history(conversation_id, limit=services.agent.limits.history_messages)
     asked = newest.text
-    memory = store.contact_memory(contact_id(theirs)) if settings.cross_channel_memory else ""
+    memory = store.contact_memory(services.phone_ids.contact(theirs)) if settings.cross_channel_memory else ""
     context = ToolContext(
         conversation_id=conversation_id,
         channel="sms",
@@ -110,4 +110,4 @@ def _remember(
     except LlmError as error:
         logger.warning("Contact memory not updated", error=str(error))
         return
-    services.store.remember_contact(contact_id(theirs), summary)
+    services.store.remember_contact(services.phone_ids.contact(theirs), summary)

@@ -5,7 +5,9 @@ A conversation id never holds a phone number, because ids go into every log line
 """
 
 import hashlib
+import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 
@@ -24,23 +26,32 @@ def call_conversation_id(call_id: str) -> str:
     return f"call:{call_id}"
 
 
-def sms_conversation_id(our_number: str, their_number: str) -> str:
-    """The SMS thread between one of our numbers and a phone: a digest, so no number reaches the logs."""
-    return "sms:" + _digest(f"{our_number}|{their_number}")
-
-
 def chat_conversation_id(session_id: str) -> str:
-    """The web-chat conversation of a browser session id."""
+    """The web-chat conversation of a session the server issued (its random part, not its signature)."""
     return f"chat:{session_id}"
 
 
-def contact_id(number: str) -> str:
-    """A person across channels, by phone number, as a digest (cross-channel memory keys on it)."""
-    return "contact:" + _digest(number)
+@dataclass(frozen=True)
+class PhoneIds:
+    """Ids derived from phone numbers, as keyed digests: without the pepper they cannot be reversed.
 
+    A phone number has few enough possible values that a plain hash of one is reversed by trying them all;
+    an HMAC under a secret pepper (PhoneIdPepper in the template) is not. Changing the pepper starts every
+    SMS thread and contact memory afresh.
+    """
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
+    pepper: bytes
+
+    def sms_conversation(self, our_number: str, their_number: str) -> str:
+        """The SMS thread between one of our numbers and a phone."""
+        return "sms:" + self._digest(f"{our_number}|{their_number}")
+
+    def contact(self, number: str) -> str:
+        """A person across channels, by phone number (cross-channel memory keys on it)."""
+        return "contact:" + self._digest(number)
+
+    def _digest(self, value: str) -> str:
+        return hmac.new(self.pepper, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class _Model(BaseModel):
