@@ -397,7 +397,7 @@ class Harness:
         self.llm = llm
         self.replies = replies
         self.observed = simulator.observed
-        self.webhook_url = stack.route_url("IngressFunction")
+        self.webhook_url = stack.webhook_url
         self._http = httpx2.Client(
             timeout=httpx2.Timeout(60.0, connect=10.0), limits=httpx2.Limits(max_connections=None)
         )

@@ -70,7 +70,7 @@ class Demo:
 
     def __init__(self, stack: LocalStack, voipbin: VoipbinSimulator) -> None:
         self.stack, self.voipbin = stack, voipbin
-        self.webhook_url = stack.route_url("IngressFunction")
+        self.webhook_url = stack.webhook_url
 
     def play(self) -> None:
         """The call, then the texts."""

@@ -21,12 +21,18 @@ def http_api_event(
     method: str = "POST",
     headers: dict[str, str] | None = None,
     base64_encoded: bool = False,
+    route: str | None = None,
+    path_parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload format 2.0) request event; header names lower-cased as AWS does."""
+    """An API Gateway HTTP API (payload format 2.0) request event; header names lower-cased as AWS does.
+
+    route is the template's path when it has parameters (/webhooks/{token}), path the requested one.
+    """
     now = datetime.now(UTC)
-    return {
+    route_key = f"{method} {route or path}"
+    event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": f"{method} {path}",
+        "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": "",
         "headers": {name.lower(): value for name, value in (headers or {}).items()},
@@ -43,7 +49,7 @@ def http_api_event(
                 "userAgent": (headers or {}).get("User-Agent", "Go-http-client/1.1"),
             },
             "requestId": str(uuid.uuid4()),
-            "routeKey": f"{method} {path}",
+            "routeKey": route_key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
@@ -51,6 +57,9 @@ def http_api_event(
         "body": base64.b64encode(body).decode("ascii") if base64_encoded else body.decode("utf-8"),
         "isBase64Encoded": base64_encoded,
     }
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    return event
 
 
 def eventbridge_event(detail_type: str, detail: dict[str, Any], *, source: str = EVENT_SOURCE) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +28,7 @@ from local.bus import TEMPLATE, LocalBus, rules_from_template
 from local.lambda_bootstrap import LocalContext
 from local.lambda_events import http_api_event
 from local.processes import LoopbackHTTPServer
+from voipbin_ai.config import DEFAULT_WEBHOOK_PATH_TOKEN
 
 # Lambda's asynchronous invocations (EventBridge targets) are retried twice (EventInvokeConfig).
 ASYNC_ATTEMPTS: Final = 3
@@ -40,8 +42,14 @@ class Route:
     """One HttpApi event of a function in the template."""
 
     method: str
-    path: str
+    path: str  # as the template writes it: /webhooks/{token}
     function: str
+
+    def parameters(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters when a request is this route's, as API Gateway matches it; else None."""
+        pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        match = re.fullmatch(pattern, path)
+        return match.groupdict() if method == self.method and match else None
 
 
 @dataclass
@@ -133,9 +141,16 @@ class LocalStack:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def route_url(self, function: str) -> str:
-        """The URL of a function's route (the webhook, the chat)."""
-        return self.url + next(route.path for route in self.routes if route.function == function)
+    def route_url(self, function: str, **parameters: str) -> str:
+        """The URL of a function's route (the webhook, the chat), its path parameters filled in."""
+        return self.url + next(route.path for route in self.routes if route.function == function).format(**parameters)
+
+    @property
+    def webhook_url(self) -> str:
+        """The URL VoIPBin posts to: the ingress's route with this stack's path token."""
+        shell = {**os.environ, **self.environment}
+        token = shell.get("WEBHOOK_PATH_TOKEN") or DEFAULT_WEBHOOK_PATH_TOKEN
+        return self.route_url("IngressFunction", token=token)
 
     def function_environment(self) -> dict[str, str]:
         """What the functions see.
@@ -211,12 +226,21 @@ class LocalStack:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """An HTTP request through the route's function: status, headers and body."""
-        route = next((r for r in self.routes if (r.method, r.path) == (method, path)), None)
-        if route is None:
+        matched = [(r, parameters) for r in self.routes if (parameters := r.parameters(method, path)) is not None]
+        if not matched:
             return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
+        ((route, parameters),) = matched
         # A body that is not UTF-8 cannot travel as the event's JSON string: it arrives base64-encoded, as
         # API Gateway sends binary bodies.
-        event = http_api_event(body, path=path, method=method, headers=dict(headers), base64_encoded=not _is_utf8(body))
+        event = http_api_event(
+            body,
+            path=path,
+            route=route.path,
+            path_parameters=parameters,
+            method=method,
+            headers=dict(headers),
+            base64_encoded=not _is_utf8(body),
+        )
         response = self.invoke(route.function, event)
         payload = str(response.get("body") or "")
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()

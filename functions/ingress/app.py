@@ -1,4 +1,6 @@
-"""POST /webhooks/voipbin: VoIPBin's one webhook. Verify, validate, drop noise, publish to the bus.
+"""POST /webhooks/<token>: VoIPBin's one webhook. Verify, validate, drop noise, publish to the bus.
+
+<token> is `voipbin` unless WEBHOOK_PATH_TOKEN sets a secret one; any other path is 404.
 
 This is the only code VoIPBin waits on, so it imports nothing heavy (no openai, no AI core).
 """
@@ -11,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import (
     BadRequestError,
     InternalServerError,
+    NotFoundError,
     RequestEntityTooLargeError,
     ServiceUnavailableError,
     UnauthorizedError,
@@ -31,20 +34,25 @@ from voipbin_ai.logic.ingress import accept_webhook
 from voipbin_ai.observability import logger, metrics
 from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, find_header
 
-WEBHOOK_PATH = "/webhooks/voipbin"
+WEBHOOK_ROUTE = "/webhooks/<token>"
+WEBHOOK_PATH = WEBHOOK_ROUTE.replace("<token>", config.DEFAULT_WEBHOOK_PATH_TOKEN)
 
 app = APIGatewayHttpResolver()
 
 
-@app.post(WEBHOOK_PATH)
-def receive_webhook() -> Response[dict[str, str]]:
+@app.post(WEBHOOK_ROUTE)
+def receive_webhook(token: str) -> Response[dict[str, str]]:
     """Answer 200 once the event is on the bus (or deliberately dropped)."""
+    settings = config.ingress_settings()
+    if not settings.path_token_matches(token):
+        _reject(ValueError("unknown webhook path"), "path_token")
+        raise NotFoundError("not found")
     event = app.current_event
     outcome = accept_webhook(
         _raw_body(event.body, event.is_base64_encoded),
         find_header(event.headers, SIGNATURE_HEADER),
         secrets=config.webhook_secrets(),
-        settings=config.ingress_settings(),
+        settings=settings,
         publish=bus.publish,
     )
     logger.append_keys(event_type=outcome.event_type, resource_id=outcome.resource_id)

@@ -7,6 +7,7 @@ through Powertools Parameters (cached for SECRET_MAX_AGE_SECONDS). The plain var
 runs and tests.
 """
 
+import hmac
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +30,8 @@ DEFAULT_LLM_MODEL = "gpt-4o-mini"
 DEFAULT_AGENT_FILE = Path(__file__).parent / "ai" / "agent.json"
 # EventBridge takes at most 256 KiB per PutEvents entry, envelope and metadata included.
 MAX_EVENT_BYTES = 240 * 1024
+# The webhook URL's last segment (/webhooks/<token>) unless WEBHOOK_PATH_TOKEN makes it unguessable.
+DEFAULT_WEBHOOK_PATH_TOKEN = "voipbin"
 
 # Types that no function consumes: answered 200 and never published (the bus would only bill for them).
 # transcribe_speech_interim alone comes once per partial speech result.
@@ -83,6 +86,14 @@ class IngressSettings(BusSettings):
 
     max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES", gt=0, le=MAX_EVENT_BYTES)
     dropped_event_types: CsvSet = Field(default=DEFAULT_DROPPED_EVENT_TYPES, alias="DROPPED_EVENT_TYPES")
+    # A second, optional lock besides the signature: scanners that guess /webhooks/voipbin find nothing.
+    webhook_path_token: str = Field(
+        default=DEFAULT_WEBHOOK_PATH_TOKEN, alias="WEBHOOK_PATH_TOKEN", pattern=r"^[A-Za-z0-9_-]{7,128}$"
+    )
+
+    def path_token_matches(self, token: str) -> bool:
+        """Whether a request's path token is this deployment's (compared in constant time)."""
+        return hmac.compare_digest(token.encode(), self.webhook_path_token.encode())
 
 
 class EventSettings(_Settings):

@@ -44,7 +44,7 @@ class Stack:
 
     @property
     def webhook_url(self) -> str:
-        return self.stack.route_url("IngressFunction")
+        return self.stack.webhook_url
 
     def webhook(self, event_type: str, data: dict[str, Any], *, wait: bool = True) -> int | None:
         """VoIPBin POSTs a signed event; by default wait until every function it triggered has finished."""
@@ -61,7 +61,8 @@ class Stack:
         headers = {"Content-Type": "application/json"}
         if signed:
             headers[SIGNATURE_HEADER] = sign(SIMULATOR_WEBHOOK_SECRET, body)
-        return httpx2.post(self.stack.route_url(function), content=body, headers=headers, timeout=30)
+        url = self.webhook_url if function == "IngressFunction" else self.stack.route_url(function)
+        return httpx2.post(url, content=body, headers=headers, timeout=30)
 
     def rest(self, method: str, path: str) -> httpx2.Response:
         """A call to the simulator's REST API, as the operator (or VoIPBin itself) would make it."""

@@ -42,8 +42,10 @@ def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[Received]:
         yield received
 
 
-def call(body: bytes, *, headers: dict[str, str] | None = None, base64_encoded: bool = False) -> dict[str, Any]:
-    event = http_api_event(body, path=app.WEBHOOK_PATH, headers=headers, base64_encoded=base64_encoded)
+def call(
+    body: bytes, *, headers: dict[str, str] | None = None, base64_encoded: bool = False, path: str = app.WEBHOOK_PATH
+) -> dict[str, Any]:
+    event = http_api_event(body, path=path, headers=headers, base64_encoded=base64_encoded)
     return app.lambda_handler(event, LambdaContext())  # type: ignore[arg-type]
 
 
@@ -167,6 +169,18 @@ def test_malformed_bodies_are_400_with_a_clear_error(published: Received, body: 
     assert response["statusCode"] == 400
     assert message in answer(response)["message"]
     assert published() == []
+
+
+def test_with_a_path_token_only_its_url_takes_webhooks(published: Received, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "k3Jq9Xw2Lm8Vr5Tz"
+    monkeypatch.setenv("WEBHOOK_PATH_TOKEN", token)
+
+    refused = [call(TRANSCRIPT, headers=signed(TRANSCRIPT), path=p) for p in (app.WEBHOOK_PATH, "/webhooks/k3Jq9Xw2")]
+    taken = call(TRANSCRIPT, headers=signed(TRANSCRIPT), path=f"/webhooks/{token}")
+
+    assert [response["statusCode"] for response in refused] == [404, 404]
+    assert taken["statusCode"] == 200
+    assert len(published()) == 1
 
 
 def test_invalid_base64_is_400(published: Received) -> None:

@@ -50,7 +50,8 @@ def test_ingress_samples_are_signed_with_the_local_secret(event_file: str, valid
     event = load_json(EVENTS_DIR / event_file)
 
     assert event["version"] == "2.0"
-    assert event["routeKey"] == "POST /webhooks/voipbin"
+    assert (event["routeKey"], event["rawPath"]) == ("POST /webhooks/{token}", "/webhooks/voipbin")
+    assert event["pathParameters"] == {"token": "voipbin"}
     body = str(event["body"]).encode()
     assert verify(SECRET, body, find_header(event["headers"])) is valid
 

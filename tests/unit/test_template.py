@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from samcli.yamlhelper import yaml_parse
 
-from functions.ingress.app import WEBHOOK_PATH
+from functions.ingress.app import WEBHOOK_ROUTE
 from local.bus import BusRule, rules_from_template
 from local.lambda_events import eventbridge_event
 from tests.helpers import REPO_ROOT, WEBHOOK_SAMPLES, granted_dynamodb, load_json
@@ -70,7 +70,7 @@ def test_the_webhook_route_is_the_ingress() -> None:
     ingress = resources("AWS::Serverless::Function")["IngressFunction"]["Properties"]
     [event] = ingress["Events"].values()
     assert event["Type"] == "HttpApi"
-    assert event["Properties"]["Path"] == WEBHOOK_PATH
+    assert event["Properties"]["Path"] == WEBHOOK_ROUTE.replace("<token>", "{token}")
     assert event["Properties"]["Method"] == "POST"
 
 
@@ -188,7 +188,8 @@ def test_the_ingress_may_only_publish_and_read_its_secret() -> None:
 
 
 def test_the_webhook_url_is_an_output() -> None:
-    assert WEBHOOK_PATH in template()["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
+    assert template()["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"].endswith("/webhooks/${WebhookPathToken}")
+    assert template()["Parameters"]["WebhookPathToken"]["Default"] == "voipbin"
 
 
 def test_an_ingress_without_its_secret_raises_an_alarm() -> None:
@@ -244,7 +245,7 @@ def test_no_function_may_scan_or_batch_the_table_and_the_chat_only_its_own_keys(
 
 
 def test_the_chat_allows_no_other_origin_by_default_and_never_every_origin() -> None:
-    (api,) = resources("AWS::Serverless::HttpApi").values()
+    api = resources("AWS::Serverless::HttpApi")["ChatApi"]
     (rule,) = template()["Rules"]["ChatOriginsAreExplicit"]["Assertions"]
 
     assert template()["Parameters"]["ChatAllowedOrigins"]["Default"] == ""
@@ -311,3 +312,20 @@ def test_the_generated_secrets_are_named_to_the_functions_that_read_them() -> No
             name
         )
         assert ("ChatSessionKey" in policies) == ("CHAT_SESSION_SECRET_NAME" in variables), name
+
+
+def test_rejected_webhooks_raise_an_alarm_on_the_webhook_apis_own_4xx() -> None:
+    apis = resources("AWS::Serverless::HttpApi")
+    functions = resources("AWS::Serverless::Function")
+    alarm = resources("AWS::CloudWatch::Alarm")["WebhookRejectedAlarm"]["Properties"]
+
+    # The webhook and the chat are apart, so the webhook API's 4xx (429 throttling included) are its own.
+    assert functions["IngressFunction"]["Properties"]["Events"]["Webhook"]["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+    assert functions["WebChatFunction"]["Properties"]["Events"]["Chat"]["Properties"]["ApiId"] == {"Ref": "ChatApi"}
+    assert set(apis) == {"HttpApi", "ChatApi"}
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "4xx")
+    assert alarm["Dimensions"] == [
+        {"Name": "ApiId", "Value": {"Ref": "HttpApi"}},
+        {"Name": "Stage", "Value": "$default"},
+    ]
+    assert alarm["Threshold"] == {"Ref": "WebhookRejectedAlarmThreshold"}
