@@ -5,11 +5,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from local.lambda_bootstrap import LocalContext
 from voipbin_ai.models.session import PhoneIds
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # VoIPBin's webhook and API payloads, copied from VoIPBin's source into the repo (tests/data/voipbin/SAMPLES.md).
@@ -39,18 +42,9 @@ def load_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-@dataclass
-class LambdaContext:
-    """The parts of Lambda's context object that Powertools reads."""
-
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
-    remaining_millis: int = 30_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
+def lambda_context() -> "LambdaContext":
+    """Lambda's context object for a handler called in the test's process: the local runner's, one of them."""
+    return cast("LambdaContext", LocalContext("test-function", memory_mb=256, timeout_s=30))
 
 
 class LogCapture:

@@ -4,6 +4,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from unittest.mock import patch
 
 from voipbin_ai.models.session import ReplySoFar
 from voipbin_ai.store.dynamodb import ConversationStore
@@ -76,15 +77,12 @@ def dynamodb_access() -> Iterator[list[tuple[str, str]]]:
     from botocore.client import BaseClient
 
     accessed: list[tuple[str, str]] = []
-    make_api_call = BaseClient._make_api_call
+    make_api_call = vars(BaseClient)["_make_api_call"]
 
     def recording(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         if client.meta.service_model.service_name == "dynamodb":
             accessed.extend(_actions_and_keys(operation, params))
         return make_api_call(client, operation, params)
 
-    BaseClient._make_api_call = recording  # type: ignore[method-assign]
-    try:
+    with patch.object(BaseClient, "_make_api_call", recording):
         yield accessed
-    finally:
-        BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]

@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -129,48 +128,50 @@ def test_a_transcript_before_its_transcribe_is_known_is_answered(e2e: Stack) -> 
 
 def test_speech_started_in_the_middle_of_a_reply_flushes_it_at_once(e2e: Stack) -> None:
     call, transcribe_id, speaking_id = answered_call(e2e)
-    e2e.llm.enqueue(Script.text("First I will explain. " + "Then more words follow slowly. " * 3, token_delay=0.05))
+    # The reply stops streaming after its first sentence until the caller has barged in.
+    reply = Script.text("First I will explain. " + "Then more words follow. " * 3, hold_after=6)
+    e2e.llm.enqueue(reply)
     say_path = f"/v1.0/speakings/{speaking_id}/say"
 
-    replying = threading.Thread(
-        target=e2e.webhook, args=("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Tell me all"))
-    )
-    replying.start()
-    deadline = time.monotonic() + 10
-    while len(e2e.voipbin.requests("POST", say_path)) < 2 and time.monotonic() < deadline:  # greeting + 1
-        time.sleep(0.01)
-    started = e2e.voipbin.speech_started(transcribe_id)
-    e2e.webhook("transcribe_speech_started", started, wait=False)
-    replying.join()
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Tell me all"), wait=False)
+    assert wait_until(lambda: len(e2e.voipbin.requests("POST", say_path)) == 2)  # the greeting and one sentence
+    e2e.webhook("transcribe_speech_started", e2e.voipbin.speech_started(transcribe_id), wait=False)
+
+    def cut_off() -> bool:  # the barge-in's last step: the reply so far is marked interrupted
+        *_, last = e2e.store.history(call_conversation_id(call["id"]), limit=10)
+        return last.role == "assistant" and last.interrupted
+
+    assert wait_until(cut_off)
+    reply.release.set()
     e2e.stack.wait_idle()
 
     # The turn flushed the greeting first; the barge-in flushed the reply while it was being said.
-    *_, barge_in = e2e.voipbin.requests("POST", f"/speakings/{speaking_id}/flush")
     says = e2e.voipbin.requests("POST", say_path)
-    assert says[1].received_at < barge_in.received_at
-    assert len(says) < 1 + 4  # and the reply stopped: no more sentences after the barge-in
-    reply = e2e.store.history(call_conversation_id(call["id"]), limit=10)[-1]
-    assert reply.role == "assistant" and reply.interrupted
+    assert [say.body["text"] for say in says[1:]] == ["First I will explain."]  # nothing after the barge-in
+    flushes = e2e.voipbin.requests("POST", f"/speakings/{speaking_id}/flush")
+    assert any(flush.received_at > says[1].received_at for flush in flushes)  # cut while it was being said
+    reply_message = e2e.store.history(call_conversation_id(call["id"]), limit=10)[-1]
+    assert reply_message.role == "assistant" and reply_message.interrupted
 
 
 def test_a_new_utterance_supersedes_the_reply_in_progress(e2e: Stack) -> None:
     call, transcribe_id, speaking_id = answered_call(e2e)
-    e2e.llm.enqueue(Script.text("One. Two. Three. Four. Five. Six. Seven. Eight.", token_delay=0.1))
+    # The first reply stops streaming after "One." until the next utterance has been answered.
+    first = Script.text("One. Two. Three. Four. Five. Six. Seven. Eight.", hold_after=3)
+    e2e.llm.enqueue(first)
 
-    first = threading.Thread(
-        target=e2e.webhook, args=("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Count for me"))
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Count for me"), wait=False)
+    assert wait_until(lambda: "One." in e2e.voipbin.said_texts(speaking_id))
+    e2e.webhook(
+        "transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Stop, what are your hours?"), wait=False
     )
-    first.start()
-    deadline = time.monotonic() + 10
-    while "One." not in e2e.voipbin.said_texts(speaking_id) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Stop, what are your hours?"))
-    first.join()
+    assert wait_until(lambda: "We are open from eight to six." in e2e.voipbin.said_texts(speaking_id))
+    first.release.set()
     e2e.stack.wait_idle()
 
     said = e2e.voipbin.said_texts(speaking_id)
     assert said[-2:] == ["You asked: Stop, what are your hours.", "We are open from eight to six."]
-    assert "Eight." not in said  # the old reply stopped at its next sentence
+    assert "Two." not in said  # the old reply stopped at its next sentence
     history = e2e.store.history(call_conversation_id(call["id"]), limit=10)
     old_reply = [m for m in history if m.role == "assistant" and m.text.startswith("One.")]
     assert old_reply and old_reply[0].interrupted

@@ -93,14 +93,18 @@ class Script:
     """One scripted reply: text tokens then tool calls, or an error.
 
     drop_after cuts the connection after that many streamed tokens (a non-streaming request gets no
-    answer at all). ttft and token_delay override the server's for this reply; finish_reason defaults to
-    "tool_calls" when there are tool calls, else "stop".
+    answer at all). hold_after pauses the stream after that many tokens until `release` is set (a reply
+    still being written while the test makes something happen, whatever the machine's speed). ttft and
+    token_delay override the server's for this reply; finish_reason defaults to "tool_calls" when there
+    are tool calls, else "stop".
     """
 
     tokens: tuple[str, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
     error: ErrorReply | None = None
     drop_after: int | None = None
+    hold_after: int | None = None
+    release: threading.Event = field(default_factory=threading.Event)
     ttft: float | None = None
     token_delay: float | None = None
     finish_reason: str | None = None
@@ -160,6 +164,8 @@ class _Answer:
     events: list[tuple[float, str]] | None = None
     drop: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    # (the index of the event to wait before, what releases it)
+    hold: tuple[int, threading.Event] | None = None
 
 
 class _Handler(TrackedHandler):
@@ -186,12 +192,16 @@ class _Handler(TrackedHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        self._stream(answer.events, complete=not answer.drop)
+        self._stream(answer.events, complete=not answer.drop, hold=answer.hold)
 
-    def _stream(self, events: list[tuple[float, str]], *, complete: bool) -> None:
+    def _stream(
+        self, events: list[tuple[float, str]], *, complete: bool, hold: tuple[int, threading.Event] | None
+    ) -> None:
         """Write events as HTTP chunks after their delays; without the last chunk the client sees a cut."""
         try:
-            for delay, event in events:
+            for index, (delay, event) in enumerate(events):
+                if hold is not None and index == hold[0] and not self.server.owner.wait_for(hold[1]):
+                    break
                 if not self.server.owner.wait(delay):
                     break
                 data = event.encode()
@@ -288,6 +298,13 @@ class FakeOpenAI(LoopbackServer):
         """Sleep unless the server stops first; False when it did."""
         return not self._stopping.wait(max(seconds, 0.0))
 
+    def wait_for(self, release: threading.Event) -> bool:
+        """Block until `release` is set, unless the server stops first; False when it did."""
+        while not release.wait(0.01):
+            if self._stopping.is_set():
+                return False
+        return True
+
     def _next_script(self, recorded: RecordedRequest) -> Script:
         with self._lock:
             if self._scripts:
@@ -323,7 +340,9 @@ class FakeOpenAI(LoopbackServer):
         events = _sse(envelope, [*timed, (0.0, {})], include_usage, finish_reason=finish_reason)
         if include_usage:
             events.append((0.0, _data({**envelope, "object": "chat.completion.chunk", "choices": [], "usage": usage})))
-        return _Answer(events=[*events, (0.0, "data: [DONE]\n\n")])
+        # Event 0 is the role; token n is event n.
+        hold = None if script.hold_after is None else (script.hold_after + 1, script.release)
+        return _Answer(events=[*events, (0.0, "data: [DONE]\n\n")], hold=hold)
 
 
 def _error(error: ErrorReply) -> _Answer:

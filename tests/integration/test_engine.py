@@ -169,8 +169,9 @@ def test_persona_facts_and_the_channel_rules_reach_the_prompt(harness: Harness, 
 
 def test_tools_are_offered_only_where_they_make_sense(harness: Harness) -> None:
     agent = agent_with(transfer={"number": "+15550001111", "description": "the front desk"})
-    for channel in ("voice", "sms", "chat"):
-        harness.run(harness.engine(agent).reply(harness.conversation(channel), "Hi"))  # type: ignore[arg-type]
+    channels: tuple[Channel, ...] = ("voice", "sms", "chat")
+    for channel in channels:
+        harness.run(harness.engine(agent).reply(harness.conversation(channel), "Hi"))
 
     voice, sms, chat = (harness.offered_tools(index) for index in range(3))
     assert sorted(voice) == ["end_call", "send_sms", "transfer_call"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import EVENTS_DIR, LambdaContext, LogCapture, load_json
+from tests.helpers import EVENTS_DIR, LogCapture, lambda_context, load_json
 from voipbin_ai.exceptions import InvalidEventError
 
 pytestmark = pytest.mark.usefixtures("moto_table")
@@ -36,7 +36,7 @@ def test_an_invalid_event_is_logged_and_raised_for_the_dead_letter_queue(
     del event["detail"]["data"]["id"]
 
     with pytest.raises(InvalidEventError) as raised:
-        handler(function)(event, LambdaContext())
+        handler(function)(event, lambda_context())
 
     assert raised.value.field == "data.id"
     [record] = logs.records()
@@ -54,7 +54,7 @@ def test_an_event_outside_the_replay_window_is_ignored_without_a_trace_in_the_ta
     monkeypatch.setenv("WEBHOOK_MAX_AGE_SECONDS", "300")  # the samples are months old
     event = load_json(EVENTS_DIR / event_file)
 
-    assert handler(function)(event, LambdaContext()) is None
+    assert handler(function)(event, lambda_context()) is None
 
     assert boto3.client("dynamodb").scan(TableName=moto_table)["Items"] == []  # not acted on, nor recorded
     [record] = logs.records()
@@ -65,7 +65,7 @@ def test_an_event_of_another_type_is_refused(logs: LogCapture) -> None:
     sms = load_json(EVENTS_DIR / "inbound_sms.json")
 
     with pytest.raises(InvalidEventError, match="does not handle"):
-        handler("call_progressing")(sms, LambdaContext())
+        handler("call_progressing")(sms, lambda_context())
 
 
 def test_a_delivery_without_detail_is_refused(logs: LogCapture) -> None:
@@ -73,7 +73,7 @@ def test_a_delivery_without_detail_is_refused(logs: LogCapture) -> None:
     del event["detail"]
 
     with pytest.raises(InvalidEventError):
-        handler("call_hangup")(event, LambdaContext())
+        handler("call_hangup")(event, lambda_context())
 
 
 def test_a_warm_up_starts_the_reply_function_and_does_nothing_else(moto_table: str, logs: LogCapture) -> None:
@@ -81,7 +81,7 @@ def test_a_warm_up_starts_the_reply_function_and_does_nothing_else(moto_table: s
 
     warm_up = load_json(EVENTS_DIR / "warm_up.json")
 
-    assert handler("transcript_created")(warm_up, LambdaContext()) is None
+    assert handler("transcript_created")(warm_up, lambda_context()) is None
 
     assert boto3.client("dynamodb").scan(TableName=moto_table)["Items"] == []  # not even an idempotency record
     [record] = logs.records()

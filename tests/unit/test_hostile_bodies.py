@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from functions.ingress import app as ingress
 from functions.web_chat import app as web_chat
 from local.lambda_events import http_api_event
-from tests.helpers import LambdaContext
+from tests.helpers import lambda_context
 from tests.unit.test_ingress import SECRET, Received, published, signed
 
 __all__ = ["published"]  # the ingress's moto bus, as a fixture here too
@@ -56,7 +56,7 @@ bodies = st.one_of(
 
 def _post(handler: Any, path: str, body: bytes, headers: dict[str, str]) -> int:
     event = http_api_event(body, path=path, headers=headers, base64_encoded=True)
-    return int(handler(event, LambdaContext())["statusCode"])
+    return int(handler(event, lambda_context())["statusCode"])
 
 
 @pytest.fixture

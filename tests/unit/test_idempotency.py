@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import EVENTS_DIR, WEBHOOK_SAMPLES, LambdaContext, LogCapture, load_json
+from tests.helpers import EVENTS_DIR, WEBHOOK_SAMPLES, lambda_context, load_json
 from voipbin_ai.models.events import parse_webhook
 from voipbin_ai.store.idempotency import run_once
 
@@ -37,9 +37,9 @@ def test_speech_events_are_identified_by_stream_and_moment_not_their_random_id()
 def test_work_runs_once_per_key() -> None:
     runs: list[str] = []
 
-    assert run_once("k1", lambda: runs.append("k1"), context=LambdaContext())
-    assert not run_once("k1", lambda: runs.append("k1 again"), context=LambdaContext())
-    assert run_once("k2", lambda: runs.append("k2"), context=LambdaContext())
+    assert run_once("k1", lambda: runs.append("k1"), context=lambda_context())
+    assert not run_once("k1", lambda: runs.append("k1 again"), context=lambda_context())
+    assert run_once("k2", lambda: runs.append("k2"), context=lambda_context())
 
     assert runs == ["k1", "k2"]
 
@@ -49,10 +49,10 @@ def test_failed_work_runs_again_on_retry() -> None:
         raise RuntimeError("VoIPBin unreachable")
 
     with pytest.raises(RuntimeError):
-        run_once("k", fail, context=LambdaContext())
+        run_once("k", fail, context=lambda_context())
     runs: list[int] = []
 
-    assert run_once("k", lambda: runs.append(1), context=LambdaContext())
+    assert run_once("k", lambda: runs.append(1), context=lambda_context())
     assert runs == [1]
 
 
@@ -60,21 +60,19 @@ def test_a_duplicate_while_the_first_is_running_is_skipped_without_failing() -> 
     inner: list[bool] = []
 
     # The duplicate arrives while the first delivery is still inside its work.
-    assert run_once("k", lambda: inner.append(run_once("k", lambda: None, context=LambdaContext())), context=None)
+    assert run_once("k", lambda: inner.append(run_once("k", lambda: None, context=lambda_context())), context=None)
 
     assert inner == [False]
 
 
-def test_an_event_function_skips_a_duplicate_delivery(logs: LogCapture) -> None:
-    from functions.call_hangup.app import lambda_handler
+def test_an_event_function_skips_a_duplicate_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions.call_hangup import app
 
+    ended: list[str] = []
+    monkeypatch.setattr(app, "end_call", lambda call, services: ended.append(call.id))
     event = load_json(EVENTS_DIR / "call_hangup.json")
 
-    lambda_handler(event, LambdaContext())
-    lambda_handler({**event, "id": "another-delivery"}, LambdaContext())
+    app.lambda_handler(event, lambda_context())
+    app.lambda_handler({**event, "id": "another-delivery"}, lambda_context())  # EventBridge's id is new
 
-    assert [record["message"] for record in logs.records()] == [
-        "Call ended",
-        "Call ended without a word from the caller",
-        "Duplicate event skipped",
-    ]
+    assert ended == [event["detail"]["data"]["id"]]

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from functions.ingress import app
 from local.lambda_events import http_api_event
-from tests.helpers import WEBHOOK_SAMPLES, LambdaContext, LogCapture, load_json
+from tests.helpers import WEBHOOK_SAMPLES, LogCapture, lambda_context, load_json
 from voipbin_ai import bus
 from voipbin_ai.voipbin.signature import sign
 
@@ -46,7 +46,8 @@ def call(
     body: bytes, *, headers: dict[str, str] | None = None, base64_encoded: bool = False, path: str = app.WEBHOOK_PATH
 ) -> dict[str, Any]:
     event = http_api_event(body, path=path, headers=headers, base64_encoded=base64_encoded)
-    return app.lambda_handler(event, LambdaContext())  # type: ignore[arg-type]
+    response: dict[str, Any] = app.lambda_handler(event, lambda_context())
+    return response
 
 
 def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
@@ -187,7 +188,7 @@ def test_invalid_base64_is_400(published: Received) -> None:
     event = http_api_event(b"x", path=app.WEBHOOK_PATH)
     event.update(body="not base64!", isBase64Encoded=True)
 
-    response = app.lambda_handler(event, LambdaContext())  # type: ignore[arg-type]
+    response = app.lambda_handler(event, lambda_context())
 
     assert response["statusCode"] == 400
     assert published() == []

@@ -63,9 +63,11 @@ def test_the_ingress_sample_is_the_contracts_request() -> None:
     assert vector["secret"] == SECRET
 
 
-def test_every_events_file_is_json() -> None:
-    for path in Path(EVENTS_DIR).glob("*.json"):
-        json.loads(path.read_text(encoding="utf-8"))
+def test_every_events_file_is_a_json_object() -> None:
+    files = sorted(Path(EVENTS_DIR).glob("*.json"))
+
+    assert files
+    assert all(isinstance(json.loads(path.read_text(encoding="utf-8")), dict) for path in files)
 
 
 def test_the_web_chat_sample_is_a_valid_chat_request_on_the_chat_route() -> None:

@@ -149,7 +149,11 @@ def test_tool_calls_are_capped_per_answer_and_per_turn(opened: ConversationStore
     ran: list[str] = []
 
     def plan(arguments: dict[str, Any], _: ToolContext) -> ToolPlan:
-        return ToolPlan(lambda: ran.append(arguments["n"]) or "done")
+        def look_up() -> str:
+            ran.append(arguments["n"])
+            return "done"
+
+        return ToolPlan(look_up)
 
     lookup = Tool(
         name="lookup",
