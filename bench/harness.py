@@ -35,7 +35,7 @@ from tests.fakes.fake_openai import FakeOpenAI, RecordedRequest, Script, tokeniz
 from tests.fakes.voipbin_simulator import WIRE_SIGNATURE_HEADER, VoipbinSimulator, go_json
 from tests.fakes.voipbin_state import Reply
 from voipbin_ai.ai.channels import speakable
-from voipbin_ai.ai.sentences import SentenceChunker
+from voipbin_ai.sentences import SentenceChunker
 from voipbin_ai.voipbin.signature import sign
 
 TOKEN: Final = "bench-token"

@@ -44,6 +44,7 @@ DEFAULT_DROPPED_EVENT_TYPES = frozenset(
         "call_terminating",
         "call_canceling",
         "call_deleted",
+        "transcribe_created",
         "transcribe_progressing",
         "transcribe_done",
         "transcribe_speech_interim",

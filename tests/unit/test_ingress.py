@@ -145,11 +145,12 @@ def test_the_previous_secret_verifies_during_a_rotation(published: Received, mon
         (b"{not json", "not valid UTF-8 JSON"),
         (b"\xff\xfe", "not valid UTF-8 JSON"),
         (b"[1, 2]", "must be a JSON object"),
-        (b'{"data": {}}', "'type' must be a snake_case VoIPBin event type"),
-        (b'{"type": 7, "data": {}}', "'type' must be a snake_case VoIPBin event type"),
-        (b'{"type": "\\f", "data": {}}', "'type' must be a snake_case VoIPBin event type"),  # found by the fuzz test
-        (b'{"type": "call_hangup"}', "'data' of call_hangup must be a JSON object"),
-        (b'{"type": "call_hangup", "data": "x"}', "'data' of call_hangup must be a JSON object"),
+        (b'{"data": {}}', "field 'type': must be a snake_case VoIPBin event type"),
+        (b'{"type": 7, "data": {}}', "field 'type': must be a snake_case VoIPBin event type"),
+        # found by the fuzz test
+        (b'{"type": "\\f", "data": {}}', "field 'type': must be a snake_case VoIPBin event type"),
+        (b'{"type": "call_hangup"}', "invalid call_hangup: field 'data': must be a JSON object"),
+        (b'{"type": "call_hangup", "data": "x"}', "invalid call_hangup: field 'data': must be a JSON object"),
         (b"", "not valid UTF-8 JSON"),
     ],
     ids=[

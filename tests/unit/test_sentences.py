@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from voipbin_ai.ai.sentences import MAX_SAY_BYTES, SentenceChunker, split_for_say
+from voipbin_ai.sentences import MAX_SAY_BYTES, SentenceChunker, split_for_say
 
 
 def chunk_all(text: str, **options: int | None) -> list[str]:

@@ -329,3 +329,34 @@ def test_rejected_webhooks_raise_an_alarm_on_the_webhook_apis_own_4xx() -> None:
         {"Name": "Stage", "Value": "$default"},
     ]
     assert alarm["Threshold"] == {"Ref": "WebhookRejectedAlarmThreshold"}
+
+
+def test_every_voipbin_event_type_is_either_consumed_by_a_rule_or_dropped_at_the_ingress() -> None:
+    from typing import get_args
+
+    from voipbin_ai.config import DEFAULT_DROPPED_EVENT_TYPES
+    from voipbin_ai.models import events
+
+    known = {
+        name
+        for alias in (
+            events.CallEventType,
+            events.TranscriptEventType,
+            events.TranscribeSpeechEventType,
+            events.TranscribeEventType,
+            events.MessageEventType,
+            events.ConversationMessageEventType,
+        )
+        for name in get_args(alias)
+    }
+    consumed = {
+        detail_type
+        for rule in rules_from_template()
+        if rule.pattern.get("source") == [EVENT_SOURCE]
+        for detail_type in rule.pattern["detail-type"]
+    }
+
+    # The template's rules say what the functions take; the ingress drops everything else it knows of.
+    assert consumed <= known
+    assert consumed.isdisjoint(DEFAULT_DROPPED_EVENT_TYPES)
+    assert known - consumed <= DEFAULT_DROPPED_EVENT_TYPES

@@ -19,12 +19,12 @@ from typing import Final
 
 from voipbin_ai.ai.channels import fit_sms, speakable
 from voipbin_ai.ai.llm import ChatMessage, LlmClient, ToolCallRequest, Usage
-from voipbin_ai.ai.sentences import SentenceChunker
 from voipbin_ai.ai.tools import ToolBox, ToolContext
 from voipbin_ai.exceptions import LlmError, LlmTimeoutError
 from voipbin_ai.models.agent import AgentConfig, ChannelRules, SmsRules
 from voipbin_ai.models.session import HistoryMessage, Session
 from voipbin_ai.observability import logger
+from voipbin_ai.sentences import SentenceChunker
 from voipbin_ai.store.dynamodb import ConversationStore
 
 _END_CALL: Final = ToolCallRequest(id="max_turns", name="end_call", arguments="{}")

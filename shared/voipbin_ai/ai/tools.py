@@ -241,7 +241,7 @@ def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinClient], set
             raise ToolRefusedError(refusal)
 
         def send() -> str:
-            voipbin().send_message(_tel(context.our_address), [_tel(context.their_address)], text)
+            voipbin().send_message(Address.tel(context.our_address), [Address.tel(context.their_address)], text)
             return "The text message was sent to the caller."
 
         return ToolPlan(send)
@@ -281,7 +281,7 @@ def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinClient], set
             call_id = _call_of(context)
 
             def transfer_now() -> str:
-                voipbin().create_transfer(call_id, [_tel(transfer.number)])
+                voipbin().create_transfer(call_id, [Address.tel(transfer.number)])
                 return f"The caller was transferred to {transfer.description}."
 
             return ToolPlan(
@@ -334,10 +334,6 @@ def _call_of(context: ToolContext) -> str:
     if context.call_id is None:
         raise ToolArgumentError("this conversation is not a call")
     return context.call_id
-
-
-def _tel(number: str) -> Address:
-    return Address(type="tel", target=number)
 
 
 def sms_refusal(number: str, *, ours: str, settings: ToolSettings) -> str | None:

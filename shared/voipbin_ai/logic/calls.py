@@ -10,14 +10,20 @@ The fallback asks VoIPBin (GET /transcribes/{id} -> reference_id) and stores wha
 container remembers its mappings, so a turn reads DynamoDB only once.
 """
 
-import time
 from typing import Final
 
 from voipbin_ai.container import forget_on_reset
 from voipbin_ai.exceptions import LlmError
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.session import ReplySoFar, call_conversation_id
-from voipbin_ai.models.voipbin import Call, Speaking, SpeechEvent
+from voipbin_ai.models.voipbin import (
+    CALL_DIRECTION_INCOMING,
+    REFERENCE_TYPE_CALL,
+    SPEAKING_STATUS_ACTIVE,
+    Call,
+    Speaking,
+    SpeechEvent,
+)
 from voipbin_ai.observability import logger, mask_phone
 from voipbin_ai.store.dynamodb import ConversationStore
 from voipbin_ai.voipbin.client import (
@@ -28,9 +34,6 @@ from voipbin_ai.voipbin.client import (
     VoipbinServerError,
 )
 
-_REFERENCE_TYPE_CALL: Final = "call"
-_INCOMING: Final = "incoming"
-_ACTIVE_SPEAKING: Final = "active"
 # How many history messages a call's summary reads.
 _SUMMARY_MESSAGES: Final = 100
 # A warm container serves many calls over hours: it remembers the most recent ones, oldest forgotten first.
@@ -60,7 +63,7 @@ def _ask_voipbin(transcribe_id: str, *, store: ConversationStore, voipbin: Voipb
     except VoipbinNotFound:
         logger.warning("Transcribe unknown to VoIPBin", transcribe_id=transcribe_id)
         return None
-    if transcribe.reference_type != _REFERENCE_TYPE_CALL or transcribe.reference_id is None:
+    if transcribe.reference_type != REFERENCE_TYPE_CALL or transcribe.reference_id is None:
         logger.info("Transcribe is not a call's", transcribe_id=transcribe_id, reference_type=transcribe.reference_type)
         return None
     conversation_id = call_conversation_id(transcribe.reference_id)
@@ -75,7 +78,7 @@ def answer_call(call: Call, services: Services) -> bool:
     True when this delivery answered it (not a call for another number, a duplicate or one already over).
     """
     caller, ours = call.source.target, call.destination.target
-    if call.direction != _INCOMING or not services.settings.answers(ours):
+    if call.direction != CALL_DIRECTION_INCOMING or not services.settings.answers(ours):
         logger.info("Call not served here", direction=call.direction, callee=mask_phone(ours))
         return False
     store, voipbin, conversation_id = services.store, services.voipbin, call_conversation_id(call.id)
@@ -94,19 +97,13 @@ def answer_call(call: Call, services: Services) -> bool:
         _stop_speaking(voipbin, speaking.id)
         return False
     greeting = services.agent.greeting
-    until = playing_until_ms(0, greeting, services)
+    until = services.playback.until_ms(0, greeting)
     reply = ReplySoFar(turn=0, text=greeting)
     if store.record_reply(conversation_id, reply, speaking_until_ms=until):
         voipbin.say(speaking.id, greeting)
         store.keep_reply(conversation_id, reply, spoken=True)
         logger.info("Caller greeted", speaking_id=speaking.id, transcribe_id=transcribe_id or None)
     return True
-
-
-def playing_until_ms(previous_until_ms: int, text: str, services: Services) -> int:
-    """When text queued now ends playing (epoch ms): after what is still playing, at the TTS voice's pace."""
-    start = max(previous_until_ms, int(time.time() * 1000))
-    return start + int(1000 * len(text) / services.settings.speech_chars_per_second)
 
 
 def live_speaking(call_id: str, services: Services) -> Speaking:
@@ -122,7 +119,7 @@ def live_speaking(call_id: str, services: Services) -> Speaking:
         )
     except VoipbinServerError:
         for speaking in services.voipbin.list_speakings(page_size=100).result:
-            if speaking.reference_id == call_id and speaking.status == _ACTIVE_SPEAKING:
+            if speaking.reference_id == call_id and speaking.status == SPEAKING_STATUS_ACTIVE:
                 logger.info("Live speaking found after a 500", speaking_id=speaking.id)
                 return speaking
         raise
@@ -148,7 +145,7 @@ def barge_in(speech: SpeechEvent, services: Services) -> None:
     session = services.store.get_session(conversation_id)
     if session is None or not session.active or not session.speaking_id:
         return
-    if session.speaking_until_ms <= time.time() * 1000:
+    if not services.playback.still_playing(session.speaking_until_ms):
         logger.info("Nothing playing; no barge-in")
         return
     try:

@@ -4,18 +4,21 @@ VoIPBin retries only on 5xx or connection errors, so every problem with the requ
 WebhookRejectedError (answered 4xx, never retried) and only a failed publish surfaces as a 5xx.
 """
 
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
 from voipbin_ai.config import IngressSettings
-from voipbin_ai.exceptions import MalformedWebhookError, PayloadTooLargeError, SignatureMismatchError
+from voipbin_ai.exceptions import (
+    InvalidEventError,
+    MalformedWebhookError,
+    PayloadTooLargeError,
+    SignatureMismatchError,
+)
+from voipbin_ai.models.envelope import read_envelope
 from voipbin_ai.voipbin import signature
 
 Publisher = Callable[[str, str, str], None]
-_EVENT_TYPE: Final = re.compile(r"[a-z][a-z0-9_]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -64,21 +67,8 @@ def accept_webhook(
 def _read_envelope(raw_body: bytes) -> tuple[str, str | None]:
     """The envelope's type and data.id; the functions behind the bus validate the rest of data."""
     try:
-        # Strict UTF-8 first: json.loads would take UTF-16 and UTF-32 bytes too, which VoIPBin never sends.
-        envelope = json.loads(raw_body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MalformedWebhookError(f"body is not valid UTF-8 JSON: {error}") from error
-    except RecursionError as error:  # nested deeper than the parser goes: no genuine webhook is
-        raise MalformedWebhookError("body is nested too deeply") from error
-    if not isinstance(envelope, dict):
-        raise MalformedWebhookError("body must be a JSON object with 'type' and 'data'")
-    event_type = envelope.get("type")
-    if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
-        # VoIPBin's types are snake_case words; anything else would be a bus detail-type no rule expects,
-        # and one that EventBridge refuses (control characters) would fail the publish: a 5xx, retried.
-        raise MalformedWebhookError("'type' must be a snake_case VoIPBin event type")
-    data = envelope.get("data")
-    if not isinstance(data, dict):
-        raise MalformedWebhookError(f"'data' of {event_type} must be a JSON object")
+        event_type, data, _ = read_envelope(raw_body)
+    except InvalidEventError as error:
+        raise MalformedWebhookError(str(error)) from error
     resource_id = data.get("id")
     return event_type, resource_id if isinstance(resource_id, str) else None

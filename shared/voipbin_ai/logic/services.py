@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from voipbin_ai.config import ChannelSettings, agent_config, channel_settings, phone_id_pepper, tool_settings
 from voipbin_ai.models.agent import AgentConfig
-from voipbin_ai.models.session import PhoneIds
+from voipbin_ai.models.session import PhoneIds, Playback
 from voipbin_ai.store.dynamodb import ConversationStore, get_store
 from voipbin_ai.voipbin.client import VoipbinClient, get_client
 
@@ -33,6 +33,11 @@ class Services:
     def default(cls) -> "Services":
         """The container's store and clients, and the agent as configured now."""
         return cls(store=get_store(), voipbin=get_client(), agent=agent_config(), settings=channel_settings())
+
+    @cached_property
+    def playback(self) -> Playback:
+        """When what is said ends playing, at the configured voice's pace."""
+        return Playback(self.settings.speech_chars_per_second)
 
     @cached_property
     def phone_ids(self) -> PhoneIds:

@@ -17,10 +17,9 @@ from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import LlmError
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.session import HistoryMessage, ReplySoFar, epoch_ms
-from voipbin_ai.models.voipbin import Address, Message
+from voipbin_ai.models.voipbin import MESSAGE_DIRECTION_INBOUND, Address, Message
 from voipbin_ai.observability import logger, mask_phone
 
-_INBOUND: Final = "inbound"
 # The claim that makes the reply's send happen once per turn.
 _SEND_KEY: Final = "sms_reply"
 
@@ -30,7 +29,7 @@ def reply_to_sms(message: Message, *, event_key: str, services: Services) -> Non
     theirs = message.source.target
     ours = message.targets[0].destination.target if message.targets else ""
     settings, store = services.settings, services.store
-    if message.direction != _INBOUND or not theirs or not ours:
+    if message.direction != MESSAGE_DIRECTION_INBOUND or not theirs or not ours:
         logger.info("Not an inbound SMS; not answered", direction=message.direction)
         return
     if not settings.answers(ours) or theirs == ours or theirs in settings.answer_numbers:
@@ -81,7 +80,7 @@ def reply_to_sms(message: Message, *, event_key: str, services: Services) -> Non
     if store.begin_tool_call(conversation_id, turn.number, _SEND_KEY) is not None:
         logger.info("Reply already sent by an earlier delivery")
         return
-    sent = services.voipbin.send_message(Address(type="tel", target=ours), [Address(type="tel", target=theirs)], text)
+    sent = services.voipbin.send_message(Address.tel(ours), [Address.tel(theirs)], text)
     store.finish_tool_call(conversation_id, turn.number, _SEND_KEY, sent.id)
     logger.info("SMS answered", reply_id=sent.id, fallback=reply.used_fallback, characters=len(text))
     if reply.ends_conversation:

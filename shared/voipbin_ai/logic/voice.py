@@ -21,14 +21,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from voipbin_ai.ai.core import Conversation, Reply
 from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import LlmError, StoreError
-from voipbin_ai.logic.calls import call_conversation_of, live_speaking, playing_until_ms
+from voipbin_ai.logic.calls import call_conversation_of, live_speaking
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import ReplySoFar, Session, Turn, epoch_ms
+from voipbin_ai.models.session import ReplySoFar, Session, Turn, call_of_conversation, epoch_ms
 from voipbin_ai.models.voipbin import Transcript
 from voipbin_ai.observability import logger, metrics
 from voipbin_ai.voipbin.client import VoipbinError, VoipbinNotFound
 
-_CALL_PREFIX: Final = "call:"
 # The longest wait for a goodbye to finish playing before end_call hangs up.
 _MAX_GOODBYE_WAIT_SECONDS: Final = 15.0
 # The history read beside taking the turn, and the flush beside the LLM request; each awaited in its turn.
@@ -66,7 +65,7 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
     # A redelivery of this event (turn.replayed) redoes the turn: the earlier delivery failed before
     # anything was said (once something is said the turn never fails), though it may have recorded a piece.
     logger.append_keys(turn=turn.number, replayed=turn.replayed)
-    call_id = conversation_id.removeprefix(_CALL_PREFIX)
+    call_id = call_of_conversation(conversation_id)
     speaking_id = session.speaking_id or _speaking_of_new_call(call_id, conversation_id, services)
     if speaking_id is None:
         return
@@ -102,7 +101,7 @@ def _speaking_of_new_call(call_id: str, conversation_id: str, services: Services
 
 def _flush_if_playing(session: Session, services: Services) -> "Future[None] | None":
     """Cut an earlier reply that may still be playing, in the background; mark it interrupted."""
-    if session.speaking_until_ms <= time.time() * 1000 or not session.speaking_id:
+    if not services.playback.still_playing(session.speaking_until_ms) or not session.speaking_id:
         return None
     speaking_id, conversation_id, turn = session.speaking_id, session.conversation_id, session.reply_turn
 
@@ -136,7 +135,7 @@ def _deliver(
             if flushing is not None:
                 flushing.result()  # the old reply is cut before the new one starts
                 flushing = None
-            until = playing_until_ms(speech.until_ms, piece, services)
+            until = services.playback.until_ms(speech.until_ms, piece)
             reply = ReplySoFar(
                 turn=turn.number,
                 text=" ".join([*speech.said, piece]),
@@ -198,7 +197,7 @@ def _say(piece: str, speech: _Speech, session: Session, services: Services) -> N
         if speech.recreated:
             raise
         speech.recreated = True
-        call_id = session.conversation_id.removeprefix(_CALL_PREFIX)
+        call_id = call_of_conversation(session.conversation_id)
         speaking = live_speaking(call_id, services)
         if not services.store.set_speaking(session.conversation_id, speaking.id):
             raise
@@ -212,7 +211,7 @@ def _say(piece: str, speech: _Speech, session: Session, services: Services) -> N
 def _after_reply(reply: Reply, speech: _Speech, session: Session, services: Services) -> None:
     """Tool effects that wait for the words (hang up after the goodbye), then the rolling summary."""
     if reply.after_reply:
-        wait = min(max(speech.until_ms / 1000 - time.time(), 0.0), _MAX_GOODBYE_WAIT_SECONDS)
+        wait = min(services.playback.seconds_left(speech.until_ms), _MAX_GOODBYE_WAIT_SECONDS)
         time.sleep(wait)
     try:
         for action in reply.after_reply:

@@ -4,7 +4,6 @@ Every type this backend acts on has its own model; any other type, now or added 
 UnhandledEvent (not an error). parse_webhook is the single entry point and raises only InvalidEventError.
 """
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
@@ -12,6 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
 from voipbin_ai.exceptions import InvalidEventError
+from voipbin_ai.models.envelope import read_envelope
 from voipbin_ai.models.voipbin import (
     Call,
     ConversationMessage,
@@ -202,20 +202,9 @@ def parse_webhook(payload: Mapping[str, Any] | bytes | str) -> WebhookEvent:
     Raises InvalidEventError naming the envelope type and the dotted path of the first bad field
     ('body' when the body is not a JSON object).
     """
-    if isinstance(payload, bytes | str):
-        try:
-            payload = json.loads(payload)
-        except ValueError as error:
-            raise InvalidEventError("", "body", f"not JSON: {error}") from error
-    if not isinstance(payload, Mapping):
-        raise InvalidEventError("", "body", f"must be a JSON object, not {type(payload).__name__}")
-    event_type = payload.get("type")
-    if not isinstance(event_type, str) or not event_type:
-        raise InvalidEventError("", "type", "must be a non-empty string")
-    if not isinstance(payload.get("data"), Mapping):
-        raise InvalidEventError(event_type, "data", "must be a JSON object")
+    event_type, _, body = read_envelope(payload)
     try:
-        return _WEBHOOK_EVENT.validate_python(dict(payload))
+        return _WEBHOOK_EVENT.validate_python(dict(body))
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         # loc[0] is the union tag; the rest is the path inside the envelope.

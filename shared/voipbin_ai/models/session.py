@@ -6,7 +6,8 @@ A conversation id never holds a phone number, because ids go into every log line
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
@@ -21,9 +22,19 @@ STATUS_ACTIVE: Final = "active"
 STATUS_ENDED: Final = "ended"
 
 
+_CALL_PREFIX: Final = "call:"
+
+
 def call_conversation_id(call_id: str) -> str:
     """The conversation of a phone call."""
-    return f"call:{call_id}"
+    return f"{_CALL_PREFIX}{call_id}"
+
+
+def call_of_conversation(conversation_id: str) -> str:
+    """The call id of a call's conversation (call_conversation_id, read back)."""
+    if not conversation_id.startswith(_CALL_PREFIX):
+        raise ValueError(f"not a call's conversation: {conversation_id}")
+    return conversation_id.removeprefix(_CALL_PREFIX)
 
 
 def chat_conversation_id(session_id: str) -> str:
@@ -107,6 +118,33 @@ class HistoryMessage(_Model):
     interrupted: bool = False
     # When the person wrote or said it, by VoIPBin's clock (tm_create, epoch milliseconds); None for replies.
     sent_at_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Playback:
+    """When spoken words end playing, at the TTS voice's pace: the one home of that arithmetic.
+
+    The voice's pace is SPEECH_CHARS_PER_SECOND; `clock` is epoch seconds (injected in tests).
+    """
+
+    chars_per_second: float
+    clock: Callable[[], float] = time.time
+
+    def now_ms(self) -> int:
+        """The clock, in epoch milliseconds."""
+        return int(self.clock() * 1000)
+
+    def until_ms(self, previous_until_ms: int, text: str) -> int:
+        """When text queued now ends playing (epoch ms): after what still plays, at the voice's pace."""
+        return max(previous_until_ms, self.now_ms()) + int(1000 * len(text) / self.chars_per_second)
+
+    def still_playing(self, until_ms: int) -> bool:
+        """Whether words that end playing at until_ms may still be heard."""
+        return until_ms > self.now_ms()
+
+    def seconds_left(self, until_ms: int) -> float:
+        """How long until words that end at until_ms have been heard (0 when they have)."""
+        return max(until_ms - self.now_ms(), 0) / 1000
 
 
 class ReplySoFar(_Model):

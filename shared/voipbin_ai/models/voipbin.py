@@ -51,6 +51,8 @@ CONVERSATION_MESSAGE_DIRECTION_INCOMING: Final = "incoming"
 CONVERSATION_MESSAGE_DIRECTION_OUTGOING: Final = "outgoing"
 
 ADDRESS_TYPE_TEL: Final = "tel"
+# What a transcribe or speaking is attached to.
+REFERENCE_TYPE_CALL: Final = "call"
 
 _YEAR_ONE: Final = datetime(1, 1, 1, tzinfo=UTC)
 _UUID_PATTERN: Final = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -113,6 +115,11 @@ class Address(VoipbinModel):
     target_name: str = ""
     name: str = ""
     detail: str = ""
+
+    @classmethod
+    def tel(cls, number: str) -> "Address":
+        """A phone number as an address."""
+        return cls(type=ADDRESS_TYPE_TEL, target=number)
 
 
 class CallAction(VoipbinModel):

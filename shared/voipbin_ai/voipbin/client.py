@@ -35,10 +35,10 @@ from urllib.parse import quote
 import httpx2
 from pydantic import BaseModel, Field, ValidationError
 
-from voipbin_ai.ai.sentences import split_for_say
 from voipbin_ai.config import VoipbinCredential, voipbin_credential, voipbin_settings
 from voipbin_ai.container import holds_connections
 from voipbin_ai.models.voipbin import (
+    REFERENCE_TYPE_CALL,
     Address,
     ApiErrorBody,
     Call,
@@ -53,6 +53,7 @@ from voipbin_ai.models.voipbin import (
     VoipbinModel,
 )
 from voipbin_ai.observability import logger
+from voipbin_ai.sentences import split_for_say
 
 DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 DEFAULT_TOTAL_BUDGET_SECONDS: Final = 10.0
@@ -255,7 +256,7 @@ class VoipbinClient:
         self,
         reference_id: str,
         *,
-        reference_type: str = "call",
+        reference_type: str = REFERENCE_TYPE_CALL,
         language: str = "",
         provider: str = "",
         voice_id: str = "",
@@ -317,7 +318,7 @@ class VoipbinClient:
         reference_id: str,
         *,
         language: str,
-        reference_type: str = "call",
+        reference_type: str = REFERENCE_TYPE_CALL,
         direction: str = "both",
         provider: str = "",
         deadline: float | None = None,

@@ -1,0 +1,48 @@
+"""The layer's packages import one another in one direction only: no cycle between them."""
+
+import ast
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+from tests.helpers import REPO_ROOT
+
+LAYER = REPO_ROOT / "shared" / "voipbin_ai"
+
+
+def _unit(module: str) -> str:
+    """The part of the layer a module belongs to: its subpackage (ai, logic...) or its own top-level module."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else module
+
+
+def _imports_at_load(path: Path) -> set[str]:
+    """voipbin_ai modules a module imports when it is loaded (not under TYPE_CHECKING, not inside functions)."""
+    imported: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("voipbin_ai."):
+            imported.add(node.module)
+        elif isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names if alias.name.startswith("voipbin_ai.")}
+    return imported
+
+
+def dependencies() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in LAYER.rglob("*.py"):
+        unit = _unit(".".join(path.relative_to(LAYER.parent).with_suffix("").parts))
+        if unit == "__init__":
+            continue
+        targets = {_unit(module) for module in _imports_at_load(path)} - {unit}
+        graph.setdefault(unit, set()).update(targets)
+    return graph
+
+
+def test_the_layers_packages_form_no_cycle() -> None:
+    graph = dependencies()
+
+    assert {"ai", "logic", "models", "store", "voipbin", "config"} <= set(graph)
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as error:
+        raise AssertionError(f"import cycle between the layer's packages: {error.args[1]}") from error
+    assert order.index("models") < order.index("store") < order.index("ai") < order.index("logic")
