@@ -399,30 +399,26 @@ def voipbin_credential() -> VoipbinCredential:
 
 
 def phone_id_pepper() -> bytes:
-    """The pepper of ids derived from phone numbers: PHONE_ID_PEPPER, else the Secrets Manager secret named.
-
-    The template generates that secret, like the chat session key.
-    """
-    plain = os.environ.get("PHONE_ID_PEPPER")
-    if plain:
-        return plain.encode()
-    name = os.environ.get("PHONE_ID_PEPPER_NAME")
-    if not name:
-        raise ConfigurationError("no phone id pepper: set PHONE_ID_PEPPER_NAME (or, locally, PHONE_ID_PEPPER)")
-    return _read_secret(name, store="secretsmanager").encode()
+    """The pepper of ids derived from phone numbers (models/session.py PhoneIds)."""
+    return _generated_secret("PHONE_ID_PEPPER", "PHONE_ID_PEPPER_NAME", what="phone id pepper")
 
 
 def chat_session_key() -> bytes:
-    """The key that signs web-chat session ids: CHAT_SESSION_SECRET, else the Secrets Manager secret named.
+    """The key that signs web-chat session ids (logic/chat.py)."""
+    return _generated_secret("CHAT_SESSION_SECRET", "CHAT_SESSION_SECRET_NAME", what="chat session key")
 
-    The template generates that secret (a random value no one types), so it is always in Secrets Manager.
+
+def _generated_secret(plain_variable: str, name_variable: str, *, what: str) -> bytes:
+    """A secret the template generates (a random value no one types, so always in Secrets Manager).
+
+    The plain variable wins (local runs); else the secret named by name_variable; neither fails closed.
     """
-    plain = os.environ.get("CHAT_SESSION_SECRET")
+    plain = os.environ.get(plain_variable)
     if plain:
         return plain.encode()
-    name = os.environ.get("CHAT_SESSION_SECRET_NAME")
+    name = os.environ.get(name_variable)
     if not name:
-        raise ConfigurationError("no chat session key: set CHAT_SESSION_SECRET_NAME (or, locally, CHAT_SESSION_SECRET)")
+        raise ConfigurationError(f"no {what}: set {name_variable} (or, locally, {plain_variable})")
     return _read_secret(name, store="secretsmanager").encode()
 
 

@@ -67,7 +67,7 @@ class Limits(_Config):
     sms_per_conversation: int = Field(default=2, ge=0, description="Texts send_sms may send in one conversation.")
 
 
-class Transfer(_Config):
+class TransferTarget(_Config):
     """Where transfer_call sends the caller."""
 
     number: str = Field(pattern=r"^\+[1-9]\d{5,15}$", description="E.164 number of the human team.")
@@ -135,7 +135,7 @@ class AgentConfig(_Config):
     summary_prompt: str = Field(min_length=1, description="How to summarize a conversation for later turns.")
     channels: Channels
     limits: Limits = Limits()
-    transfer: Transfer | None = None
+    transfer: TransferTarget | None = None
     tools: tuple[HttpTool, ...] = ()
 
     @model_validator(mode="after")

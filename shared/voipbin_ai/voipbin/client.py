@@ -33,7 +33,7 @@ from typing import Any, Final, Self
 from urllib.parse import quote
 
 import httpx2
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from voipbin_ai.config import VoipbinCredential, voipbin_credential, voipbin_settings
 from voipbin_ai.container import holds_connections
@@ -42,15 +42,12 @@ from voipbin_ai.models.voipbin import (
     Address,
     ApiErrorBody,
     Call,
-    Id,
     Message,
-    OptionalId,
     Page,
     Speaking,
-    Timestamp,
     Transcribe,
     Transcript,
-    VoipbinModel,
+    Transfer,
 )
 from voipbin_ai.observability import logger
 from voipbin_ai.sentences import split_for_say
@@ -116,21 +113,6 @@ class VoipbinRateLimited(VoipbinRequestError):
 
 class VoipbinServerError(VoipbinError):
     """5xx, or no usable answer at all (connection failed, timed out, deadline passed)."""
-
-
-class Transfer(VoipbinModel):
-    """A call transfer (POST /transfers; CONTRACT §10, from the OpenAPI spec only)."""
-
-    id: Id
-    customer_id: OptionalId = None
-    type: str = ""
-    transferer_call_id: OptionalId = None
-    transferee_addresses: list[Address] = Field(default_factory=list)
-    transferee_call_id: OptionalId = None
-    groupcall_id: OptionalId = None
-    tm_create: Timestamp = None
-    tm_update: Timestamp = None
-    tm_delete: Timestamp = None
 
 
 def timeouts(seconds: float) -> httpx2.Timeout:
