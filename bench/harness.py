@@ -29,11 +29,11 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from local.fake_openai import FakeOpenAI, RecordedRequest, Script, tokenize
 from local.lambda_bootstrap import LocalContext
 from local.stack import LocalStack, function_limits
-from tests.fakes.fake_openai import FakeOpenAI, RecordedRequest, Script, tokenize
-from tests.fakes.voipbin_simulator import WIRE_SIGNATURE_HEADER, VoipbinSimulator, go_json
-from tests.fakes.voipbin_state import Reply
+from local.voipbin_simulator import WIRE_SIGNATURE_HEADER, VoipbinSimulator, go_json
+from local.voipbin_state import Reply
 from voipbin_ai.ai.channels import speakable
 from voipbin_ai.sentences import SentenceChunker
 from voipbin_ai.voipbin.signature import sign

@@ -125,8 +125,8 @@ def _environment(**values: str) -> Iterator[None]:
 def cold_starts(runs: int) -> dict[str, Any]:
     """bench/cold_start.py with and without the shipped bytecode; VoIPBin is the simulator, the LLM a fake."""
     from bench.cold_start import BUILD_DIR, measure
-    from tests.fakes.fake_openai import FakeOpenAI
-    from tests.fakes.voipbin_simulator import VoipbinSimulator
+    from local.fake_openai import FakeOpenAI
+    from local.voipbin_simulator import VoipbinSimulator
 
     if not (BUILD_DIR / "template.yaml").is_file():
         return {"error": f"no build in {BUILD_DIR}: run `make build` (sam build) first"}

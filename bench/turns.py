@@ -45,7 +45,7 @@ from bench.harness import (
     spoken_pieces,
     turn_reply,
 )
-from tests.fakes.fake_openai import tokenize
+from local.fake_openai import tokenize
 
 STREAMING_SIZES: Final = (1, 3, 6)
 # What VoIPBin sends around one caller utterance besides transcript_created (an assumption on its behaviour):

@@ -17,7 +17,7 @@ from local.backing import backing_services
 from local.dynamodb_local import DynamoDBLocalError
 from local.offline_llm import OfflineLlmError
 from local.stack import LocalStack
-from tests.fakes.voipbin_simulator import VoipbinSimulator
+from local.voipbin_simulator import VoipbinSimulator
 from voipbin_ai.observability import mask_phone
 
 CALLER, OURS = "+15551234567", "+15559876543"

@@ -12,11 +12,11 @@ from typing import Any
 import httpx2
 import pytest
 
+from local.fake_openai import FakeOpenAI, RecordedRequest, Script
 from local.stack import LocalStack
+from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.dynamodb_local import DynamoDBTable
-from tests.fakes.fake_openai import FakeOpenAI, RecordedRequest, Script
 from tests.fakes.fixtures import SIMULATOR_WEBHOOK_SECRET
-from tests.fakes.voipbin_simulator import VoipbinSimulator
 from voipbin_ai.config import DEFAULT_AGENT_FILE
 from voipbin_ai.store.dynamodb import ConversationStore
 from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, sign

@@ -8,9 +8,9 @@ from typing import Any
 import httpx2
 import pytest
 
+from local.fake_openai import Script
+from local.voipbin_state import go_time
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
-from tests.fakes.fake_openai import Script
-from tests.fakes.voipbin_state import go_time
 from tests.helpers import PHONE_IDS, LogCapture, granted_dynamodb, wait_until
 from tests.store_calls import dynamodb_access
 from voipbin_ai.bus import OWN_SOURCE, WARM_UP
@@ -201,7 +201,7 @@ def test_an_llm_timeout_speaks_the_fallback(e2e: Stack) -> None:
 
 
 def test_end_call_says_goodbye_then_hangs_up(e2e: Stack) -> None:
-    from tests.fakes.fake_openai import ToolCall
+    from local.fake_openai import ToolCall
 
     call, transcribe_id, speaking_id = answered_call(e2e)
     e2e.llm.enqueue(Script.tools(ToolCall("end_call"), text="Goodbye!"), Script.text(""))
@@ -217,7 +217,7 @@ def test_end_call_says_goodbye_then_hangs_up(e2e: Stack) -> None:
 
 
 def test_a_model_that_keeps_calling_send_sms_texts_the_caller_twice_in_all(e2e: Stack) -> None:
-    from tests.fakes.fake_openai import ToolCall
+    from local.fake_openai import ToolCall
 
     _, transcribe_id, speaking_id = answered_call(e2e)
     flood = [ToolCall("send_sms", json.dumps({"text": f"Detail {n}"})) for n in range(5)]
@@ -305,7 +305,7 @@ def test_a_transcript_before_the_answering_recorded_its_speaking_is_still_answer
 
 
 def test_a_reply_whose_first_say_fails_is_said_by_the_retry(e2e: Stack) -> None:
-    from tests.fakes.voipbin_simulator import Fault
+    from local.voipbin_simulator import Fault
     from voipbin_ai.voipbin.client import DEFAULT_MAX_ATTEMPTS
 
     _, transcribe_id, speaking_id = answered_call(e2e)

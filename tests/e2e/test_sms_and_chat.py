@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from local.fake_openai import Script
+from local.voipbin_state import go_time
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
-from tests.fakes.fake_openai import Script
-from tests.fakes.voipbin_state import go_time
 from tests.helpers import PHONE_IDS, WEBHOOK_SAMPLES, granted_dynamodb, load_json, wait_until
 from tests.store_calls import dynamodb_access
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.voipbin_simulator import VoipbinSimulator
+from local.voipbin_simulator import VoipbinSimulator
 
 SIMULATOR_TOKEN = "test-token"
 SIMULATOR_ACCESS_KEY = "test-access-key"

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.fake_openai import FakeOpenAI
+from local.fake_openai import FakeOpenAI
 
 
 @pytest.fixture

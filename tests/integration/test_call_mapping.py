@@ -2,8 +2,8 @@
 
 import pytest
 
+from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.dynamodb_local import DynamoDBTable
-from tests.fakes.voipbin_simulator import VoipbinSimulator
 from tests.store_calls import counted_calls
 from voipbin_ai.logic import calls
 from voipbin_ai.logic.calls import call_conversation_of

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from local.fake_openai import FakeOpenAI, Script, ToolCall
+from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.dynamodb_local import DynamoDBTable
-from tests.fakes.fake_openai import FakeOpenAI, Script, ToolCall
-from tests.fakes.voipbin_simulator import VoipbinSimulator
 from tests.store_calls import replied
 from voipbin_ai.ai.core import Conversation, Engine, Reply
 from voipbin_ai.ai.llm import LlmClient

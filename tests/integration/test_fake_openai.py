@@ -13,7 +13,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
-from tests.fakes.fake_openai import CHAT_PATH, DEFAULT_REPLY, FakeOpenAI, RecordedRequest, Script, ToolCall, tokenize
+from local.fake_openai import CHAT_PATH, DEFAULT_REPLY, FakeOpenAI, RecordedRequest, Script, ToolCall, tokenize
 
 pytestmark = pytest.mark.integration
 
@@ -271,7 +271,7 @@ def test_bad_requests_get_openai_error_bodies(
 
 def test_runs_as_a_process_answering_with_the_default_reply() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.fake_openai", "--port", "0", "--reply", "Demo reply."],
+        [sys.executable, "-m", "local.fake_openai", "--port", "0", "--reply", "Demo reply."],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from local.bus import LocalBus, rules_from_template
+from local.fake_openai import FakeOpenAI
 from local.invoke import InvokeResult, LocalInvokeError, invoke, load_function
+from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.dynamodb_local import DynamoDBTable
-from tests.fakes.fake_openai import FakeOpenAI
-from tests.fakes.voipbin_simulator import VoipbinSimulator
 from tests.helpers import EVENTS_DIR, REPO_ROOT, load_json
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ import httpx2
 import pytest
 from pydantic import SecretStr
 
-from tests.fakes.voipbin_simulator import Fault, VoipbinSimulator
+from local.voipbin_simulator import Fault, VoipbinSimulator
 from voipbin_ai.config import VoipbinCredential
 from voipbin_ai.models.voipbin import Address
 from voipbin_ai.voipbin.client import (

@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.fakes.voipbin_simulator import Fault, VoipbinSimulator
+from local.voipbin_simulator import Fault, VoipbinSimulator
 from tests.helpers import WEBHOOK_SAMPLES, load_json
 
 pytestmark = pytest.mark.integration

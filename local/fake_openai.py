@@ -12,7 +12,7 @@ In tests use the ``fake_openai`` fixture (tests/fakes/openai_fixtures.py): queue
 point ``openai.OpenAI(base_url=fake.base_url, ...)`` at it, assert on requests(). As a process, answering
 every request with the default reply::
 
-    python -m tests.fakes.fake_openai --port 8901 [--ttft 0.3 --token-delay 0.02] [--reply TEXT]
+    python -m local.fake_openai --port 8901 [--ttft 0.3 --token-delay 0.02] [--reply TEXT]
 
 Not imitated: n > 1, logprobs, audio, the Responses API, error events inside a stream, real token counts
 (usage counts words and punctuation marks).
@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from tests.fakes.loopback import LoopbackServer, TrackedHandler
+from local.loopback import LoopbackServer, TrackedHandler
 
 API_PREFIX = "/v1"
 CHAT_PATH = API_PREFIX + "/chat/completions"
@@ -275,6 +275,7 @@ class FakeOpenAI(LoopbackServer):
     # --- request handling (called by the server threads) -----------------------------------------
 
     def answer(self, method: str, path: str, headers: Mapping[str, str], raw_body: bytes) -> _Answer:
+        """The answer to one request: recorded, then scripted (or the default reply)."""
         try:
             body = json.loads(raw_body) if raw_body.strip() else None
         except ValueError:

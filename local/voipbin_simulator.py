@@ -1,4 +1,4 @@
-"""A VoIPBin stand-in on loopback: the REST API of CONTRACT.md §3/§10, fault injection, signed webhooks.
+r"""A VoIPBin stand-in on loopback: the REST API of CONTRACT.md §3/§10, fault injection, signed webhooks.
 
 A real HTTP server rather than a mock transport, so that connection pools, timeouts, dropped
 connections and webhook receivers are exercised as in production, and so that the local demo can drive
@@ -6,7 +6,7 @@ the same simulator from another process through the control API below.
 
 In tests use the ``voipbin_simulator`` fixture (tests/fakes/fixtures.py). As a process::
 
-    PYTHONPATH=shared python -m tests.fakes.voipbin_simulator --port 8900 --token T --webhook-secret S \\
+    PYTHONPATH=shared python -m local.voipbin_simulator --port 8900 --token T --webhook-secret S \
         [--access-key K] [--webhook-url http://127.0.0.1:3000/voipbin/webhook]
 
 serves http://127.0.0.1:8900/v1.0 until interrupted. With a webhook URL, the events VoIPBin would send
@@ -39,8 +39,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 
-from tests.fakes.loopback import LoopbackServer, TrackedHandler
-from tests.fakes.voipbin_state import ApiError, Reply, VoipbinState
+from local.loopback import LoopbackServer, TrackedHandler
+from local.voipbin_state import ApiError, Reply, VoipbinState
 from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, sign
 
 API_PREFIX = "/v1.0"

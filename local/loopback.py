@@ -24,10 +24,12 @@ class TrackingServer(ThreadingHTTPServer):
         super().__init__(address, handler)
 
     def track(self, connection: socket.socket, *, open_: bool) -> None:
+        """Note a connection opened or closed, so that close_connections can end the open ones."""
         with self._connections_lock:
             (self._connections.add if open_ else self._connections.discard)(connection)
 
     def close_connections(self) -> None:
+        """End every open connection (a server that stops must not leave clients waiting)."""
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
@@ -48,10 +50,12 @@ class TrackedHandler(BaseHTTPRequestHandler):
     server: TrackingServer
 
     def setup(self) -> None:
+        """Track the connection while it is open."""
         super().setup()
         self.server.track(self.connection, open_=True)
 
     def finish(self) -> None:
+        """Forget the connection once it is done."""
         self.server.track(self.connection, open_=False)
         super().finish()
 

@@ -1,7 +1,7 @@
 """The VoIPBin simulator's resources and REST routes: pure state, no I/O, no locking.
 
 Behaviour follows CONTRACT.md §3.2 and §10; bodies have the keys of the samples in
-shared/voipbin/api/. tests/fakes/voipbin_simulator.py serves it over HTTP and holds a lock around every
+tests/data/voipbin/api/. local/voipbin_simulator.py serves it over HTTP and holds a lock around every
 call. State changes that make VoIPBin send webhooks hand those events to the `emit` callback.
 """
 
@@ -143,15 +143,19 @@ class VoipbinState:
         raise not_found()
 
     def said_texts(self, speaking_id: str | None) -> list[str]:
+        """Texts /say accepted, in order: of one speaking, or of all."""
         return [text for said_by, text in self._said if speaking_id in (None, said_by)]
 
     def resource(self, kind: str, resource_id: str) -> Resource:
+        """A copy of one resource (kind: "calls", "speakings"...)."""
         return copy.deepcopy(self._get(kind, resource_id))
 
     def all_resources(self, kind: str) -> list[Resource]:
+        """Copies of every resource of a kind."""
         return copy.deepcopy(list(self._store[kind].values()))
 
     def add_call(self, source: str, destination: str, *, direction: str, status: str) -> Resource:
+        """A call as VoIPBin would have it (the test or demo plays the phone network)."""
         now = self._now()
         call: Resource = {
             "id": _new_id(),
@@ -190,6 +194,7 @@ class VoipbinState:
         }
 
     def add_transcript(self, transcribe_id: str, message: str, *, direction: str) -> Resource:
+        """A transcript of a transcribe, as its transcript_created webhook would carry it."""
         transcribe = self._store["transcribes"].get(transcribe_id)
         if transcribe is None:
             raise ValueError(f"unknown transcribe {transcribe_id}")
