@@ -139,10 +139,17 @@ class _CheckedBackend(httpcore2.SyncBackend):
             raise httpcore2.ConnectError(f"{host} resolves to no address")
         if not self._allow_private and not all(is_public(address) for address in addresses):
             raise httpcore2.ConnectError(f"{host} resolves to an address that is not public")
-        stream = super().connect_tcp(
-            addresses[0], port, _remaining(timeout, httpcore2.ConnectTimeout), local_address, socket_options
-        )
-        return _DeadlineStream(stream)
+        failure: httpcore2.ConnectError | None = None
+        for address in dict.fromkeys(addresses):  # each checked address in turn, as create_connection does
+            try:
+                stream = super().connect_tcp(
+                    address, port, _remaining(timeout, httpcore2.ConnectTimeout), local_address, socket_options
+                )
+            except httpcore2.ConnectError as error:
+                failure = error
+                continue
+            return _DeadlineStream(stream)
+        raise failure or httpcore2.ConnectError(f"cannot connect to {host}")
 
 
 @holds_connections
