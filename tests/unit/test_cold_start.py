@@ -16,7 +16,8 @@ import pytest
 from tests.helpers import REPO_ROOT
 
 FUNCTIONS = sorted(path.parent.name for path in (REPO_ROOT / "functions").glob("*/app.py"))
-NOWHERE = ("aws_xray_sdk", "httpx", "httpcore")
+# The tools' libraries load when a tool is called (the arguments' schema, a text's destination), not at init.
+NOWHERE = ("aws_xray_sdk", "httpx", "httpcore", "fastjsonschema", "phonenumbers")
 # function -> modules it must not import at cold start
 LEAN = {
     **dict.fromkeys(FUNCTIONS, NOWHERE),

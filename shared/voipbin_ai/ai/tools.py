@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
-import fastjsonschema
-
 from voipbin_ai.ai.llm import ToolCallRequest, ToolSchema
 from voipbin_ai.ai.tool_http import ToolHttpError, post_json
 from voipbin_ai.config import ToolSettings
@@ -125,15 +123,11 @@ class ToolBox:
         if tool is None or context.channel not in tool.channels:
             return ToolOutcome(f"error: there is no tool named {request.name!r}")
         try:
-            arguments = _validator(json.dumps(dict(tool.parameters), sort_keys=True))(
-                json.loads(request.arguments or "{}")
-            )
+            arguments = _checked_arguments(tool, request.arguments)
             plan = tool.plan(arguments, context)
             # The model must know before it says "I'll transfer you"; a run-time claim alone is too late.
             if plan.after_reply and _spent_already(tool, context):
                 raise ToolRefusedError(_spent(tool))
-        except fastjsonschema.JsonSchemaValueException as error:
-            return ToolOutcome(f"error: invalid arguments: {error.message}")
         except (ValueError, ToolArgumentError) as error:
             return ToolOutcome(f"error: invalid arguments: {error}")
         except ToolRefusedError as error:
@@ -200,9 +194,32 @@ def _spent(tool: Tool) -> str:
     return f"{tool.name} may run at most {tool.per_conversation} time(s) in a conversation, and has"
 
 
+def _checked_arguments(tool: Tool, raw: str) -> dict[str, Any]:
+    """The arguments the model wrote, if they match the tool's JSON Schema.
+
+    Raises:
+        ToolArgumentError: they are not JSON, or do not match.
+
+    """
+    # Imported here, as the tools are called: not a cold start's cost.
+    import fastjsonschema
+
+    try:
+        arguments = _validator(json.dumps(dict(tool.parameters), sort_keys=True))(json.loads(raw or "{}"))
+    except fastjsonschema.JsonSchemaValueException as error:  # a ValueError too: caught first
+        raise ToolArgumentError(error.message) from error
+    except ValueError as error:  # json.JSONDecodeError
+        raise ToolArgumentError(f"not JSON: {error}") from error
+    if not isinstance(arguments, dict):
+        raise ToolArgumentError("arguments must be a JSON object")
+    return arguments
+
+
 @lru_cache(maxsize=64)
 def _validator(schema: str) -> Callable[[Any], Any]:
     """The compiled check of a tool's arguments (compiled once per schema and container)."""
+    import fastjsonschema
+
     return fastjsonschema.compile(json.loads(schema))
 
 
