@@ -9,7 +9,12 @@ import pytest
 from tests.helpers import LogCapture
 
 # Fixtures of the loopback fakes (VoIPBin simulator, DynamoDB Local, fake OpenAI server) live with them.
-pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.dynamodb_local", "tests.fakes.openai_fixtures"]
+pytest_plugins = [
+    "tests.fakes.fixtures",
+    "tests.fakes.dynamodb_local",
+    "tests.fakes.openai_fixtures",
+    "tests.fakes.in_process",
+]
 
 # Set before any test module imports boto3 or Powertools, so nothing can reach a real account.
 os.environ.update(

@@ -7,7 +7,8 @@ from typing import Any
 from unittest.mock import patch
 
 from voipbin_ai.models.session import ReplySoFar
-from voipbin_ai.store.dynamodb import ConversationStore
+from voipbin_ai.store.base import ConversationStore
+from voipbin_ai.store.dynamodb import DynamoDBStore
 
 READS = frozenset({"GetItem", "Query", "BatchGetItem", "Scan"})
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
@@ -45,7 +46,7 @@ def replied(store: ConversationStore, conversation_id: str, turn: int, text: str
     return True
 
 
-def one_voice_turn_calls(store: ConversationStore, conversation_id: str) -> Counter[str]:
+def one_voice_turn_calls(store: DynamoDBStore, conversation_id: str) -> Counter[str]:
     """The DynamoDB calls of one voice turn on an open call: take the turn, read history, record a one-piece reply.
 
     Its copy into the history (keep_reply) comes after the words are on their way, so it is not counted.

@@ -18,7 +18,7 @@ from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.dynamodb_local import DynamoDBTable
 from tests.fakes.fixtures import SIMULATOR_WEBHOOK_SECRET
 from voipbin_ai.config import DEFAULT_AGENT_FILE
-from voipbin_ai.store.dynamodb import ConversationStore
+from voipbin_ai.store.dynamodb import DynamoDBStore
 from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, sign
 
 CALLER, OURS = "+15551234567", "+15559876543"
@@ -40,7 +40,7 @@ class Stack:
     stack: LocalStack
     voipbin: VoipbinSimulator
     llm: FakeOpenAI
-    store: ConversationStore
+    store: DynamoDBStore
 
     @property
     def webhook_url(self) -> str:
@@ -111,6 +111,6 @@ def e2e(
     }
     stack = LocalStack(environment)
     with stack.running():
-        store = ConversationStore(dynamodb_table.name, ttl_seconds=3600, client=dynamodb_table.client)
+        store = DynamoDBStore(dynamodb_table.name, ttl_seconds=3600, client=dynamodb_table.client)
         yield Stack(stack, voipbin_simulator, fake_openai, store)
     assert stack.dead_letters == []

@@ -15,7 +15,7 @@ from tests.helpers import PHONE_IDS, LogCapture, granted_dynamodb, wait_until
 from tests.store_calls import dynamodb_access
 from voipbin_ai.bus import OWN_SOURCE, WARM_UP
 from voipbin_ai.models.session import ReplySoFar, call_conversation_id
-from voipbin_ai.store.dynamodb import ConversationStore
+from voipbin_ai.store.dynamodb import DynamoDBStore
 
 pytestmark = pytest.mark.e2e
 
@@ -333,18 +333,18 @@ def test_the_history_is_read_beside_taking_the_turn(e2e: Stack, monkeypatch: pyt
     _, transcribe_id, speaking_id = answered_call(e2e)
     reading = threading.Event()
     overlapped: list[bool] = []
-    history, take_turn = ConversationStore.history, ConversationStore.take_turn
+    history, take_turn = DynamoDBStore.history, DynamoDBStore.take_turn
 
-    def reading_history(self: ConversationStore, conversation_id: str, *, limit: int) -> Any:
+    def reading_history(self: DynamoDBStore, conversation_id: str, *, limit: int) -> Any:
         reading.set()
         return history(self, conversation_id, limit=limit)
 
-    def taking_turn(self: ConversationStore, *args: Any, **kwargs: Any) -> Any:
+    def taking_turn(self: DynamoDBStore, *args: Any, **kwargs: Any) -> Any:
         overlapped.append(reading.wait(timeout=10))  # in sequence, the read would only start after this
         return take_turn(self, *args, **kwargs)
 
-    monkeypatch.setattr(ConversationStore, "history", reading_history)
-    monkeypatch.setattr(ConversationStore, "take_turn", taking_turn)
+    monkeypatch.setattr(DynamoDBStore, "history", reading_history)
+    monkeypatch.setattr(DynamoDBStore, "take_turn", taking_turn)
     e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Hello?"))
 
     assert overlapped == [True]
@@ -354,15 +354,15 @@ def test_the_history_is_read_beside_taking_the_turn(e2e: Stack, monkeypatch: pyt
 def test_each_piece_is_said_before_its_history_is_written(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     _, transcribe_id, speaking_id = answered_call(e2e)
     said_before_kept: list[bool] = []
-    keep_reply = ConversationStore.keep_reply
+    keep_reply = DynamoDBStore.keep_reply
 
-    def keeping_reply(self: ConversationStore, conversation_id: str, reply: ReplySoFar, *, spoken: bool) -> None:
+    def keeping_reply(self: DynamoDBStore, conversation_id: str, reply: ReplySoFar, *, spoken: bool) -> None:
         pieces = len(reply.text.split(". "))
         said = wait_until(lambda: len(e2e.voipbin.said_texts(speaking_id)) == 1 + pieces)  # after the greeting
         said_before_kept.append(said)  # in sequence, the /say would only be sent after this returns
         keep_reply(self, conversation_id, reply, spoken=spoken)
 
-    monkeypatch.setattr(ConversationStore, "keep_reply", keeping_reply)
+    monkeypatch.setattr(DynamoDBStore, "keep_reply", keeping_reply)
     e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Hello?"))
 
     assert said_before_kept == [True, True]

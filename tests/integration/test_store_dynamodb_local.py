@@ -13,7 +13,7 @@ from tests.helpers import PHONE_IDS, WEBHOOK_SAMPLES, lambda_context, load_json
 from tests.store_calls import one_voice_turn_calls, reads, replied, writes
 from voipbin_ai.models.events import parse_webhook
 from voipbin_ai.models.session import ReplySoFar, call_conversation_id
-from voipbin_ai.store.dynamodb import ConversationStore
+from voipbin_ai.store.dynamodb import DynamoDBStore
 from voipbin_ai.store.idempotency import run_once
 
 pytestmark = pytest.mark.integration
@@ -23,12 +23,12 @@ THREADS = 8
 
 
 @pytest.fixture
-def store(dynamodb_table: DynamoDBTable) -> ConversationStore:
-    return ConversationStore(dynamodb_table.name, ttl_seconds=3600, client=dynamodb_table.client)
+def store(dynamodb_table: DynamoDBTable) -> DynamoDBStore:
+    return DynamoDBStore(dynamodb_table.name, ttl_seconds=3600, client=dynamodb_table.client)
 
 
 @pytest.fixture
-def call(store: ConversationStore) -> str:
+def call(store: DynamoDBStore) -> str:
     assert store.start_call(CALL, caller="+15551234567", callee="+15559876543")
     return CALL
 
@@ -90,7 +90,7 @@ def test_both_webhooks_of_one_sms_run_once(dynamodb_table: DynamoDBTable) -> Non
     assert replies == ["reply"]
 
 
-def test_of_turns_taken_at_once_only_the_latest_records_its_reply(store: ConversationStore, call: str) -> None:
+def test_of_turns_taken_at_once_only_the_latest_records_its_reply(store: DynamoDBStore, call: str) -> None:
     turns = in_threads(THREADS, lambda _: store.take_turn(call, channel="voice", open_if_missing=False))
     numbers = sorted(turn.number for turn in turns if turn)
     assert numbers == list(range(1, THREADS + 1))
@@ -101,7 +101,7 @@ def test_of_turns_taken_at_once_only_the_latest_records_its_reply(store: Convers
     assert [m.text for m in store.history(call, limit=10)] == [f"q{THREADS - 1}", f"a{THREADS}"]
 
 
-def test_a_hangup_racing_a_running_turn_stops_it_at_its_next_piece(store: ConversationStore, call: str) -> None:
+def test_a_hangup_racing_a_running_turn_stops_it_at_its_next_piece(store: DynamoDBStore, call: str) -> None:
     turn = store.take_turn(call, channel="voice", open_if_missing=False)
     assert turn
     hung_up, speaking = threading.Event(), threading.Event()
@@ -128,7 +128,7 @@ def test_a_hangup_racing_a_running_turn_stops_it_at_its_next_piece(store: Conver
     assert store.take_turn(call, channel="voice", open_if_missing=False) is None
 
 
-def test_sms_threads_opened_at_once_are_one_thread(store: ConversationStore) -> None:
+def test_sms_threads_opened_at_once_are_one_thread(store: DynamoDBStore) -> None:
     thread = PHONE_IDS.sms_conversation("+15559876543", "+15551234567")
 
     turns = in_threads(THREADS, lambda _: store.take_turn(thread, channel="sms", open_if_missing=True))
@@ -136,7 +136,7 @@ def test_sms_threads_opened_at_once_are_one_thread(store: ConversationStore) -> 
     assert sorted(turn.number for turn in turns if turn) == list(range(1, THREADS + 1))
 
 
-def test_failed_conditional_writes_are_answers_not_errors(store: ConversationStore, call: str) -> None:
+def test_failed_conditional_writes_are_answers_not_errors(store: DynamoDBStore, call: str) -> None:
     assert not store.start_call(call, caller="x", callee="y")
     assert not replied(store, call, 99, "Hello.", user_text="hi")
     store.mark_interrupted(call, 99)
@@ -145,7 +145,7 @@ def test_failed_conditional_writes_are_answers_not_errors(store: ConversationSto
     assert not store.set_speaking(call, "s")
 
 
-def test_every_item_has_a_ttl(store: ConversationStore, call: str, dynamodb_table: DynamoDBTable) -> None:
+def test_every_item_has_a_ttl(store: DynamoDBStore, call: str, dynamodb_table: DynamoDBTable) -> None:
     store.attach_call_media(call, transcribe_id="bbf08426", speaking_id="a1b2c3d4")
     turn = store.take_turn(call, channel="voice", open_if_missing=False)
     assert turn and replied(store, call, turn.number, "Hello.", user_text="hi")
@@ -160,7 +160,7 @@ def test_every_item_has_a_ttl(store: ConversationStore, call: str, dynamodb_tabl
     assert all(int(item[ttl_attribute()]["N"]) > time.time() for item in items)
 
 
-def test_a_voice_turn_costs_one_read_and_two_writes(store: ConversationStore, call: str) -> None:
+def test_a_voice_turn_costs_one_read_and_two_writes(store: DynamoDBStore, call: str) -> None:
     calls = one_voice_turn_calls(store, call)
 
     assert (reads(calls), writes(calls)) == (1, 2), calls

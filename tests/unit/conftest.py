@@ -9,7 +9,7 @@ from pytest_socket import disable_socket, enable_socket
 from local.dynamodb_local import table_definition
 
 if TYPE_CHECKING:
-    from voipbin_ai.store.dynamodb import ConversationStore
+    from voipbin_ai.store.dynamodb import DynamoDBStore
 
 UNIT_TABLE = "voipbin-ai-unit"
 
@@ -35,8 +35,8 @@ def moto_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(moto_table: str) -> "ConversationStore":
+def dynamodb_store(moto_table: str) -> "DynamoDBStore":
     """A store on the moto table, with a fixed clock so TTLs are predictable."""
-    from voipbin_ai.store.dynamodb import ConversationStore
+    from voipbin_ai.store.dynamodb import DynamoDBStore
 
-    return ConversationStore(moto_table, ttl_seconds=3600, clock=lambda: 1_800_000_000.0)
+    return DynamoDBStore(moto_table, ttl_seconds=3600, clock=lambda: 1_800_000_000.0)

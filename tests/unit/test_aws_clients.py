@@ -19,7 +19,7 @@ def _table(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_conversation_store_client() -> None:
-    assert settings_of(dynamodb.ConversationStore("t", ttl_seconds=60).client) == (1.0, 2.0, "standard", 3)
+    assert settings_of(dynamodb.DynamoDBStore("t", ttl_seconds=60).client) == (1.0, 2.0, "standard", 3)
 
 
 def test_the_idempotency_client() -> None:

@@ -46,3 +46,14 @@ def test_the_layers_packages_form_no_cycle() -> None:
     except CycleError as error:
         raise AssertionError(f"import cycle between the layer's packages: {error.args[1]}") from error
     assert order.index("models") < order.index("store") < order.index("ai") < order.index("logic")
+
+
+def test_the_engine_and_the_use_cases_depend_on_interfaces_not_on_dynamodb_or_http() -> None:
+    """Only Services.default() picks the implementations; the rest sees store/base.py and voipbin/api.py."""
+    for path in [*(LAYER / "ai").glob("*.py"), *(LAYER / "logic").glob("*.py")]:
+        if path.name in {"services.py", "llm.py"}:
+            continue
+        assert "voipbin_ai.store.dynamodb" not in _imports_at_load(path), f"{path.name} imports the DynamoDB store"
+        source = path.read_text(encoding="utf-8")
+        for implementation in ("DynamoDBStore", "VoipbinClient", "LlmClient"):
+            assert implementation not in source, f"{path.name} names {implementation}"

@@ -1,16 +1,31 @@
-"""The conversation store on moto: sessions, turns, the reply guard, history, mappings and TTL."""
+"""The conversation store: sessions, turns, the reply guard, history, mappings, counters and TTL.
+
+The behaviour tests run against both implementations, DynamoDB (on moto) and the in-memory fake the engine
+and logic tests use, so the fake cannot drift from what ships. The last tests are DynamoDB's own.
+"""
 
 import pytest
 
+from tests.fakes.memory_store import InMemoryStore
 from tests.helpers import PHONE_IDS
 from tests.store_calls import one_voice_turn_calls, reads, replied, writes
 from voipbin_ai.exceptions import StoreError
 from voipbin_ai.models.session import ReplySoFar, call_conversation_id
-from voipbin_ai.store.dynamodb import ConversationStore
+from voipbin_ai.store.base import ConversationStore
+from voipbin_ai.store.dynamodb import DynamoDBStore
 
 CALL = call_conversation_id("9c5e2a1d-6f4b-4e0a-9d2e-3b7c8a1f0e55")
 SMS = PHONE_IDS.sms_conversation("+15559876543", "+15551234567")
 NOW = 1_800_000_000
+
+
+@pytest.fixture(params=["dynamodb", "in-memory"])
+def store(request: pytest.FixtureRequest) -> ConversationStore:
+    """Each implementation, on a clock fixed at NOW."""
+    if request.param == "in-memory":
+        return InMemoryStore(clock=lambda: NOW)
+    dynamodb: DynamoDBStore = request.getfixturevalue("dynamodb_store")
+    return dynamodb
 
 
 def open_call(store: ConversationStore) -> None:
@@ -239,30 +254,59 @@ def test_the_summary_is_kept_on_the_session(store: ConversationStore) -> None:
     assert session and session.summary == "Asked about order 42."
 
 
-def test_every_item_expires(store: ConversationStore, moto_table: str) -> None:
-    open_call(store)
-    store.attach_call_media(CALL, transcribe_id="bbf08426", speaking_id="a1b2c3d4")
-    turn = store.take_turn(CALL, channel="voice", open_if_missing=False)
-    assert turn and replied(store, CALL, turn.number, "Hello.", user_text="hi")
-    store.take_turn(SMS, channel="sms", open_if_missing=True)
-    store.end_conversation(CALL, channel="voice")
+def test_a_counter_fills_its_window(store: ConversationStore) -> None:
+    assert [store.count_use("chat:abc", window_seconds=60, limit=2) for _ in range(3)] == [True, True, False]
+    assert store.count_use("chat:abc", window_seconds=7, limit=2)  # another window length: another counter
+    store.add_usage("chat-tokens", 700, window_seconds=86400)
+    store.add_usage("chat-tokens", 50, window_seconds=86400)
+    assert store.usage("chat-tokens", window_seconds=86400) == 750
+    assert store.usage("chat-other", window_seconds=86400) == 0
 
-    items = store.client.scan(TableName=moto_table)["Items"]
+
+def test_a_tool_is_claimed_once_per_turn_and_within_its_limit(store: ConversationStore) -> None:
+    open_call(store)
+
+    assert store.begin_tool_call(CALL, 1, "send_sms#1") is None
+    earlier = store.begin_tool_call(CALL, 1, "send_sms#1")
+    assert earlier is not None and not earlier.done
+    store.finish_tool_call(CALL, 1, "send_sms#1", "sent")
+    assert store.begin_tool_call(CALL, 1, "send_sms#1") == earlier.model_copy(update={"done": True, "result": "sent"})
+    assert store.begin_tool_call(CALL, 2, "send_sms#1") is None
+    assert [store.claim_tool_use(CALL, "send_sms", limit=2) for _ in range(3)] == [True, True, False]
+    session = store.get_session(CALL)
+    assert session is not None and session.tool_uses == {"send_sms": 2}
+
+
+def test_contact_memory_is_kept_across_conversations(store: ConversationStore) -> None:
+    assert store.contact_memory("contact:abc") == ""
+    store.remember_contact("contact:abc", "Asked about a crown.")
+    assert store.contact_memory("contact:abc") == "Asked about a crown."
+
+
+def test_every_item_expires(dynamodb_store: DynamoDBStore, moto_table: str) -> None:
+    open_call(dynamodb_store)
+    dynamodb_store.attach_call_media(CALL, transcribe_id="bbf08426", speaking_id="a1b2c3d4")
+    turn = dynamodb_store.take_turn(CALL, channel="voice", open_if_missing=False)
+    assert turn and replied(dynamodb_store, CALL, turn.number, "Hello.", user_text="hi")
+    dynamodb_store.take_turn(SMS, channel="sms", open_if_missing=True)
+    dynamodb_store.end_conversation(CALL, channel="voice")
+
+    items = dynamodb_store.client.scan(TableName=moto_table)["Items"]
 
     assert len(items) == 5
     assert all(int(item["expires_at"]["N"]) == NOW + 3600 for item in items)
 
 
-def test_a_voice_turn_costs_one_read_and_two_writes(store: ConversationStore) -> None:
-    open_call(store)
+def test_a_voice_turn_costs_one_read_and_two_writes(dynamodb_store: DynamoDBStore) -> None:
+    open_call(dynamodb_store)
 
-    calls = one_voice_turn_calls(store, CALL)
+    calls = one_voice_turn_calls(dynamodb_store, CALL)
 
     assert (reads(calls), writes(calls)) == (1, 2), calls
 
 
-def test_other_dynamodb_errors_are_store_errors(store: ConversationStore) -> None:
-    broken = ConversationStore("no-such-table", ttl_seconds=60, client=store.client)
+def test_other_dynamodb_errors_are_store_errors(dynamodb_store: DynamoDBStore) -> None:
+    broken = DynamoDBStore("no-such-table", ttl_seconds=60, client=dynamodb_store.client)
 
     with pytest.raises(StoreError, match="ResourceNotFoundException"):
         broken.take_turn(CALL, channel="voice", open_if_missing=False)

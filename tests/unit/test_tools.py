@@ -1,21 +1,20 @@
 """The tool box's limits, in code: schemas, calls per round and turn, texts per conversation, one transfer.
 
-The store is moto; VoIPBin is a recording fake of the three calls the built-in tools make.
+The store is the in-memory one; VoIPBin the simulator, in process: it records what the tools asked.
 """
 
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
+from local.voipbin_simulator import VoipbinSimulator
+from tests.fakes.memory_store import InMemoryStore
 from voipbin_ai.ai.llm import ToolCallRequest
 from voipbin_ai.ai.tool_http import is_public
 from voipbin_ai.ai.tools import Tool, ToolBox, ToolContext, ToolPlan, sms_refusal, toolbox
 from voipbin_ai.config import DEFAULT_AGENT_FILE, ToolSettings
 from voipbin_ai.models.agent import AgentConfig, Limits
 from voipbin_ai.models.session import call_conversation_id
-from voipbin_ai.models.voipbin import Address
-from voipbin_ai.store.dynamodb import ConversationStore
 from voipbin_ai.voipbin.client import VoipbinClient
 
 OURS, CALLER = "+15559876543", "+15551234567"
@@ -25,40 +24,19 @@ DEFAULT_AGENT = AgentConfig.model_validate_json(DEFAULT_AGENT_FILE.read_text())
 TRANSFERRING_AGENT = AgentConfig.model_validate({**DEFAULT_AGENT.model_dump(), "transfer": {"number": "+15550001111"}})
 
 
-@dataclass
-class RecordingVoipbin:
-    """What the built-in tools asked VoIPBin to do."""
-
-    texts: list[tuple[str, str, str]] = field(default_factory=list)
-    transfers: list[str] = field(default_factory=list)
-
-    def send_message(self, source: Address, destinations: list[Address], text: str) -> None:
-        self.texts.append((source.target, destinations[0].target, text))
-
-    def create_transfer(self, call_id: str, addresses: list[Address]) -> None:
-        self.transfers.append(call_id)
-
-    def hangup_call(self, call_id: str) -> None:
-        return
-
-
 @pytest.fixture
-def voipbin() -> RecordingVoipbin:
-    return RecordingVoipbin()
+def opened(memory_store: InMemoryStore) -> InMemoryStore:
+    assert memory_store.start_call(CONVERSATION, caller=CALLER, callee=OURS)
+    return memory_store
 
 
-@pytest.fixture
-def opened(store: ConversationStore) -> ConversationStore:
-    assert store.start_call(CONVERSATION, caller=CALLER, callee=OURS)
-    return store
+def texts(simulator: VoipbinSimulator) -> list[str]:
+    """What VoIPBin was asked to text."""
+    return [request.body["text"] for request in simulator.requests("POST", "/messages")]
 
 
-def box(
-    store: ConversationStore, voipbin: RecordingVoipbin, agent: AgentConfig = DEFAULT_AGENT, **settings: str
-) -> ToolBox:
-    return toolbox(
-        agent, store=store, voipbin=lambda: cast(VoipbinClient, voipbin), settings=ToolSettings.model_validate(settings)
-    )
+def box(store: InMemoryStore, voipbin: VoipbinClient, agent: AgentConfig = DEFAULT_AGENT, **settings: str) -> ToolBox:
+    return toolbox(agent, store=store, voipbin=lambda: voipbin, settings=ToolSettings.model_validate(settings))
 
 
 def context(turn: int = 1, *, caller: str = CALLER, **fields: Any) -> ToolContext:
@@ -97,15 +75,17 @@ def results(tools: ToolBox, turn_context: ToolContext, *requests: ToolCallReques
     ],
 )
 def test_arguments_that_do_not_match_the_schema_run_nothing(
-    opened: ConversationStore, voipbin: RecordingVoipbin, arguments: str
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator, arguments: str
 ) -> None:
     (result,) = results(box(opened, voipbin), context(), ToolCallRequest(id="c1", name="send_sms", arguments=arguments))
 
     assert result.startswith("error: invalid arguments")
-    assert voipbin.texts == []
+    assert texts(simulator) == []
 
 
-def test_a_tool_without_arguments_refuses_junk_ones(opened: ConversationStore, voipbin: RecordingVoipbin) -> None:
+def test_a_tool_without_arguments_refuses_junk_ones(
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator
+) -> None:
     tools = box(opened, voipbin, TRANSFERRING_AGENT)
 
     (outcome,) = tools.turn(context()).run_round(
@@ -119,7 +99,7 @@ def test_a_tool_without_arguments_refuses_junk_ones(opened: ConversationStore, v
 
 
 def test_texts_per_conversation_are_capped_whatever_the_model_asks(
-    opened: ConversationStore, voipbin: RecordingVoipbin
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator
 ) -> None:
     tools = box(opened, voipbin)
 
@@ -130,11 +110,11 @@ def test_texts_per_conversation_are_capped_whatever_the_model_asks(
     assert first[2].startswith("refused: send_sms may run at most 2 time(s)")
     assert all(result.startswith("refused: too many tool calls") for result in first[3:])
     assert later[0].startswith("refused: send_sms may run at most 2")
-    assert [text for *_, text in voipbin.texts] == ["one", "two"]
+    assert texts(simulator) == ["one", "two"]
 
 
 def test_a_redelivered_turn_is_told_what_it_did_and_sends_nothing_more(
-    opened: ConversationStore, voipbin: RecordingVoipbin
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator
 ) -> None:
     tools = box(opened, voipbin, DEFAULT_AGENT.model_copy(update={"limits": Limits(sms_per_conversation=1)}))
 
@@ -142,10 +122,10 @@ def test_a_redelivered_turn_is_told_what_it_did_and_sends_nothing_more(
     again = results(tools, context(1), sms("one", "call_b"))  # a new provider id for the same call
 
     assert first == again == ["The text message was sent to the caller."]
-    assert len(voipbin.texts) == 1
+    assert len(texts(simulator)) == 1
 
 
-def test_tool_calls_are_capped_per_answer_and_per_turn(opened: ConversationStore) -> None:
+def test_tool_calls_are_capped_per_answer_and_per_turn(opened: InMemoryStore) -> None:
     ran: list[str] = []
 
     def plan(arguments: dict[str, Any], _: ToolContext) -> ToolPlan:
@@ -178,7 +158,7 @@ def test_tool_calls_are_capped_per_answer_and_per_turn(opened: ConversationStore
     assert ran == ["1", "2", "4"]
 
 
-def test_a_call_is_transferred_once(opened: ConversationStore, voipbin: RecordingVoipbin) -> None:
+def test_a_call_is_transferred_once(opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator) -> None:
     tools = box(opened, voipbin, TRANSFERRING_AGENT)
     transfer = ToolCallRequest(id="t", name="transfer_call", arguments="{}")
 
@@ -190,7 +170,7 @@ def test_a_call_is_transferred_once(opened: ConversationStore, voipbin: Recordin
     assert session is not None
     (told,) = tools.turn(context(3, tool_uses=session.tool_uses)).run_round([transfer])
 
-    assert voipbin.transfers == [CALL_ID]
+    assert [request.body["transferer_call_id"] for request in simulator.requests("POST", "/transfers")] == [CALL_ID]
     assert session.tool_uses == {"transfer_call": 1}
     assert told.result.startswith("refused: transfer_call may run at most 1") and told.after_reply is None
 
@@ -219,12 +199,12 @@ def test_texts_go_only_to_allowed_countries_and_never_to_premium_numbers(
 
 
 def test_a_refused_destination_is_told_to_the_model_and_nothing_is_sent(
-    opened: ConversationStore, voipbin: RecordingVoipbin
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator
 ) -> None:
     (result,) = results(box(opened, voipbin), context(caller="+19005551234"), sms("win"))
 
     assert result.startswith("refused: texts never go to premium-rate")
-    assert voipbin.texts == []
+    assert texts(simulator) == []
 
 
 @pytest.mark.parametrize("codes", ["abc", "1234", "+"])

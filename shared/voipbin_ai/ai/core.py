@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from voipbin_ai.ai.channels import fit_sms, speakable
-from voipbin_ai.ai.llm import ChatMessage, LlmClient, ToolCallRequest, Usage
+from voipbin_ai.ai.llm import ChatMessage, LanguageModel, ToolCallRequest, Usage
 from voipbin_ai.ai.tools import ToolBox, ToolContext
 from voipbin_ai.exceptions import LlmError, LlmTimeoutError
 from voipbin_ai.models.agent import AgentConfig, ChannelRules, SmsRules
 from voipbin_ai.models.session import HistoryMessage, Session
 from voipbin_ai.observability import logger
 from voipbin_ai.sentences import SentenceChunker
-from voipbin_ai.store.dynamodb import ConversationStore
+from voipbin_ai.store.base import SummaryStore
 
 _END_CALL: Final = ToolCallRequest(id="max_turns", name="end_call", arguments="{}")
 # How long a summary may take: nobody waits for it, but it must not outlive the function.
@@ -65,9 +65,9 @@ class Engine:
         self,
         agent: AgentConfig,
         *,
-        llm: LlmClient,
+        llm: LanguageModel,
         tools: ToolBox,
-        store: ConversationStore,
+        store: SummaryStore,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.agent = agent

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import openai
 
@@ -48,6 +48,29 @@ class Usage:
     tokens: int
 
 
+class LanguageModel(Protocol):
+    """What the engine needs of an LLM: LlmClient below, or a scripted fake in unit tests."""
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolSchema],
+        max_tokens: int,
+        timeout: float | None = None,
+    ) -> Iterator[TextDelta | ToolCallRequest | Usage]:
+        """The reply as it is written: text deltas as they arrive, then the tool calls, if any, once complete.
+
+        The provider's count of the tokens comes as a Usage when it gives one. `timeout` bounds the wait for
+        the answer to start and each gap between its chunks. Failures are LlmError, timeouts LlmTimeoutError.
+        """
+        ...
+
+    def complete(self, messages: Sequence[ChatMessage], *, max_tokens: int, timeout: float) -> str:
+        """A whole reply at once (summaries, which nobody waits for)."""
+        ...
+
+
 class LlmClient:
     """Chat completions through the openai SDK; errors come out as LlmError, timeouts as LlmTimeoutError."""
 
@@ -68,13 +91,7 @@ class LlmClient:
         max_tokens: int,
         timeout: float | None = None,
     ) -> Iterator[TextDelta | ToolCallRequest | Usage]:
-        """The reply as it is written: text deltas as they arrive, then the tool calls, if any, once complete.
-
-        The provider's count of the tokens comes as a Usage when it gives one (stream_options.include_usage).
-
-        `timeout` bounds the wait for the answer to start and each gap between its chunks (default:
-        LLM_TIMEOUT_SECONDS).
-        """
+        """LanguageModel.stream: usage by stream_options.include_usage, `timeout` by default LLM_TIMEOUT_SECONDS."""
         options: dict[str, Any] = {"tools": list(tools)} if tools else {}
         if timeout is not None:
             options["timeout"] = timeout
@@ -110,7 +127,7 @@ class LlmClient:
             yield ToolCallRequest(id=parts["id"] or f"call_{index}", name=parts["name"], arguments=parts["arguments"])
 
     def complete(self, messages: Sequence[ChatMessage], *, max_tokens: int, timeout: float) -> str:
-        """A whole reply at once (summaries, which nobody waits for)."""
+        """LanguageModel.complete, in one request."""
         with _provider_errors():
             response = self._client.chat.completions.create(
                 model=self.model, messages=cast(Any, list(messages)), max_tokens=max_tokens, timeout=timeout

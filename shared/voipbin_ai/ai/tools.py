@@ -29,8 +29,9 @@ from voipbin_ai.models.agent import AgentConfig, HttpTool, Limits
 from voipbin_ai.models.session import Channel
 from voipbin_ai.models.voipbin import Address
 from voipbin_ai.observability import logger
-from voipbin_ai.store.dynamodb import ConversationStore
-from voipbin_ai.voipbin.client import VoipbinClient, VoipbinError
+from voipbin_ai.store.base import ToolLedger
+from voipbin_ai.voipbin.api import VoipbinApi
+from voipbin_ai.voipbin.client import VoipbinError
 
 # What the LLM reads of an HTTPS tool's answer, and the bytes read for it (UTF-8 takes up to 4 a character).
 MAX_RESULT_CHARS: Final = 2000
@@ -104,7 +105,7 @@ class Tool:
 class ToolBox:
     """The tools of this deployment, run at most once per (conversation, turn, tool call), within the limits."""
 
-    def __init__(self, tools: Iterable[Tool], *, store: ConversationStore, limits: Limits) -> None:
+    def __init__(self, tools: Iterable[Tool], *, store: ToolLedger, limits: Limits) -> None:
         self._tools = {tool.name: tool for tool in tools}
         self._store = store
         self._limits = limits
@@ -230,14 +231,14 @@ def call_key(name: str, arguments: Mapping[str, Any]) -> str:
 
 
 def toolbox(
-    agent: AgentConfig, *, store: ConversationStore, voipbin: Callable[[], VoipbinClient], settings: ToolSettings
+    agent: AgentConfig, *, store: ToolLedger, voipbin: Callable[[], VoipbinApi], settings: ToolSettings
 ) -> ToolBox:
     """The built-in tools and the configured HTTPS tools; voipbin is called only when a tool needs it."""
     tools = [*built_in_tools(agent, voipbin, settings), *(http_tool(tool, settings) for tool in agent.tools)]
     return ToolBox(tools, store=store, limits=agent.limits)
 
 
-def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinClient], settings: ToolSettings) -> list[Tool]:
+def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinApi], settings: ToolSettings) -> list[Tool]:
     """end_call and send_sms on calls; transfer_call too when a transfer number is configured."""
 
     def end_call(_: dict[str, Any], context: ToolContext) -> ToolPlan:

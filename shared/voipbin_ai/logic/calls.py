@@ -25,9 +25,9 @@ from voipbin_ai.models.voipbin import (
     SpeechEvent,
 )
 from voipbin_ai.observability import logger, mask_phone
-from voipbin_ai.store.dynamodb import ConversationStore
+from voipbin_ai.store.base import ConversationStore
+from voipbin_ai.voipbin.api import VoipbinApi
 from voipbin_ai.voipbin.client import (
-    VoipbinClient,
     VoipbinConflict,
     VoipbinError,
     VoipbinNotFound,
@@ -43,7 +43,7 @@ _known: dict[str, str] = {}
 forget_on_reset(_known.clear)
 
 
-def call_conversation_of(transcribe_id: str, *, store: ConversationStore, voipbin: VoipbinClient) -> str | None:
+def call_conversation_of(transcribe_id: str, *, store: ConversationStore, voipbin: VoipbinApi) -> str | None:
     """The conversation id of the call a transcribe belongs to; None when it is not a call's transcribe."""
     if transcribe_id in _known:
         return _known[transcribe_id]
@@ -57,7 +57,7 @@ def call_conversation_of(transcribe_id: str, *, store: ConversationStore, voipbi
     return conversation_id
 
 
-def _ask_voipbin(transcribe_id: str, *, store: ConversationStore, voipbin: VoipbinClient) -> str | None:
+def _ask_voipbin(transcribe_id: str, *, store: ConversationStore, voipbin: VoipbinApi) -> str | None:
     try:
         transcribe = voipbin.get_transcribe(transcribe_id)
     except VoipbinNotFound:
@@ -179,7 +179,7 @@ def end_call(call: Call, services: Services) -> None:
     logger.info("Call summarized", turns=session.turn)
 
 
-def _stop_speaking(voipbin: VoipbinClient, speaking_id: str) -> None:
+def _stop_speaking(voipbin: VoipbinApi, speaking_id: str) -> None:
     try:
         voipbin.stop_speaking(speaking_id)
     except VoipbinNotFound:

@@ -5,6 +5,8 @@ tests build it from their fakes. The engine, and with it the openai SDK, is made
 for it, so answering a call does not pay for importing the LLM client.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -12,8 +14,10 @@ from typing import TYPE_CHECKING
 from voipbin_ai.config import ChannelSettings, agent_config, channel_settings, phone_id_pepper, tool_settings
 from voipbin_ai.models.agent import AgentConfig
 from voipbin_ai.models.session import PhoneIds, Playback
-from voipbin_ai.store.dynamodb import ConversationStore, get_store
-from voipbin_ai.voipbin.client import VoipbinClient, get_client
+from voipbin_ai.store.base import ConversationStore
+from voipbin_ai.store.dynamodb import get_store
+from voipbin_ai.voipbin.api import VoipbinApi
+from voipbin_ai.voipbin.client import get_client
 
 if TYPE_CHECKING:
     from voipbin_ai.ai.core import Engine
@@ -24,9 +28,11 @@ class Services:
     """The collaborators of one use case."""
 
     store: ConversationStore
-    voipbin: VoipbinClient
+    voipbin: VoipbinApi
     agent: AgentConfig
     settings: ChannelSettings
+    # Epoch seconds: when what is said ends playing (tests move it instead of waiting).
+    clock: Callable[[], float] = time.time
     _engine: "Engine | None" = field(default=None, repr=False)
 
     @classmethod
@@ -37,7 +43,7 @@ class Services:
     @cached_property
     def playback(self) -> Playback:
         """When what is said ends playing, at the configured voice's pace."""
-        return Playback(self.settings.speech_chars_per_second)
+        return Playback(self.settings.speech_chars_per_second, clock=self.clock)
 
     @cached_property
     def phone_ids(self) -> PhoneIds:

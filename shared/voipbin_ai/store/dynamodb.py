@@ -169,7 +169,7 @@ def _condition_failed(error: ClientError) -> bool:
     return code == "TransactionCanceledException" and any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
 
 
-class ConversationStore:
+class DynamoDBStore:
     """Conversations in the DynamoDB table; every method is one round trip unless it says otherwise."""
 
     def __init__(
@@ -716,7 +716,7 @@ class _ConditionFailed(Exception):
 
 @holds_connections
 @lru_cache(maxsize=1)
-def get_store() -> ConversationStore:
+def get_store() -> DynamoDBStore:
     """The container's store, from the settings; the boto3 client is made on first use and then reused."""
     settings = store_settings()
-    return ConversationStore(settings.table_name, ttl_seconds=settings.session_ttl_seconds)
+    return DynamoDBStore(settings.table_name, ttl_seconds=settings.session_ttl_seconds)

@@ -1,0 +1,107 @@
+"""Fixtures of the in-process fakes: the engine and the channel logic as fast unit tests, with no socket.
+
+The store is InMemoryStore, the LLM a ScriptedLlm on a FakeClock, and VoIPBin the simulator itself, called
+through an httpx2 mock transport: the shipped VoipbinClient sends real requests, the simulator answers them
+as the contract says and records them. Registered by tests/conftest.py (pytest_plugins).
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from local.voipbin_simulator import VoipbinSimulator
+from tests.fakes.fixtures import SIMULATOR_TOKEN
+from tests.fakes.memory_store import InMemoryStore
+from tests.fakes.scripted_llm import FakeClock, ScriptedLlm
+from voipbin_ai.ai.core import Engine
+from voipbin_ai.ai.tools import toolbox
+from voipbin_ai.config import DEFAULT_AGENT_FILE, ChannelSettings, ToolSettings, VoipbinCredential
+from voipbin_ai.logic.services import Services
+from voipbin_ai.models.agent import AgentConfig
+from voipbin_ai.voipbin.client import VoipbinClient
+
+DEFAULT_AGENT = AgentConfig.model_validate_json(DEFAULT_AGENT_FILE.read_text())
+# Where the in-process simulator pretends to be; nothing listens there.
+IN_PROCESS_URL = "http://voipbin.invalid/v1.0"
+
+
+def agent_with(**changes: Any) -> AgentConfig:
+    """The default agent with some fields replaced (nested dicts merge into the default's)."""
+    data = DEFAULT_AGENT.model_dump()
+    for key, value in changes.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
+    return AgentConfig.model_validate(data)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def wall_clock() -> FakeClock:
+    """time.time for the logic: when what was said ends playing."""
+    return FakeClock(start=1_800_000_000.0)
+
+
+@pytest.fixture
+def llm(clock: FakeClock) -> ScriptedLlm:
+    return ScriptedLlm(clock)
+
+
+@pytest.fixture
+def memory_store() -> InMemoryStore:
+    return InMemoryStore()
+
+
+@pytest.fixture
+def simulator() -> VoipbinSimulator:
+    """The VoIPBin simulator, not listening: the voipbin fixture's client reaches it in this process."""
+    return VoipbinSimulator(token=SIMULATOR_TOKEN)
+
+
+@pytest.fixture
+def voipbin(simulator: VoipbinSimulator) -> Iterator[VoipbinClient]:
+    credential = VoipbinCredential(kind="token", value=SIMULATOR_TOKEN)
+    with VoipbinClient(IN_PROCESS_URL, credential, transport=simulator.transport(), sleep=lambda _: None) as client:
+        yield client
+
+
+def engine_of(
+    agent: AgentConfig, *, llm: ScriptedLlm, store: InMemoryStore, voipbin: VoipbinClient, **tool_settings: str
+) -> Engine:
+    """The engine as Services builds it, on the fakes."""
+    settings = ToolSettings.model_validate(tool_settings)
+    tools = toolbox(agent, store=store, voipbin=lambda: voipbin, settings=settings)
+    return Engine(agent, llm=llm, tools=tools, store=store, clock=llm.clock)
+
+
+@dataclass
+class Fakes:
+    """The in-process fakes of one test, from which Services are made."""
+
+    llm: ScriptedLlm
+    store: InMemoryStore
+    voipbin: VoipbinClient
+    wall_clock: FakeClock
+
+    def services(self, agent: AgentConfig = DEFAULT_AGENT, /, **settings: str) -> Services:
+        """What a use case works with: this agent, these channel settings (by their variables' names)."""
+        engine = engine_of(agent, llm=self.llm, store=self.store, voipbin=self.voipbin)
+        channel = ChannelSettings.model_validate(settings)
+        return Services(
+            store=self.store, voipbin=self.voipbin, agent=agent, settings=channel, clock=self.wall_clock, _engine=engine
+        )
+
+
+@pytest.fixture
+def fakes(llm: ScriptedLlm, memory_store: InMemoryStore, voipbin: VoipbinClient, wall_clock: FakeClock) -> Fakes:
+    return Fakes(llm, memory_store, voipbin, wall_clock)
+
+
+@pytest.fixture
+def services(fakes: Fakes) -> Services:
+    """What a use case works with, on the fakes, with the default agent and settings."""
+    return fakes.services()

@@ -1,0 +1,144 @@
+"""A caller's turn (logic/voice.py) on the in-process fakes: the reply said sentence by sentence, latest turn wins.
+
+Asserts on what the simulator was asked to say and flush, and what the store keeps.
+"""
+
+import pytest
+
+from local.fake_openai import Script
+from local.voipbin_simulator import Fault, VoipbinSimulator
+from tests.fakes.memory_store import InMemoryStore
+from tests.fakes.scripted_llm import FakeClock, ScriptedLlm
+from voipbin_ai.logic.calls import answer_call, end_call
+from voipbin_ai.logic.services import Services
+from voipbin_ai.logic.voice import reply_to_transcript
+from voipbin_ai.models.session import call_conversation_id
+from voipbin_ai.models.voipbin import Call, Transcript
+from voipbin_ai.voipbin.client import VoipbinClient, VoipbinServerError
+
+CALLER, OURS = "+15551234567", "+15559876543"
+REPLY = "We open at eight. We close at six."
+
+
+class Phone:
+    """An answered call, with its greeting played out."""
+
+    def __init__(self, simulator: VoipbinSimulator, services: Services, store: InMemoryStore, clock: FakeClock) -> None:
+        self.simulator, self.services, self.store, self.clock = simulator, services, store, clock
+        self.call = Call.model_validate(simulator.add_call(CALLER, OURS))
+        assert answer_call(self.call, services)
+        self.conversation_id = call_conversation_id(self.call.id)
+        self.transcribe_id = simulator.resources("transcribes")[0]["id"]
+        self.speaking_id = simulator.resources("speakings")[0]["id"]
+        self.heard()
+
+    def heard(self) -> None:
+        """Let what was said end playing."""
+        self.clock.advance(60)
+
+    def says(self, words: str, *, event_key: str | None = None) -> Transcript:
+        transcript = Transcript.model_validate(self.simulator.add_transcript(self.transcribe_id, words))
+        reply_to_transcript(transcript, event_key=event_key or transcript.id, started_at=0.0, services=self.services)
+        return transcript
+
+    def said(self) -> list[str]:
+        """What the agent said after the greeting, on any speaking of the call."""
+        return self.simulator.said_texts()[1:]
+
+
+@pytest.fixture
+def phone(simulator: VoipbinSimulator, services: Services, memory_store: InMemoryStore, wall_clock: FakeClock) -> Phone:
+    return Phone(simulator, services, memory_store, wall_clock)
+
+
+def test_the_reply_is_said_sentence_by_sentence_and_kept(
+    phone: Phone, llm: ScriptedLlm, memory_store: InMemoryStore
+) -> None:
+    llm.enqueue(Script.text(REPLY))
+
+    phone.says("When are you open?")
+
+    assert phone.said() == ["We open at eight.", "We close at six."]
+    history = memory_store.history(phone.conversation_id, limit=10)
+    assert [(message.role, message.text) for message in history][1:] == [
+        ("user", "When are you open?"),
+        ("assistant", REPLY),
+    ]
+
+
+def test_our_own_voice_transcribed_is_not_answered(phone: Phone, llm: ScriptedLlm) -> None:
+    transcript = Transcript.model_validate(phone.simulator.add_transcript(phone.transcribe_id, "Hi", direction="out"))
+
+    reply_to_transcript(transcript, event_key=transcript.id, started_at=0.0, services=phone.services)
+
+    assert llm.requests == [] and phone.said() == []
+
+
+def test_nothing_is_said_after_the_hangup(phone: Phone, llm: ScriptedLlm) -> None:
+    end_call(phone.call, phone.services)
+
+    phone.says("Hello?")
+
+    assert phone.said() == []
+    assert [request.stream for request in llm.requests] == []
+
+
+def test_a_hangup_mid_reply_stops_it_at_the_next_sentence(phone: Phone, llm: ScriptedLlm) -> None:
+    llm.enqueue(Script.text(REPLY))
+    llm.interject(6, lambda: end_call(phone.call, phone.services))  # after "We open at eight."
+
+    phone.says("When are you open?")
+
+    assert phone.said() == ["We open at eight."]
+
+
+def test_a_newer_turn_takes_over_and_the_cut_reply_is_kept_interrupted(
+    phone: Phone, llm: ScriptedLlm, memory_store: InMemoryStore
+) -> None:
+    llm.enqueue(Script.text(REPLY), Script.text("Yes, on Saturdays too."))
+    llm.interject(6, lambda: phone.says("And on Saturdays?"))
+
+    phone.says("When are you open?")
+
+    assert phone.said() == ["We open at eight.", "Yes, on Saturdays too."]
+    first = [message for message in memory_store.history(phone.conversation_id, limit=10) if message.turn == 1]
+    assert [(message.role, message.interrupted) for message in first] == [("user", False), ("assistant", True)]
+
+
+def test_a_reply_still_playing_is_flushed_before_the_next_is_said(phone: Phone, llm: ScriptedLlm) -> None:
+    llm.enqueue(Script.text("Sure."), Script.text("Of course."))
+    phone.says("Can I book?")  # "Sure." is still playing when the caller goes on
+
+    phone.says("For Monday?")
+
+    requests = [request.path.rsplit("/", 1)[-1] for request in phone.simulator.requests("POST", "/speakings/")]
+    assert requests[-3:] == ["say", "flush", "say"]
+    assert phone.said() == ["Sure.", "Of course."]
+
+
+def test_a_speaking_gone_is_made_again_and_the_reply_said_there(
+    phone: Phone, llm: ScriptedLlm, voipbin: VoipbinClient
+) -> None:
+    voipbin.stop_speaking(phone.speaking_id)  # VoIPBin lost it: /say answers 404
+    llm.enqueue(Script.text("Hello again."))
+
+    phone.says("Hello?")
+
+    assert phone.said() == ["Hello again."]
+    speakings = phone.simulator.resources("speakings")
+    assert len(speakings) == 2
+    assert phone.simulator.said_texts(speakings[1]["id"]) == ["Hello again."]
+
+
+def test_a_turn_that_failed_before_a_word_is_redone_once_when_redelivered(phone: Phone, llm: ScriptedLlm) -> None:
+    phone.simulator.inject("POST", "/speakings/{id}/say", *[Fault.error(503)] * 4)  # every attempt
+    llm.enqueue(Script.text("Sure."), Script.text("Sure."))
+    transcript = Transcript.model_validate(phone.simulator.add_transcript(phone.transcribe_id, "Can I book?"))
+
+    with pytest.raises(VoipbinServerError):
+        reply_to_transcript(transcript, event_key="delivery-1", started_at=0.0, services=phone.services)
+    reply_to_transcript(transcript, event_key="delivery-1", started_at=0.0, services=phone.services)
+
+    assert phone.said() == ["Sure."]
+    session = phone.store.get_session(phone.conversation_id)
+    assert session is not None and session.turn == 1
