@@ -502,7 +502,7 @@ def running(
         simulator = stack.enter_context(WatchingSimulator(observed, token=TOKEN, webhook_secret=WEBHOOK_SECRET))
         llm = stack.enter_context(FakeOpenAI(default=replies, ttft=TTFT_S, token_delay=TOKEN_DELAY_S))
         local_stack = TimedStack(bench_environment(simulator, llm, dynamodb_url), workers=workers)
-        _widen_backlogs(simulator._server, llm._server, local_stack._server, local_stack.bus._server)
+        _widen_backlogs(simulator._server, llm._server, local_stack._server, local_stack.bus._endpoint._server)
         stack.enter_context(local_stack.running())
         harness = Harness(local_stack, simulator, llm, replies, dynamodb_url)
         stack.callback(harness.close)

@@ -12,16 +12,17 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from local.aws_json import AwsJsonEndpoint
 from local.lambda_events import eventbridge_event
-from local.processes import LoopbackHTTPServer
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 Deliver = Callable[[str, dict[str, Any]], None]
+# EventBridge's JSON protocol version.
+_CONTENT_TYPE = "application/x-amz-json-1.1"
 
 
 @dataclass(frozen=True)
@@ -62,25 +63,22 @@ class LocalBus:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bus")
         self._pending: list[Future[None]] = []
         self._lock = threading.Lock()
-        self._server = LoopbackHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._endpoint = AwsJsonEndpoint({"AWSEvents.PutEvents": self._put_events}, content_type=_CONTENT_TYPE)
         self.published: list[dict[str, Any]] = []
 
     @property
     def url(self) -> str:
         """The endpoint for AWS_ENDPOINT_URL_EVENTBRIDGE."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._endpoint.url
 
     def start(self) -> "LocalBus":
         """Start answering PutEvents."""
-        self._thread.start()
+        self._endpoint.start()
         return self
 
     def stop(self) -> None:
         """Stop answering, after the deliveries under way."""
-        self._server.shutdown()
-        self._server.server_close()
+        self._endpoint.stop()
         self._executor.shutdown(wait=True)
 
     def wait_idle(self, timeout: float = 120) -> None:
@@ -96,6 +94,16 @@ class LocalBus:
                 return
             pending[0].result(timeout=timeout)
 
+    def _put_events(self, request: dict[str, Any]) -> dict[str, Any]:
+        results = [{"EventId": self.put(entry)} for entry in request.get("Entries", [])]
+        return {"FailedEntryCount": 0, "Entries": results}
+
+    @property
+    def idle(self) -> bool:
+        """Whether no delivery is under way."""
+        with self._lock:
+            return all(future.done() for future in self._pending)
+
     def put(self, entry: dict[str, Any]) -> str:
         """Accept one PutEvents entry and schedule its deliveries; returns the event id."""
         event = eventbridge_event(entry["DetailType"], json.loads(entry["Detail"]), source=entry["Source"])
@@ -106,30 +114,3 @@ class LocalBus:
                 if rule.matches(event):
                     self._pending.append(self._executor.submit(self._deliver, rule.function, event))
         return str(event["id"])
-
-
-def _handler_for(bus: LocalBus) -> type[BaseHTTPRequestHandler]:
-    class PutEventsHandler(BaseHTTPRequestHandler):
-        """EventBridge's JSON 1.1 protocol, PutEvents only."""
-
-        def do_POST(self) -> None:
-            target = self.headers.get("X-Amz-Target", "")
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-            if target != "AWSEvents.PutEvents":
-                self._answer(400, {"__type": "UnknownOperationException", "message": target})
-                return
-            results = [{"EventId": bus.put(entry)} for entry in body.get("Entries", [])]
-            self._answer(200, {"FailedEntryCount": 0, "Entries": results})
-
-        def _answer(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.1")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the demo prints what matters."""
-
-    return PutEventsHandler

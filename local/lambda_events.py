@@ -1,9 +1,10 @@
-"""Builders of the events AWS hands our functions: HTTP API v2 requests and EventBridge deliveries.
+"""Builders of the events AWS hands our functions: HTTP API v2 requests, EventBridge and SQS deliveries.
 
 Shared by the runner's callers (demo, bus emulator) and the tests, so every local event has AWS's shape.
 """
 
 import base64
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -75,3 +76,25 @@ def eventbridge_event(detail_type: str, detail: dict[str, Any], *, source: str =
         "resources": [],
         "detail": detail,
     }
+
+
+def sqs_event(body: str, *, message_id: str, queue: str, receive_count: int = 1) -> dict[str, Any]:
+    """An SQS event source mapping's delivery of one message."""
+    now_ms = str(int(datetime.now(UTC).timestamp() * 1000))
+    record = {
+        "messageId": message_id,
+        "receiptHandle": base64.b64encode(f"{message_id}#{receive_count}".encode()).decode("ascii"),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": now_ms,
+            "SenderId": LOCAL_ACCOUNT,
+            "ApproximateFirstReceiveTimestamp": now_ms,
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{queue}",
+        "awsRegion": LOCAL_REGION,
+    }
+    return {"Records": [record]}

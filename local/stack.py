@@ -1,6 +1,7 @@
-"""The whole backend on one machine: the HTTP API and the bus's rules emulated from template.yaml.
+"""The whole backend on one machine: the HTTP API, the bus's rules and the queues emulated from template.yaml.
 
-Routes (HttpApi events) and rules (EventBridgeRule events) are read from the template, never copied. Each
+Routes (HttpApi events), rules (EventBridgeRule events) and queue consumers (SQS events) are read from the
+template, never copied; a queued message waits out its DelaySeconds (local/queue.py). Each
 function runs in this process, warm, as a Lambda container runs after its first request: an HTTP request
 becomes an HTTP API v2 event for its route's function, and what the ingress publishes reaches the bus's
 rules' functions asynchronously, with Lambda's two retries of a failed asynchronous invocation; what
@@ -28,6 +29,7 @@ from local.bus import TEMPLATE, LocalBus, rules_from_template
 from local.lambda_bootstrap import LocalContext
 from local.lambda_events import http_api_event
 from local.processes import LoopbackHTTPServer
+from local.queue import LocalQueues, consumers_from_template
 from voipbin_ai.config import DEFAULT_WEBHOOK_PATH_TOKEN
 
 # Lambda's asynchronous invocations (EventBridge targets) are retried twice (EventInvokeConfig).
@@ -132,6 +134,7 @@ class LocalStack:
         self.routes = routes_from_template(self.template)
         self._contexts = function_limits(self.template)
         self.bus = LocalBus(rules_from_template(self.template), self._deliver, workers=self.workers)
+        self.queues = LocalQueues(consumers_from_template(self.template), self.invoke, self._dead_letter)
         self._server = LoopbackHTTPServer(("127.0.0.1", self.port), _api_handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -164,7 +167,17 @@ class LocalStack:
         merged: dict[str, str] = {}
         for name in template_functions(self.template):
             merged |= function_environment(name, template=self.template, shell_env=shell)
-        environment = {**merged, **self.environment, "AWS_ENDPOINT_URL_EVENTBRIDGE": self.bus.url}
+        # SAM resolves a queue's !Ref to its logical id; in AWS it is the queue's URL.
+        merged = {
+            name: self.queues.queue_url(value) if value in self.queues.names else value
+            for name, value in merged.items()
+        }
+        environment = {
+            **merged,
+            **self.environment,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self.bus.url,
+            "AWS_ENDPOINT_URL_SQS": self.queues.url,
+        }
         # The generated secrets of the template: a run given none makes its own.
         for generated in ("CHAT_SESSION_SECRET", "PHONE_ID_PEPPER"):
             environment[generated] = environment.get(generated) or secrets.token_urlsafe(32)
@@ -179,12 +192,14 @@ class LocalStack:
         cold_start()
         _apply_observability_settings()
         self.bus.start()
+        self.queues.start()
         self._thread.start()
         try:
             yield self
         finally:
             self._server.shutdown()
             self._server.server_close()
+            self.queues.stop()
             self.bus.stop()
             for name, value in saved.items():
                 if value is None:
@@ -194,8 +209,11 @@ class LocalStack:
             cold_start()
 
     def wait_idle(self, timeout: float = 120) -> None:
-        """Block until every event published so far has been handled."""
-        self.bus.wait_idle(timeout)
+        """Block until every event published and every message queued so far has been handled (delays too)."""
+        while True:
+            self.bus.wait_idle(timeout)
+            if self.queues.wait_idle(timeout) and self.bus.idle:
+                return
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Invoke a function once in this process, as Lambda would, and return what it returned."""
@@ -219,8 +237,11 @@ class LocalStack:
                 return
             except Exception as failure:  # Lambda retries whatever the function raised
                 error = failure
+        self._dead_letter(function, event, f"{type(error).__name__}: {error}")
+
+    def _dead_letter(self, function: str, event: dict[str, Any], error: str) -> None:
         with self._lock:
-            self.dead_letters.append(DeadLetter(function, event, f"{type(error).__name__}: {error}"))
+            self.dead_letters.append(DeadLetter(function, event, error))
 
     def answer(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes

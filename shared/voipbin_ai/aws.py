@@ -26,3 +26,5 @@ DYNAMODB: Final = _config(connect_seconds=1.0, read_seconds=2.0, attempts=3)
 EVENTBRIDGE: Final = _config(connect_seconds=1.0, read_seconds=1.5, attempts=3)
 # SSM and Secrets Manager, read once per cache period at most, at a cold start.
 SECRETS: Final = _config(connect_seconds=1.0, read_seconds=3.0, attempts=3)
+# SendMessage of a delayed action, after a voice turn's words are out or while an SMS is being received.
+SQS: Final = _config(connect_seconds=1.0, read_seconds=2.0, attempts=3)

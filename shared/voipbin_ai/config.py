@@ -148,6 +148,8 @@ class ChannelSettings(_Settings):
     speech_chars_per_second: float = Field(default=15.0, alias="SPEECH_CHARS_PER_SECOND", gt=0)
     # Texts within this window of each other are answered together (the latest wins).
     sms_burst_seconds: float = Field(default=1.0, alias="SMS_BURST_SECONDS", ge=0, le=10)
+    # Where the burst's answer and the hang-up after a goodbye wait (template.yaml: DelayedActionsQueue).
+    delayed_actions_queue_url: str = Field(default="", alias="DELAYED_ACTIONS_QUEUE_URL")
     # Opt-in: memory is keyed on a phone number, and callers can spoof caller IDs (README, "Data protection").
     cross_channel_memory: bool = Field(default=False, alias="CROSS_CHANNEL_MEMORY")
 

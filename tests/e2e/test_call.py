@@ -3,6 +3,7 @@
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -214,11 +215,22 @@ def test_end_call_says_goodbye_then_hangs_up(e2e: Stack) -> None:
         r for r in e2e.voipbin.requests("POST", f"/speakings/{speaking_id}/say") if r.body == {"text": "Goodbye!"}
     ]
     assert goodbye.received_at < hangup.received_at
+    # The hang-up waited in the delayed-actions queue until what was said had played (whole seconds).
+    (queued,) = e2e.stack.queues.sent
+    assert json.loads(queued["body"])["tool"] == "end_call"
+    assert 1 <= queued["delay_seconds"] <= 15
 
 
-def test_a_model_that_keeps_calling_send_sms_texts_the_caller_twice_in_all(e2e: Stack) -> None:
+def test_a_model_that_keeps_calling_send_sms_texts_the_caller_twice_in_all(e2e: Stack, agent_file: Path) -> None:
     from local.fake_openai import ToolCall
+    from local.stack import cold_start
 
+    # Three rounds of tool calls before the first word: the short deadline of the other tests would time
+    # out on a loaded machine, and this test is about the texts, not the deadline.
+    agent = json.loads(agent_file.read_text())
+    agent["channels"]["voice"]["deadline_seconds"] = 30.0
+    agent_file.write_text(json.dumps(agent))
+    cold_start()  # the containers read their agent anew
     _, transcribe_id, speaking_id = answered_call(e2e)
     flood = [ToolCall("send_sms", json.dumps({"text": f"Detail {n}"})) for n in range(5)]
     for question in ("Text me each detail separately", "Once more, every detail"):

@@ -6,7 +6,7 @@ as the contract says and records them. Registered by tests/conftest.py (pytest_p
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -18,8 +18,10 @@ from tests.fakes.scripted_llm import FakeClock, ScriptedLlm
 from voipbin_ai.ai.core import Engine
 from voipbin_ai.ai.tools import toolbox
 from voipbin_ai.config import DEFAULT_AGENT_FILE, ChannelSettings, ToolSettings, VoipbinCredential
+from voipbin_ai.logic.later import run_delayed
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.agent import AgentConfig
+from voipbin_ai.models.later import DelayedAction
 from voipbin_ai.voipbin.client import VoipbinClient
 
 DEFAULT_AGENT = AgentConfig.model_validate_json(DEFAULT_AGENT_FILE.read_text())
@@ -79,6 +81,22 @@ def engine_of(
 
 
 @dataclass
+class RecordingLater:
+    """The delayed-actions queue as a list: tests see what was queued and when it is due, and run it."""
+
+    queued: list[tuple[DelayedAction, float]] = field(default_factory=list)
+
+    def schedule(self, action: DelayedAction, *, after_seconds: float) -> None:
+        self.queued.append((action, after_seconds))
+
+    def run_all(self, services: Services) -> None:
+        """Deliver what is queued, in the order it was sent, as the queue's consumer does once it is due."""
+        queued, self.queued = self.queued, []
+        for action, _ in queued:
+            run_delayed(action, services)
+
+
+@dataclass
 class Fakes:
     """The in-process fakes of one test, from which Services are made."""
 
@@ -86,19 +104,33 @@ class Fakes:
     store: InMemoryStore
     voipbin: VoipbinClient
     wall_clock: FakeClock
+    later: RecordingLater
 
     def services(self, agent: AgentConfig = DEFAULT_AGENT, /, **settings: str) -> Services:
         """What a use case works with: this agent, these channel settings (by their variables' names)."""
         engine = engine_of(agent, llm=self.llm, store=self.store, voipbin=self.voipbin)
         channel = ChannelSettings.model_validate(settings)
         return Services(
-            store=self.store, voipbin=self.voipbin, agent=agent, settings=channel, clock=self.wall_clock, _engine=engine
+            store=self.store,
+            voipbin=self.voipbin,
+            agent=agent,
+            settings=channel,
+            clock=self.wall_clock,
+            _engine=engine,
+            _later=self.later,
         )
 
 
 @pytest.fixture
-def fakes(llm: ScriptedLlm, memory_store: InMemoryStore, voipbin: VoipbinClient, wall_clock: FakeClock) -> Fakes:
-    return Fakes(llm, memory_store, voipbin, wall_clock)
+def later() -> RecordingLater:
+    return RecordingLater()
+
+
+@pytest.fixture
+def fakes(
+    llm: ScriptedLlm, memory_store: InMemoryStore, voipbin: VoipbinClient, wall_clock: FakeClock, later: RecordingLater
+) -> Fakes:
+    return Fakes(llm, memory_store, voipbin, wall_clock, later)
 
 
 @pytest.fixture

@@ -50,11 +50,11 @@ class Harness:
         )
         return Conversation(context=context, **fields)
 
-    def run(self, reply: Reply) -> list[str]:
-        """Deliver every piece, then the after-reply side effects, as the channel logic does."""
+    def run(self, reply: Reply, conversation: Conversation | None = None, engine: Engine | None = None) -> list[str]:
+        """Deliver every piece, then run the calls left for after the reply, as the channel logic does later."""
         pieces = list(reply.pieces)
-        for action in reply.after_reply:
-            action()
+        for request in reply.after_reply:
+            (engine or self.engine()).run_after_reply(request, (conversation or self.conversation()).context)
         return pieces
 
     def prompt(self, index: int = -1) -> list[dict[str, Any]]:
@@ -203,8 +203,8 @@ def test_end_call_hangs_up_after_the_goodbye_and_once(harness: Harness, simulato
         assert len(reply.after_reply) == 1
         if attempt == 0:
             assert simulator.requests("POST", hangup_path) == []  # the goodbye first
-        for action in reply.after_reply:
-            action()
+        for request in reply.after_reply:
+            harness.engine().run_after_reply(request, harness.conversation(turn=4).context)
 
     assert len(simulator.requests("POST", hangup_path)) == 1
     assert simulator.call(harness.call_id)["status"] in {"terminating", "hangup"}
@@ -216,7 +216,8 @@ def test_transfer_call_posts_a_blind_transfer_to_the_configured_number(
     agent = agent_with(transfer={"number": "+15550001111", "description": "the front desk"})
     harness.llm.enqueue(Script.tools(ToolCall("transfer_call"), text="Let me put you through."), Script.text(""))
 
-    assert harness.run(harness.engine(agent).reply(harness.conversation(), "A human please")) == [
+    engine = harness.engine(agent)
+    assert harness.run(engine.reply(harness.conversation(), "A human please"), engine=engine) == [
         "Let me put you through."
     ]
 

@@ -57,3 +57,9 @@ def test_the_engine_and_the_use_cases_depend_on_interfaces_not_on_dynamodb_or_ht
         source = path.read_text(encoding="utf-8")
         for implementation in ("DynamoDBStore", "VoipbinClient", "LlmClient"):
             assert implementation not in source, f"{path.name} names {implementation}"
+
+
+def test_no_use_case_waits_by_sleeping() -> None:
+    """Work for later goes to the delayed-actions queue (later.py): a sleeping function is billed to wait."""
+    for path in (LAYER / "logic").glob("*.py"):
+        assert "sleep(" not in path.read_text(encoding="utf-8"), path.name

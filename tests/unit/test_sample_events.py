@@ -79,3 +79,15 @@ def test_the_web_chat_sample_is_a_valid_chat_request_on_the_chat_route() -> None
     assert ChatRequest.model_validate_json(event["body"]).message
     (route,) = [r for r in routes_from_template() if r.function == "WebChatFunction"]
     assert (route.method, route.path) == (event["requestContext"]["http"]["method"], event["rawPath"])
+
+
+def test_the_delayed_action_sample_is_a_queued_action_of_the_consumers_queue() -> None:
+    from local.queue import consumers_from_template
+    from voipbin_ai.models.later import DelayedAction
+
+    (record,) = load_json(EVENTS_DIR / "delayed_action.json")["Records"]
+    (consumer,) = consumers_from_template()
+
+    assert DelayedAction.model_validate_json(record["body"]).kind == "after_reply"
+    assert record["eventSourceARN"].endswith(f":{consumer.queue}")
+    assert consumer.function == "DelayedActionFunction"

@@ -11,7 +11,7 @@ import pytest
 
 from local.fake_openai import Script
 from local.voipbin_simulator import VoipbinSimulator
-from tests.fakes.in_process import Fakes, agent_with
+from tests.fakes.in_process import Fakes, RecordingLater, agent_with
 from tests.fakes.memory_store import InMemoryStore
 from tests.fakes.scripted_llm import ScriptedLlm
 from tests.helpers import PHONE_IDS
@@ -120,6 +120,27 @@ def test_the_last_turn_sends_the_closing_line_and_ends_the_thread(
     assert [body["text"] for body in sent(simulator)][1:] == [agent.channels.sms.closing]
     session = memory_store.get_session(PHONE_IDS.sms_conversation(OURS, THEIRS))
     assert session is not None and not session.active
+
+
+def test_a_burst_of_texts_is_answered_once_after_its_window(
+    services: Services, llm: ScriptedLlm, simulator: VoipbinSimulator, later: RecordingLater
+) -> None:
+    llm.enqueue(Script.text("Friday it is."))
+    for n, words in enumerate(("I need to move my appointment", "to Friday please")):
+        reply_to_sms(text(words), event_key=f"e{n}", services=services)
+
+    assert [(action.kind, action.turn, seconds) for action, seconds in later.queued] == [
+        ("answer_sms", 1, 1.0),  # SMS_BURST_SECONDS, waited in the queue rather than in a function
+        ("answer_sms", 2, 1.0),
+    ]
+    assert sent(simulator) == [] and llm.requests == []
+    later.run_all(services)
+    assert [body["text"] for body in sent(simulator)] == ["Friday it is."]
+    (request,) = llm.requests
+    assert [message["content"] for message in request.messages[1:]] == [
+        "I need to move my appointment",
+        "to Friday please",
+    ]
 
 
 # --- web chat ------------------------------------------------------------------------------------

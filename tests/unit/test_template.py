@@ -301,7 +301,27 @@ def test_each_function_may_read_only_the_secrets_it_reads() -> None:
         "CallHangupFunction": {"VoipbinCredentialName", "OpenAIApiKeyName", "AgentConfigParameter", "PhoneIdPepper"},
         "InboundSmsFunction": {"VoipbinCredentialName", "OpenAIApiKeyName", "AgentConfigParameter", "PhoneIdPepper"},
         "WebChatFunction": {"OpenAIApiKeyName", "AgentConfigParameter", "ChatSessionKey"},
+        "DelayedActionFunction": {"VoipbinCredentialName", "OpenAIApiKeyName", "AgentConfigParameter", "PhoneIdPepper"},
     }
+
+
+def test_only_the_functions_that_leave_work_for_later_may_queue_it() -> None:
+    senders = {
+        name
+        for name, function in resources("AWS::Serverless::Function").items()
+        if "DelayedActionsQueue" in str(function["Properties"]["Policies"])
+    }
+    queue_urls = {
+        name
+        for name, function in resources("AWS::Serverless::Function").items()
+        if function["Properties"].get("Environment", {}).get("Variables", {}).get("DELAYED_ACTIONS_QUEUE_URL")
+    }
+
+    assert senders == queue_urls == {"TranscriptCreatedFunction", "InboundSmsFunction"}
+    queue = resources("AWS::SQS::Queue")["DelayedActionsQueue"]
+    assert queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    (consumer,) = resources("AWS::Serverless::Function")["DelayedActionFunction"]["Properties"]["Events"].values()
+    assert consumer["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_the_generated_secrets_are_named_to_the_functions_that_read_them() -> None:

@@ -162,10 +162,10 @@ def test_a_call_is_transferred_once(opened: InMemoryStore, voipbin: VoipbinClien
     tools = box(opened, voipbin, TRANSFERRING_AGENT)
     transfer = ToolCallRequest(id="t", name="transfer_call", arguments="{}")
 
-    scheduled = [tools.turn(context(turn)).run_round([transfer])[0] for turn in (1, 2)]
-    for outcome in scheduled:
+    scheduled = [(turn, tools.turn(context(turn)).run_round([transfer])[0]) for turn in (1, 2)]
+    for turn, outcome in scheduled:
         assert outcome.after_reply is not None
-        outcome.after_reply()
+        tools.run_after_reply(outcome.after_reply, context(turn))
     session = opened.get_session(CONVERSATION)
     assert session is not None
     (told,) = tools.turn(context(3, tool_uses=session.tool_uses)).run_round([transfer])

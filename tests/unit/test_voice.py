@@ -5,8 +5,9 @@ Asserts on what the simulator was asked to say and flush, and what the store kee
 
 import pytest
 
-from local.fake_openai import Script
+from local.fake_openai import Script, ToolCall
 from local.voipbin_simulator import Fault, VoipbinSimulator
+from tests.fakes.in_process import RecordingLater
 from tests.fakes.memory_store import InMemoryStore
 from tests.fakes.scripted_llm import FakeClock, ScriptedLlm
 from voipbin_ai.logic.calls import answer_call, end_call
@@ -142,3 +143,33 @@ def test_a_turn_that_failed_before_a_word_is_redone_once_when_redelivered(phone:
     assert phone.said() == ["Sure."]
     session = phone.store.get_session(phone.conversation_id)
     assert session is not None and session.turn == 1
+
+
+def test_end_call_hangs_up_once_the_goodbye_has_been_heard(
+    phone: Phone, llm: ScriptedLlm, later: RecordingLater
+) -> None:
+    llm.enqueue(Script.tools(ToolCall("end_call"), text="Goodbye, have a nice day!"), Script.text(""))
+
+    phone.says("That's all, bye")
+
+    ((action, after_seconds),) = later.queued
+    assert (action.kind, action.tool, action.turn) == ("after_reply", "end_call", 1)
+    # "Goodbye, have a nice day!" at the voice's 15 characters a second: about 1.7 s, no function waiting.
+    assert after_seconds == pytest.approx(25 / 15, abs=0.01)
+    assert phone.simulator.requests("POST", f"/calls/{phone.call.id}/hangup") == []
+    later.queued.append(later.queued[0])  # SQS delivers at least once
+    later.run_all(phone.services)
+    assert len(phone.simulator.requests("POST", f"/calls/{phone.call.id}/hangup")) == 1
+
+
+def test_a_caller_who_speaks_after_the_goodbye_is_not_hung_up_on(
+    phone: Phone, llm: ScriptedLlm, later: RecordingLater
+) -> None:
+    llm.enqueue(Script.tools(ToolCall("end_call"), text="Goodbye!"), Script.text(""), Script.text("Of course."))
+    phone.says("That's all, bye")
+
+    phone.says("Oh wait, one more thing")
+    later.run_all(phone.services)
+
+    assert phone.simulator.requests("POST", f"/calls/{phone.call.id}/hangup") == []
+    assert phone.said()[-1] == "Of course."

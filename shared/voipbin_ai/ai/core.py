@@ -54,8 +54,8 @@ class Reply:
     tokens: int = 0
     # The conversation is over after this reply (max turns reached): the logic ends it.
     ends_conversation: bool = False
-    # Side effects to run once every piece has been delivered (a hang-up after the goodbye).
-    after_reply: list[Callable[[], None]] = field(default_factory=list)
+    # Tool calls to run once every piece has been heard (a hang-up after the goodbye): Engine.run_after_reply.
+    after_reply: list[ToolCallRequest] = field(default_factory=list)
 
 
 class Engine:
@@ -75,6 +75,10 @@ class Engine:
         self._tools = tools
         self._store = store
         self._clock = clock
+
+    def run_after_reply(self, request: ToolCallRequest, context: ToolContext) -> str:
+        """Run a tool call a reply left for after its words (Reply.after_reply); what the tool answered."""
+        return self._tools.run_after_reply(request, context)
 
     def system_prompt(self, conversation: Conversation) -> str:
         """Persona, facts, the channel's rules and the rolling summary: what this deployment says itself."""
@@ -99,8 +103,7 @@ class Engine:
         if context.turn > self.agent.limits.max_turns:
             reply.ends_conversation = True
             if context.channel == "voice":
-                after = self._tools.call(_END_CALL, context).after_reply
-                reply.after_reply.extend([after] if after else [])
+                reply.after_reply.append(_END_CALL)
             yield from _shaped(context, rules, rules.closing)
             return
         messages: list[ChatMessage] = [

@@ -76,10 +76,10 @@ class ToolPlan:
 
 @dataclass(frozen=True)
 class ToolOutcome:
-    """What the model is told, and the side effect still to run once the reply is out (if any)."""
+    """What the model is told, and the call to run once the reply has been heard (ToolBox.run_after_reply)."""
 
     result: str
-    after_reply: Callable[[], None] | None = None
+    after_reply: ToolCallRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -137,12 +137,23 @@ class ToolBox:
         key = call_key(request.name, arguments)
         logger.info("Tool called", tool=request.name, tool_call_id=request.id, call_key=key)
         if plan.after_reply:
-
-            def run_after_reply() -> None:
-                self._once(tool, context, key, plan.effect)
-
-            return ToolOutcome(plan.acknowledgement, after_reply=run_after_reply)
+            return ToolOutcome(plan.acknowledgement, after_reply=request)
         return ToolOutcome(self._once(tool, context, key, plan.effect))
+
+    def run_after_reply(self, request: ToolCallRequest, context: ToolContext) -> str:
+        """Run a call that call() left for after the reply (later, from the delayed-action queue), once per turn.
+
+        Its arguments are checked and its plan made again: the call arrives as data, not as a closure.
+        """
+        tool = self._tools.get(request.name)
+        if tool is None or context.channel not in tool.channels:
+            return f"error: there is no tool named {request.name!r}"
+        try:
+            arguments = _checked_arguments(tool, request.arguments)
+            plan = tool.plan(arguments, context)
+        except (ValueError, ToolArgumentError, ToolRefusedError) as error:
+            return f"refused: {error}"
+        return self._once(tool, context, call_key(request.name, arguments), plan.effect)
 
     def _once(self, tool: Tool, context: ToolContext, key: str, effect: Callable[[], str]) -> str:
         earlier = self._store.begin_tool_call(context.conversation_id, context.turn, key)

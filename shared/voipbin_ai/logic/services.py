@@ -1,4 +1,4 @@
-"""What the channel logic works with: the store, VoIPBin, the AI engine and the channel settings.
+"""What the channel logic works with: the store, VoIPBin, the AI engine, the delayed actions and the settings.
 
 Functions build it once per invocation with Services.default() (the clients inside are per container);
 tests build it from their fakes. The engine, and with it the openai SDK, is made only when a use case asks
@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from voipbin_ai.config import ChannelSettings, agent_config, channel_settings, phone_id_pepper, tool_settings
+from voipbin_ai.later import Later, get_later
 from voipbin_ai.models.agent import AgentConfig
 from voipbin_ai.models.session import PhoneIds, Playback
 from voipbin_ai.store.base import ConversationStore
@@ -34,6 +35,7 @@ class Services:
     # Epoch seconds: when what is said ends playing (tests move it instead of waiting).
     clock: Callable[[], float] = time.time
     _engine: "Engine | None" = field(default=None, repr=False)
+    _later: Later | None = field(default=None, repr=False)
 
     @classmethod
     def default(cls) -> "Services":
@@ -49,6 +51,11 @@ class Services:
     def phone_ids(self) -> PhoneIds:
         """Ids from phone numbers under the configured pepper, read only by the use cases that need them."""
         return PhoneIds(phone_id_pepper())
+
+    @cached_property
+    def later(self) -> Later:
+        """Where work for later goes (given, or the configured queue on first use)."""
+        return self._later if self._later is not None else get_later()
 
     @cached_property
     def engine(self) -> "Engine":

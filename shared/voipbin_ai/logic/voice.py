@@ -19,16 +19,18 @@ from typing import Final
 from aws_lambda_powertools.metrics import MetricUnit
 
 from voipbin_ai.ai.core import Conversation, Reply
+from voipbin_ai.ai.llm import ToolCallRequest
 from voipbin_ai.ai.tools import ToolContext
-from voipbin_ai.exceptions import LlmError, StoreError
+from voipbin_ai.exceptions import LlmError, PublishError, StoreError
 from voipbin_ai.logic.calls import call_conversation_of, live_speaking
 from voipbin_ai.logic.services import Services
+from voipbin_ai.models.later import DelayedAction
 from voipbin_ai.models.session import ReplySoFar, Session, Turn, call_of_conversation, epoch_ms
 from voipbin_ai.models.voipbin import Transcript
 from voipbin_ai.observability import logger, metrics
 from voipbin_ai.voipbin.client import VoipbinError, VoipbinNotFound
 
-# The longest wait for a goodbye to finish playing before end_call hangs up.
+# The longest wait for a goodbye to finish playing before end_call hangs up (a queued message's delay).
 _MAX_GOODBYE_WAIT_SECONDS: Final = 15.0
 # The history read beside taking the turn, and the flush beside the LLM request; each awaited in its turn.
 # A Lambda container runs one turn at a time; the local stack runs up to 8 side by side.
@@ -209,16 +211,42 @@ def _say(piece: str, speech: _Speech, session: Session, services: Services) -> N
 
 
 def _after_reply(reply: Reply, speech: _Speech, session: Session, services: Services) -> None:
-    """Tool effects that wait for the words (hang up after the goodbye), then the rolling summary."""
-    if reply.after_reply:
-        wait = min(services.playback.seconds_left(speech.until_ms), _MAX_GOODBYE_WAIT_SECONDS)
-        time.sleep(wait)
+    """Queue the tool calls that wait for the words (hang up after the goodbye); then the rolling summary."""
+    wait = min(services.playback.seconds_left(speech.until_ms), _MAX_GOODBYE_WAIT_SECONDS)
     try:
-        for action in reply.after_reply:
-            action()
+        for request in reply.after_reply:
+            action = DelayedAction(
+                kind="after_reply",
+                conversation_id=session.conversation_id,
+                turn=session.turn,
+                tool=request.name,
+                arguments=request.arguments,
+            )
+            services.later.schedule(action, after_seconds=wait)
+            logger.info("Tool call queued for after the reply", tool=request.name, after_seconds=round(wait, 1))
         services.engine.refresh_summary(session, through_turn=session.turn)
-    except (VoipbinError, StoreError, LlmError) as error:
+    except (PublishError, StoreError, LlmError) as error:
         logger.error("After-reply work failed", error=type(error).__name__)
+
+
+def run_after_reply(action: DelayedAction, services: Services) -> None:
+    """A queued tool call, now that the words before it were heard, unless a newer turn or the hangup came."""
+    session = services.store.get_session(action.conversation_id)
+    if session is None or not session.active or session.turn != action.turn:
+        logger.info("Tool call after the reply is moot", tool=action.tool, active=bool(session and session.active))
+        return
+    context = ToolContext(
+        conversation_id=session.conversation_id,
+        channel="voice",
+        turn=action.turn,
+        our_address=session.our_address,
+        their_address=session.their_address,
+        call_id=call_of_conversation(session.conversation_id),
+        tool_uses=session.tool_uses,
+    )
+    request = ToolCallRequest(id=f"after_reply_{action.turn}", name=action.tool, arguments=action.arguments)
+    result = services.engine.run_after_reply(request, context)
+    logger.info("Tool call after the reply ran", tool=action.tool, result=result)
 
 
 def _report(transcript: Transcript, reply: Reply, speech: _Speech, started_at: float, *, fallback: bool) -> None:

@@ -1,0 +1,25 @@
+"""Work that must happen a little later than the event that asked for it, as the queue carries it.
+
+Two kinds: the answer to an SMS once its burst window has passed (answer_sms), and a tool's effect once the
+words before it have been heard (after_reply: end_call's hang-up, transfer_call's transfer). Either is
+for one turn of one conversation, and moot once a newer turn has been taken or the conversation ended.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+DelayedKind = Literal["answer_sms", "after_reply"]
+
+
+class DelayedAction(BaseModel):
+    """One delayed action: its kind, the turn it belongs to, and for after_reply the tool call to run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: DelayedKind
+    conversation_id: str
+    turn: int
+    tool: str = ""
+    # The tool call's arguments, JSON as the model wrote them (checked again when it runs).
+    arguments: str = "{}"
