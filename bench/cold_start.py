@@ -46,16 +46,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from local.lambda_bootstrap import PHASE_MARKER
+from local.template import REPO_ROOT, TEMPLATE, parsed_template
+
 if TYPE_CHECKING:
     from local.dynamodb_local import DynamoDBLocal
     from local.invoke import LocalFunction
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = REPO_ROOT / "template.yaml"
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 EVENTS_DIR = REPO_ROOT / "events"
 ENV_VARS_FILE = EVENTS_DIR / "env.json"
-PROBE = Path(__file__).resolve().parent / "_probe.py"
 BOOTSTRAP = REPO_ROOT / "local" / "lambda_bootstrap.py"
 DEFAULT_RUNS = 10
 # Pairs of fresh imports (the handler module, then its floor) behind each init ratio, at the least.
@@ -68,7 +68,6 @@ REGION = "us-east-1"
 HTTP_EVENT_TYPES = frozenset({"HttpApi", "Api"})
 # Seconds a run may take: Lambda's 10 s init budget plus a function's timeout, and slack for a busy machine.
 RUN_TIMEOUT_S = 120.0
-_PHASE_MARKER = "bench-probe-phase:"
 # An endpoint nothing listens on: without DynamoDB Local the functions fail fast instead of reaching AWS.
 _NOWHERE = "http://127.0.0.1:9"
 _IMPORTTIME_PREFIX = "import time:"
@@ -160,9 +159,7 @@ def describe(values: Sequence[float]) -> dict[str, float] | None:
 
 def discover_functions(template: Path = TEMPLATE) -> list[FunctionSpec]:
     """Every AWS::Serverless::Function of the template, with its trigger kind and tracing setting."""
-    from samcli.yamlhelper import yaml_parse
-
-    parsed = yaml_parse(template.read_text(encoding="utf-8"))
+    parsed = parsed_template(template)
     global_tracing = parsed.get("Globals", {}).get("Function", {}).get("Tracing")
     specs = []
     for name, resource in parsed["Resources"].items():
@@ -272,10 +269,10 @@ def run_probe(
         request_path, result_path = Path(work, "request.json"), Path(work, "result.json")
         from local.invoke import bootstrap_request
 
-        request = {"bootstrap": str(BOOTSTRAP), **bootstrap_request(function, event)}
+        request = {**bootstrap_request(function, event), "phase_markers": True}
         request_path.write_text(json.dumps(request), encoding="utf-8")
         command = [sys.executable, "-I", *python_flags, *(["-X", "importtime"] if importtime else [])]
-        command += [str(PROBE), str(request_path), str(result_path)]
+        command += [str(BOOTSTRAP), str(request_path), str(result_path)]
         spawned = time.monotonic()
         try:
             completed = subprocess.run(
@@ -303,9 +300,17 @@ def run_probe(
         timing.handle_ms = (result["handle_ended"] - result["handle_started"]) * 1000
         timing.total_ms = (result["handle_ended"] - spawned) * 1000
         timing.exit_ms = (ended - result["handle_ended"]) * 1000
-    timing.error = result.get("error") or _rejected(result.get("payload"))
+    timing.error = _failed(result) or _rejected(result.get("payload"))
     timing.ok = bool(result["ok"]) and timing.error is None
     return timing, completed.stderr
+
+
+def _failed(result: dict[str, Any]) -> str | None:
+    """The handler's exception, as the bootstrap reports it in Lambda's error shape."""
+    if result["ok"]:
+        return None
+    payload = result.get("payload") or {}
+    return f"{payload.get('errorType')}: {payload.get('errorMessage')}"
 
 
 def _rejected(payload: Any) -> str | None:
@@ -340,10 +345,10 @@ def parse_importtime(stderr: str) -> dict[str, list[_ImportNode]]:
     phase: str | None = None
     pending: list[_ImportNode] = []
     for line in stderr.splitlines():
-        if line.startswith(_PHASE_MARKER):
+        if line.startswith(PHASE_MARKER):
             if phase is not None:
                 phases[phase] = pending
-            phase, pending = line[len(_PHASE_MARKER) :].strip(), []
+            phase, pending = line[len(PHASE_MARKER) :].strip(), []
             continue
         if phase is None or not line.startswith(_IMPORTTIME_PREFIX):
             continue

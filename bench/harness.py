@@ -27,16 +27,14 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import httpx2
-
+from local.driver import StackDriver
 from local.fake_openai import FakeOpenAI, RecordedRequest, Script, tokenize
 from local.lambda_bootstrap import LocalContext
 from local.stack import LocalStack, function_limits
-from local.voipbin_simulator import WIRE_SIGNATURE_HEADER, VoipbinSimulator, go_json
+from local.voipbin_simulator import VoipbinSimulator
 from local.voipbin_state import Reply
 from voipbin_ai.ai.channels import speakable
 from voipbin_ai.sentences import SentenceChunker
-from voipbin_ai.voipbin.signature import sign
 
 TOKEN: Final = "bench-token"
 WEBHOOK_SECRET: Final = "bench-webhook-secret"
@@ -385,37 +383,28 @@ class BenchError(Exception):
     """The stack did not do what the benchmark needs (a call not answered, a reply missing)."""
 
 
-class Harness:
+class Harness(StackDriver):
     """Everything running, and the helpers the benchmarks drive it with (see the module docstring)."""
 
     def __init__(
         self, stack: TimedStack, simulator: WatchingSimulator, llm: FakeOpenAI, replies: Replies, dynamodb_url: str
     ) -> None:
-        self.stack = stack
+        super().__init__(stack, simulator)
+        self.stack: TimedStack = stack
+        self.voipbin: WatchingSimulator = simulator
         self.dynamodb_url = dynamodb_url
-        self.simulator = simulator
         self.llm = llm
         self.replies = replies
         self.observed = simulator.observed
-        self.webhook_url = stack.webhook_url
-        self._http = httpx2.Client(
-            timeout=httpx2.Timeout(60.0, connect=10.0), limits=httpx2.Limits(max_connections=None)
-        )
 
-    def close(self) -> None:
-        """Close the webhook client."""
-        self._http.close()
-
-    def webhook(self, event_type: str, data: Mapping[str, Any]) -> int:
-        """POST a signed webhook as VoIPBin does (one attempt); the HTTP status the ingress answered."""
-        body = go_json({"type": event_type, "data": data})
-        headers = {"Content-Type": "application/json", WIRE_SIGNATURE_HEADER: sign(WEBHOOK_SECRET, body)}
-        return self._http.post(self.webhook_url, content=body, headers=headers).status_code
+    def send(self, event_type: str, data: dict[str, Any]) -> int:
+        """POST a signed webhook as VoIPBin does, one attempt, not waiting: the status the ingress answered."""
+        return self.webhook(event_type, data, wait=False, attempts=1) or 0
 
     def answer_call(self, caller: str, *, timeout: float = 60.0, wait_idle: bool = True) -> Call:
         """A new call answered through call_progressing, its greeting said."""
-        call = self.simulator.add_call(caller, OURS)
-        status = self.webhook("call_progressing", call)
+        call = self.voipbin.add_call(caller, OURS)
+        status = self.send("call_progressing", call)
         if status != 200:
             raise BenchError(f"call_progressing answered {status}")
         if wait_idle:
@@ -428,8 +417,8 @@ class Harness:
     def say_turn(self, call: Call, tag: str, reply: str) -> dict[str, Any]:
         """Plan the reply to a tagged utterance and send its transcript_created; the transcript sent."""
         self.replies.plan(tag, reply)
-        transcript = self.simulator.add_transcript(call.transcribe_id, question(tag))
-        status = self.webhook("transcript_created", transcript)
+        transcript = self.voipbin.add_transcript(call.transcribe_id, question(tag))
+        status = self.send("transcript_created", transcript)
         if status != 200:
             raise BenchError(f"transcript_created answered {status}")
         return transcript
@@ -505,5 +494,4 @@ def running(
         _widen_backlogs(simulator._server, llm._server, local_stack._server, local_stack.bus._endpoint._server)
         stack.enter_context(local_stack.running())
         harness = Harness(local_stack, simulator, llm, replies, dynamodb_url)
-        stack.callback(harness.close)
         yield harness

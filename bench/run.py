@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local.template import REPO_ROOT
+
 BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results.json"
 LATENCY_PNG = BENCH_DIR / "latency.png"
 STREAMING_PNG = BENCH_DIR / "streaming.png"

@@ -104,7 +104,7 @@ def _drive(harness: Harness, run: CallRun, *, level: int, index: int, turns: int
             ends = (spoken_pieces(reply)[-1], fallback)
             if not harness.observed.wait_said(call.speaking_id, ends, TURN_TIMEOUT_S, after=sent):
                 run.timeouts += 1
-        harness.webhook("call_hangup", call.hung_up())
+        harness.send("call_hangup", call.hung_up())
     except Exception as error:  # reported with the level, never fatal to the benchmark
         run.error = f"{type(error).__name__}: {error}"
 

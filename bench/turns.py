@@ -160,7 +160,7 @@ def warm_up(harness: Harness) -> None:
         tag = f"ZW{turn}"
         harness.say_turn(call, tag, reply_text(tag, 2))
         harness.stack.wait_idle()
-    harness.webhook("call_hangup", call.hung_up())
+    harness.send("call_hangup", call.hung_up())
     harness.stack.wait_idle()
 
 
@@ -180,8 +180,8 @@ class Baseline:
         self.call = call
         self._llm = openai.OpenAI(base_url=harness.llm.base_url, api_key="bench-key", max_retries=0, timeout=30)
         self._voipbin = httpx2.Client(
-            base_url=harness.simulator.base_url + "/",
-            headers={"Authorization": f"Bearer {harness.simulator.token}"},
+            base_url=harness.voipbin.base_url + "/",
+            headers={"Authorization": f"Bearer {harness.voipbin.token}"},
             timeout=30,
         )
 
@@ -361,7 +361,7 @@ class Meter:
     def __init__(self, harness: Harness) -> None:
         self.harness = harness
         self.clients = harness.dynamodb_clients()
-        self._webhook = harness.webhook
+        self._webhook = harness.send
         self.webhooks = 0
 
     def webhook(self, event_type: str, data: dict[str, Any]) -> int:
@@ -417,13 +417,13 @@ def _voice_turn(meter: Meter, call: Call, tag: str) -> Callable[[], None]:
         meter.webhook("transcribe_speech_ended", _speech(call, str(uuid.uuid4())))
         reply = reply_text(tag, 2)
         harness.replies.plan(tag, reply)
-        meter.webhook("transcript_created", harness.simulator.add_transcript(call.transcribe_id, question(tag)))
+        meter.webhook("transcript_created", harness.voipbin.add_transcript(call.transcribe_id, question(tag)))
 
     return work
 
 
 def _transcribe_of(harness: Harness, call: Call) -> dict[str, Any]:
-    return next(t for t in harness.simulator.resources("transcribes") if t["id"] == call.transcribe_id)
+    return next(t for t in harness.voipbin.resources("transcribes") if t["id"] == call.transcribe_id)
 
 
 def measure_usage(
@@ -511,7 +511,7 @@ def _answer(meter: Meter, caller: str, answered: list[Call]) -> Callable[[], Non
 
     def work() -> None:
         harness = meter.harness
-        call = harness.simulator.add_call(caller, OURS)
+        call = harness.voipbin.add_call(caller, OURS)
         meter.webhook("call_created", {**call, "status": "dialing"})
         meter.webhook("call_ringing", {**call, "status": "ringing"})
         meter.webhook("call_progressing", call)
@@ -552,11 +552,11 @@ def _sms(meter: Meter, theirs: str, tag: str) -> Callable[[], None]:
             "direction": "inbound",
             "tm_create": _now(),
         }
-        sent_before = len(harness.simulator.sent_messages())
+        sent_before = len(harness.voipbin.sent_messages())
         meter.webhook("message_created", message)
         meter.webhook("conversation_message_created", {"id": message["id"], "text": message["text"]})
         harness.stack.wait_idle()
-        for ours in harness.simulator.sent_messages()[sent_before:]:
+        for ours in harness.voipbin.sent_messages()[sent_before:]:
             meter.webhook("message_created", ours)
             meter.webhook("message_updated", {**ours, "status": "delivered"})
 

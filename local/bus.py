@@ -17,8 +17,7 @@ from typing import Any
 
 from local.aws_json import AwsJsonEndpoint
 from local.lambda_events import eventbridge_event
-
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+from local.template import TEMPLATE, template_resources
 
 Deliver = Callable[[str, dict[str, Any]], None]
 # EventBridge's JSON protocol version.
@@ -42,13 +41,9 @@ class BusRule:
 
 def rules_from_template(template: Path = TEMPLATE) -> list[BusRule]:
     """Every EventBridgeRule of every function in the template."""
-    from samcli.yamlhelper import yaml_parse
-
-    resources = yaml_parse(template.read_text(encoding="utf-8"))["Resources"]
     return [
         BusRule(logical_id, event_name, event["Properties"]["Pattern"])
-        for logical_id, resource in resources.items()
-        if resource["Type"] == "AWS::Serverless::Function"
+        for logical_id, resource in template_resources("AWS::Serverless::Function", template).items()
         for event_name, event in resource["Properties"].get("Events", {}).items()
         if event["Type"] == "EventBridgeRule"
     ]

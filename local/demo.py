@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from local.backing import backing_services
+from local.driver import StackDriver
 from local.dynamodb_local import DynamoDBLocalError
 from local.offline_llm import OfflineLlmError
 from local.stack import LocalStack
@@ -65,12 +66,8 @@ def main() -> int:
     return 0
 
 
-class Demo:
+class Demo(StackDriver):
     """The script, played through the simulator."""
-
-    def __init__(self, stack: LocalStack, voipbin: VoipbinSimulator) -> None:
-        self.stack, self.voipbin = stack, voipbin
-        self.webhook_url = stack.webhook_url
 
     def play(self) -> None:
         """The call, then the texts."""
@@ -80,9 +77,7 @@ class Demo:
     def send(self, event_type: str, data: dict[str, Any], *, wait: bool = True) -> float:
         """VoIPBin POSTs a signed webhook; returns when it was sent (monotonic)."""
         sent_at = time.monotonic()
-        self.voipbin.send_webhook(self.webhook_url, event_type, data)
-        if wait:
-            self.stack.wait_idle()
+        self.webhook(event_type, data, wait=wait)
         return sent_at
 
     def call(self) -> None:

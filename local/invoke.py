@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from local.template import REPO_ROOT
+
 DEFAULT_BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 _BOOTSTRAP = Path(__file__).resolve().parent / "lambda_bootstrap.py"
 # Lambda gives a function's init phase up to 10 s on top of its configured timeout.

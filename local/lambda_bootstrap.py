@@ -1,17 +1,25 @@
-"""Child side of the local runner: import the handler as Lambda would and call it once.
+"""Child side of the local runner and of the cold-start benchmark: import the handler as Lambda would, call it once.
 
-Run as `python -I lambda_bootstrap.py <request.json> <result.json>` (isolated: no PYTHONPATH, no cwd on
-sys.path); the request names the code and layer folders, which go first on sys.path like /var/task and
-/opt/python. Logs go to stdout/stderr as in Lambda; the result (or Lambda's error shape) goes to a file.
+Run as `python -I [-B] [-X importtime] lambda_bootstrap.py <request.json> <result.json>` (isolated: no
+PYTHONPATH, no cwd on sys.path); the request names the code and layer folders, which go first on sys.path
+like /var/task and /opt/python. Logs go to stdout/stderr as in Lambda; the result (or Lambda's error shape)
+goes to a file, with when each phase began and ended (time.monotonic(), one clock for every process on
+Linux, so the parent can place them against its own spawn time). With `phase_markers` in the request, a
+marker line on stderr starts each phase, to split `-X importtime` output into init and handle.
 """
 
-import importlib
-import json
-import sys
 import time
-import traceback
-import uuid
-from typing import Any
+
+STARTED = time.monotonic()
+
+import importlib  # noqa: E402 - the start time is taken before anything else is imported
+import json  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+import uuid  # noqa: E402
+from typing import Any  # noqa: E402
+
+PHASE_MARKER = "lambda-bootstrap-phase:"
 
 
 class LocalContext:
@@ -33,24 +41,32 @@ class LocalContext:
 
 
 def main(request_path: str, result_path: str) -> int:
-    """Load the handler from the code and layer folders, invoke it once, write the result file."""
+    """Load the handler from the code and layer folders (init), invoke it once (handle), write the result file."""
     with open(request_path, encoding="utf-8") as file:
         request = json.load(file)
     sys.path[:0] = [request["code_dir"], *request["layer_dirs"]]
     module_name, handler_name = request["handler"].rsplit(".", 1)
-    result: dict[str, Any]
+
+    def phase(name: str) -> float:
+        if request.get("phase_markers"):
+            print(PHASE_MARKER + name, file=sys.stderr, flush=True)
+        return time.monotonic()
+
+    result: dict[str, Any] = {"started": STARTED, "ok": False}
     try:
+        result["init_started"] = phase("init")
         handler = getattr(importlib.import_module(module_name), handler_name)
+        result["init_ended"] = time.monotonic()
         context = LocalContext(request["function_name"], request["memory_mb"], request["timeout_s"])
-        result = {"ok": True, "payload": handler(request["event"], context)}
+        result["handle_started"] = phase("handle")
+        payload = handler(request["event"], context)
+        result["handle_ended"] = phase("end")
+        result.update(ok=True, payload=payload)
     except Exception as error:
-        result = {
-            "ok": False,
-            "payload": {
-                "errorMessage": str(error),
-                "errorType": type(error).__name__,
-                "stackTrace": traceback.format_exception(error),
-            },
+        result["payload"] = {
+            "errorMessage": str(error),
+            "errorType": type(error).__name__,
+            "stackTrace": traceback.format_exception(error),
         }
     with open(result_path, "w", encoding="utf-8") as file:
         json.dump(result, file, default=str)

@@ -8,14 +8,14 @@ import contextlib
 import signal
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar, Self
 
+from local.processes import LoopbackHTTPServer
 
-class TrackingServer(ThreadingHTTPServer):
+
+class TrackingServer(LoopbackHTTPServer):
     """Tracks open connections so that stop() can cut idle keep-alive ones and streams in progress."""
-
-    daemon_threads = True
 
     def __init__(self, address: tuple[str, int], handler: type["TrackedHandler"], owner: Any) -> None:
         self.owner = owner

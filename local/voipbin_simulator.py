@@ -26,6 +26,7 @@ Not simulated: cookies, pagination of more than one page per call site, DELETE, 
 
 import argparse
 import base64
+import functools
 import json
 import os
 import re
@@ -287,28 +288,41 @@ class VoipbinSimulator(LoopbackServer):
             self._recorded.clear()
             self._faults.clear()
 
-    def send_webhook(self, url: str, event_type: str, data: Mapping[str, Any]) -> int | None:
+    def send_webhook(
+        self, url: str, event_type: str, data: Mapping[str, Any], *, attempts: int = WEBHOOK_ATTEMPTS
+    ) -> int | None:
         """POST a signed {"type","data"} like bin-webhook-manager; the final status, None if never answered.
 
-        3 attempts, webhook_retry_pause apart, retried only on transport errors and statuses >= 500.
+        VoIPBin makes 3 attempts, webhook_retry_pause apart, retried only on transport errors and statuses
+        >= 500 (the benchmarks make one). The connections are pooled, as a Go http.Client's are.
         """
         body = go_json({"type": event_type, "data": data})
         headers = {"Content-Type": "application/json", "User-Agent": "Go-http-client/1.1"}
         if self.webhook_secret:
             headers[WIRE_SIGNATURE_HEADER] = sign(self.webhook_secret, body)
         status: int | None = None
-        with httpx2.Client(timeout=httpx2.Timeout(30.0, connect=10.0)) as http:
-            for attempt in range(WEBHOOK_ATTEMPTS):
-                if attempt:
-                    self._stopping.wait(self.webhook_retry_pause)
-                try:
-                    status = http.post(url, content=body, headers=headers).status_code
-                except httpx2.TransportError:
-                    status = None
-                    continue
-                if status < 500:
-                    break
+        for attempt in range(attempts):
+            if attempt:
+                self._stopping.wait(self.webhook_retry_pause)
+            try:
+                status = self._webhook_client.post(url, content=body, headers=headers).status_code
+            except httpx2.TransportError:
+                status = None
+                continue
+            if status < 500:
+                break
         return status
+
+    def stop(self) -> None:
+        """Stop serving, and close the webhooks' connections."""
+        super().stop()
+        client = self.__dict__.pop("_webhook_client", None)
+        if client is not None:
+            client.close()
+
+    @functools.cached_property
+    def _webhook_client(self) -> httpx2.Client:
+        return httpx2.Client(timeout=httpx2.Timeout(60.0, connect=10.0), limits=httpx2.Limits(max_connections=None))
 
     # --- request handling (called by the server threads) -----------------------------------------
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from local.lambda_bootstrap import LocalContext
+from local.template import REPO_ROOT, template_resources
 from voipbin_ai.models.session import PhoneIds
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # VoIPBin's webhook and API payloads, copied from VoIPBin's source into the repo (tests/data/voipbin/SAMPLES.md).
 VOIPBIN_SAMPLES = REPO_ROOT / "tests" / "data" / "voipbin"
 WEBHOOK_SAMPLES = VOIPBIN_SAMPLES / "webhooks"
@@ -68,9 +68,7 @@ class LogCapture:
 
 def granted_dynamodb(function: str) -> tuple[frozenset[str], list[str] | None]:
     """The DynamoDB actions template.yaml grants a function, and the partition keys it is limited to, if any."""
-    from samcli.yamlhelper import yaml_parse
-
-    resources = yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8"))["Resources"]
+    resources = template_resources("AWS::Serverless::Function")
     actions: set[str] = set()
     leading_keys: list[str] | None = None
     for policy in resources[function]["Properties"]["Policies"]:

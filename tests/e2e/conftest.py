@@ -12,6 +12,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from local.driver import StackDriver
 from local.fake_openai import FakeOpenAI, RecordedRequest, Script
 from local.stack import LocalStack
 from local.voipbin_simulator import VoipbinSimulator
@@ -34,24 +35,11 @@ def answer(request: RecordedRequest) -> Script:
 
 
 @dataclass
-class Stack:
-    """The running stack and the fakes behind it."""
+class Stack(StackDriver):
+    """The running stack, VoIPBin in front of it, and the fakes behind it."""
 
-    stack: LocalStack
-    voipbin: VoipbinSimulator
     llm: FakeOpenAI
     store: DynamoDBStore
-
-    @property
-    def webhook_url(self) -> str:
-        return self.stack.webhook_url
-
-    def webhook(self, event_type: str, data: dict[str, Any], *, wait: bool = True) -> int | None:
-        """VoIPBin POSTs a signed event; by default wait until every function it triggered has finished."""
-        status = self.voipbin.send_webhook(self.webhook_url, event_type, data)
-        if wait:
-            self.stack.wait_idle()
-        return status
 
     def chat(self, body: Any) -> httpx2.Response:
         return httpx2.post(self.stack.route_url("WebChatFunction"), json=body, timeout=30)
@@ -61,7 +49,7 @@ class Stack:
         headers = {"Content-Type": "application/json"}
         if signed:
             headers[SIGNATURE_HEADER] = sign(SIMULATOR_WEBHOOK_SECRET, body)
-        url = self.webhook_url if function == "IngressFunction" else self.stack.route_url(function)
+        url = self.stack.webhook_url if function == "IngressFunction" else self.stack.route_url(function)
         return httpx2.post(url, content=body, headers=headers, timeout=30)
 
     def rest(self, method: str, path: str) -> httpx2.Response:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from local.invoke import DEFAULT_BUILD_DIR
-from tests.helpers import REPO_ROOT
+from local.template import REPO_ROOT
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT
+from local.template import REPO_ROOT
 
 FUNCTIONS = sorted(path.parent.name for path in (REPO_ROOT / "functions").glob("*/app.py"))
 # The flags word of a .pyc header (PEP 552): bit 0 hash-based, bit 1 check the source. Unchecked: 0b01.

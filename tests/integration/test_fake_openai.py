@@ -5,7 +5,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -14,6 +13,7 @@ import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 from local.fake_openai import CHAT_PATH, DEFAULT_REPLY, FakeOpenAI, RecordedRequest, Script, ToolCall, tokenize
+from local.template import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,6 @@ MODEL = "gpt-4o-mini"
 API_KEY = "test-openai-key"
 QUESTION = "Hello there, who are you?"
 USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
-REPO_ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture

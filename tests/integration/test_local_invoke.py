@@ -13,9 +13,10 @@ import pytest
 from local.bus import LocalBus, rules_from_template
 from local.fake_openai import FakeOpenAI
 from local.invoke import InvokeResult, LocalInvokeError, invoke, load_function
+from local.template import REPO_ROOT
 from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.dynamodb_local import DynamoDBTable
-from tests.helpers import EVENTS_DIR, REPO_ROOT, load_json
+from tests.helpers import EVENTS_DIR, load_json
 
 pytestmark = pytest.mark.integration
 

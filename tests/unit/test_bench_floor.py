@@ -4,7 +4,7 @@ from bench.cold_start import floor_modules
 
 # `-X importtime` lines as the probe's init phase prints them: children first, two spaces a level.
 IMPORTTIME = """\
-bench-probe-phase:init
+lambda-bootstrap-phase:init
 import time:       100 |        100 |     typing
 import time:       200 |        900 |     pydantic
 import time:       300 |       1500 |   aws_lambda_powertools.logging
@@ -14,9 +14,9 @@ import time:       400 |       2000 | voipbin_ai.observability
 import time:        50 |       5000 |   openai
 import time:       100 |       5200 | voipbin_ai.ai.llm
 import time:        30 |         30 | json
-bench-probe-phase:handle
+lambda-bootstrap-phase:handle
 import time:        50 |       1000 | boto3
-bench-probe-phase:end
+lambda-bootstrap-phase:end
 """
 
 

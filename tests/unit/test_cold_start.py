@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT
+from local.template import REPO_ROOT, template_resources
 
 FUNCTIONS = sorted(path.parent.name for path in (REPO_ROOT / "functions").glob("*/app.py"))
 # The tools' libraries load when a tool is called (the arguments' schema, a text's destination), not at init.
@@ -58,13 +58,9 @@ def test_the_probe_sees_what_the_functions_do_import() -> None:
 
 
 def test_snapstart_is_on_exactly_the_functions_that_load_the_llm_client() -> None:
-    from samcli.yamlhelper import yaml_parse
-
-    resources = yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8"))["Resources"]
     functions = {
         Path(resource["Properties"]["CodeUri"]).name: resource["Properties"]
-        for resource in resources.values()
-        if resource["Type"] == "AWS::Serverless::Function"
+        for resource in template_resources("AWS::Serverless::Function").values()
     }
     assert sorted(functions) == FUNCTIONS
     for function, properties in functions.items():

@@ -4,7 +4,7 @@ import ast
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from tests.helpers import REPO_ROOT
+from local.template import REPO_ROOT
 
 LAYER = REPO_ROOT / "shared" / "voipbin_ai"
 

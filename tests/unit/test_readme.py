@@ -2,7 +2,7 @@
 
 import re
 
-from tests.helpers import REPO_ROOT
+from local.template import REPO_ROOT
 
 CONFIG = (REPO_ROOT / "shared" / "voipbin_ai" / "config.py").read_text(encoding="utf-8")
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")

@@ -1,15 +1,14 @@
 """template.yaml: the shape of the deployment, and the rules' patterns tested as EventBridge evaluates them."""
 
-from functools import cache
 from typing import Any
 
 import pytest
-from samcli.yamlhelper import yaml_parse
 
 from functions.ingress.app import WEBHOOK_ROUTE
 from local.bus import BusRule, rules_from_template
 from local.lambda_events import eventbridge_event
-from tests.helpers import REPO_ROOT, WEBHOOK_SAMPLES, granted_dynamodb, load_json
+from local.template import REPO_ROOT, parsed_template, template_resources
+from tests.helpers import WEBHOOK_SAMPLES, granted_dynamodb, load_json
 from voipbin_ai.bus import EVENT_SOURCE, OWN_SOURCE, WARM_UP
 
 EVENT_FUNCTIONS = {
@@ -20,13 +19,12 @@ EVENT_FUNCTIONS = {
 }
 
 
-@cache
 def template() -> dict[str, Any]:
-    return dict(yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8")))
+    return parsed_template()
 
 
 def resources(kind: str) -> dict[str, Any]:
-    return {name: r for name, r in template()["Resources"].items() if r["Type"] == kind}
+    return template_resources(kind)
 
 
 def rule_of(function: str) -> BusRule:
