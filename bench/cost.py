@@ -262,7 +262,7 @@ class UnitUsage:
     invocations: tuple[Invocation, ...] = ()
     dynamodb_read_units: float = 0.0  # RRU, from ConsumedCapacity
     dynamodb_write_units: float = 0.0  # WRU, from ConsumedCapacity
-    sqs_requests: float = 0.0  # normally 0: only failed events reach the dead-letter queue
+    sqs_requests: float = 0.0  # the delayed-actions queue (and the dead-letter queue, for failed events)
 
 
 @dataclass(frozen=True)

@@ -280,8 +280,7 @@ def _cold_start(section: Mapping[str, Any] | None) -> str:
             f"output, bytecode {env.get('bytecode', '')}; one sample event from `events/` each (bench/"
             f"cold_start.py). `python -I -c pass` takes {baseline.get('median')} ms here. Medians in ms; "
             "*total* is from spawning the interpreter to the handler's return (what a cold invocation waits). "
-            "The fake LLM answers at once here; *handle* includes the template's 1 s SMS burst window for the "
-            "SMS function and its two LLM requests.",
+            "The fake LLM answers at once here; *handle* of the SMS function includes its two LLM requests.",
             "*init ÷ floor*: a fresh `python -I -B` importing the handler module against one importing only the "
             "third-party modules the project's code imports at init (its floor, below), alternating, medians of "
             "both; with the shipped `.pyc` and on a copy without them.",
@@ -385,8 +384,8 @@ def _usage(section: Mapping[str, Any] | None) -> str:
             f"minutes a call and {assumptions['cold_start_rate']:.0%} of invocations cold (billed INIT from "
             "section 3"
             + (": " + ", ".join(f"{k.removesuffix('Function')} {v:.0f} ms" for k, v in init.items()) if init else "")
-            + f"); the SMS function is billed {section['deployed_sms_burst_ms_added']:.0f} ms more than measured, "
-            "the burst window it waits as deployed (SMS_BURST_SECONDS=1; the runs use 0):",
+            + "); each SMS adds, as deployed (SMS_BURST_SECONDS=1; the runs use 0), its answer's trip through "
+            "the delayed-actions queue: three SQS requests and DelayedActionFunction's invocation, no waiting:",
             table(("service", "per 1,000 call-minutes", "per 1,000 SMS"), cost_rows),
             f"LLM: {llm['assumption']}. VoIPBin: {voipbin['note']} "
             f"Not modelled: {cost['not_included']['aws_not_modelled']}",

@@ -51,9 +51,11 @@ STREAMING_SIZES: Final = (1, 3, 6)
 # What VoIPBin sends around one caller utterance besides transcript_created (an assumption on its behaviour):
 # speech started (routed to the transcript function: barge-in), interim results and speech ended (dropped).
 INTERIM_RESULTS: Final = 3
-# The SMS burst window as deployed (SMS_BURST_SECONDS' default): the function sleeps it before replying.
-# The runs use 0 to go fast; the cost adds it to the SMS function's duration.
-DEPLOYED_SMS_BURST_MS: Final = 1000.0
+# As deployed (SMS_BURST_SECONDS=1), each SMS queues its answer on the delayed-actions queue and
+# DelayedActionFunction answers it; the runs use 0 (answered at once, the same work in the SMS function), so
+# the cost adds the queue's requests (send, receive, delete) and the consumer's invocation per SMS.
+DEPLOYED_SMS_QUEUED_ACTIONS: Final = 1.0
+SQS_REQUESTS_PER_MESSAGE: Final = 3
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -324,13 +326,16 @@ class UnitMeasure:
         sizes = [len(json.dumps(event.get("detail", {}))) for event in self.published]
         return statistics.fmean(sizes) / 1024 if sizes else 0.0
 
-    def usage(self, init_ms: dict[str, float], extra_ms: dict[str, float] | None = None) -> UnitUsage:
-        """UnitUsage for bench.cost (per unit); extra_ms adds time a function spends as deployed but not here."""
+    def usage(self, init_ms: dict[str, float], queued_as_deployed: float = 0.0) -> UnitUsage:
+        """UnitUsage for bench.cost (per unit); queued_as_deployed: delayed actions a unit queues as deployed."""
         n = max(self.units, 1)
         functions: dict[str, list[float]] = defaultdict(list)
         for record in self.invocations:
             functions[record.function].append(record.duration_ms)
-        extra = extra_ms or {}
+        consumer = "DelayedActionFunction"
+        deployed = (
+            (Invocation(consumer, memory_mb(consumer), 1.0, count=queued_as_deployed),) if queued_as_deployed else ()
+        )
         return UnitUsage(
             http_requests=self.webhooks / n,
             put_events_entries=len(self.published) / n,
@@ -339,14 +344,16 @@ class UnitMeasure:
                 Invocation(
                     function,
                     memory_mb(function),
-                    statistics.fmean(times) + extra.get(function, 0.0),
+                    statistics.fmean(times),
                     count=len(times) / n,
                     init_ms=init_ms.get(function, 0.0),
                 )
                 for function, times in sorted(functions.items())
-            ),
+            )
+            + deployed,
             dynamodb_read_units=self.dynamodb.read_units / n,
             dynamodb_write_units=self.dynamodb.write_units / n,
+            sqs_requests=SQS_REQUESTS_PER_MESSAGE * queued_as_deployed,
         )
 
     def tokens(self) -> TokenUsage:
@@ -463,7 +470,7 @@ def measure_usage(
     inputs = CostInputs(
         voice_turn=turn_after_reply.usage(init_ms),
         call_events=call_events.usage(init_ms),
-        sms=sms_units.usage(init_ms, {"InboundSmsFunction": DEPLOYED_SMS_BURST_MS}),
+        sms=sms_units.usage(init_ms, queued_as_deployed=DEPLOYED_SMS_QUEUED_ACTIONS),
         tokens_per_turn=turn_after_reply.tokens(),
         tokens_per_call=call_events.tokens(),
         tokens_per_sms=sms_units.tokens(),
@@ -482,7 +489,7 @@ def measure_usage(
             "(our reply, outbound), message_updated (our reply delivered)",
         },
         "init_ms_from_cold_start": init_ms,
-        "deployed_sms_burst_ms_added": DEPLOYED_SMS_BURST_MS,
+        "deployed_sms_queued_actions": DEPLOYED_SMS_QUEUED_ACTIONS,
         "fake_llm": {"ttft_ms": TTFT_S * 1000, "token_delay_ms": TOKEN_DELAY_S * 1000},
         "cost": price(inputs),
     }

@@ -13,11 +13,8 @@ One table, composite key (pk, sk), TTL on `expires_at` of every item. Access pat
 | usage counter | `LIMIT#<name>` | the window's number (epoch seconds // window) | count_use, add_usage |
 | idempotency record | `idempotency#<function>` | hash of the event key | Powertools Idempotency |
 
-"Latest turn wins" is two conditional writes on the session: take_turn adds one to the session's turn (only
-while it is active) and returns the new number; record_reply records a piece of the reply only if that number
-is still the session's turn, the session is active and the caller has not barged in on it (halt_reply). A
-reply is spoken or sent only after record_reply succeeded, so a superseded or hung-up turn stops at its next
-piece. The session holds the latest reply so far (`pending_reply`), so the history messages can be written
+"Latest turn wins" (store/base.py) is two conditional writes on the session item: take_turn's ADD and
+record_reply's condition on turn, status and halted_turn. The session holds the latest reply so far (`pending_reply`), so the history messages can be written
 after the words are on their way (keep_reply), off a voice turn's critical path; history() reads the
 session with the messages, in one query, and takes the pending reply from there until its copy is written.
 """
@@ -170,7 +167,10 @@ def _condition_failed(error: ClientError) -> bool:
 
 
 class DynamoDBStore:
-    """Conversations in the DynamoDB table; every method is one round trip unless it says otherwise."""
+    """ConversationStore (store/base.py, where each method's contract is) in the DynamoDB table.
+
+    Every method is one round trip unless it says otherwise.
+    """
 
     def __init__(
         self,
@@ -199,10 +199,7 @@ class DynamoDBStore:
     # --- calls ------------------------------------------------------------------------------------
 
     def start_call(self, conversation_id: str, *, caller: str, callee: str, memory: str = "") -> bool:
-        """Open a call's conversation; False when it exists already (a duplicate, or a call already ended).
-
-        `memory` is what the caller said on other channels before, kept so that no turn has to read it.
-        """
+        """One conditional put (the session must not exist)."""
         now = int(self._clock())
         item: Item = {
             **_session_key(conversation_id),
@@ -251,7 +248,7 @@ class DynamoDBStore:
         return True
 
     def map_transcribe(self, transcribe_id: str, conversation_id: str) -> None:
-        """Remember which call a transcribe belongs to (the fallback found it through VoIPBin's API)."""
+        """One put of the TRANSCRIBE# item."""
         expires = _n(int(self._clock()) + self._ttl_seconds)
         self._call(
             self.client.put_item,
@@ -260,13 +257,13 @@ class DynamoDBStore:
         )
 
     def conversation_of_transcribe(self, transcribe_id: str) -> str | None:
-        """The call conversation a transcribe belongs to, if known yet (transcripts can come first)."""
+        """One get of the TRANSCRIBE# item."""
         response = self._call(self.client.get_item, TableName=self.table_name, Key=_transcribe_key(transcribe_id))
         item = response.get("Item")
         return _text(item, "conversation_id") if item else None
 
     def set_speaking(self, conversation_id: str, speaking_id: str) -> bool:
-        """Replace a call's speaking session (the old one was gone); False when the call has ended."""
+        """One update, while the session is active."""
         return self._update_active(conversation_id, "speaking_id = :s", {":s": _s(speaking_id)})
 
     # --- every channel ----------------------------------------------------------------------------
@@ -281,12 +278,9 @@ class DynamoDBStore:
         their_address: str = "",
         event_key: str | None = None,
     ) -> Turn | None:
-        """The conversation's next turn number, taken atomically; None when it has ended or is unknown.
+        """One update: ADD turn under the status (and event key) condition.
 
-        A call must exist first (call_progressing opens it; a transcript may come before that). SMS and
-        chat conversations open on their first message (open_if_missing). The same event_key again, while
-        its turn is still the latest, gets that turn back (replayed), so a redelivered event redoes its own
-        turn rather than taking a new one.
+        The item a failed condition returns tells a replay of the same event from an ended conversation.
         """
         now = int(self._clock())
         sets = ["updated_at = :now", "#ttl = :e"]
@@ -389,11 +383,9 @@ class DynamoDBStore:
         return True
 
     def keep_reply(self, conversation_id: str, reply: ReplySoFar, *, spoken: bool) -> None:
-        """Write a recorded reply (and the user's words with it) into the history, once it is on its way.
+        """One transaction checked against the session.
 
-        One transaction, checked against the session: a spoken reply whose turn was superseded, barged in on
-        or hung up meanwhile is kept marked interrupted, since its words were cut (mark_interrupted may have
-        come before this copy). Call it for the pieces of one reply in their order, each after the last.
+        When the check fails, the messages are put again, marked interrupted if the reply was spoken.
         """
         now = int(self._clock())
         latest: TransactWriteItemTypeDef = {
@@ -413,7 +405,7 @@ class DynamoDBStore:
             self._call(self.client.transact_write_items, TransactItems=cut)
 
     def record_user_message(self, conversation_id: str, turn: int, text: str, *, sent_at_ms: int | None) -> None:
-        """Record what the user said in a turn that has no reply (yet): later turns see it in the history."""
+        """One put of the MSG# item."""
         now = int(self._clock())
         self._call(
             self.client.put_item,
@@ -422,14 +414,11 @@ class DynamoDBStore:
         )
 
     def halt_reply(self, conversation_id: str, turn: int) -> None:
-        """Stop a turn's reply at its next piece without taking a new turn (the caller barged in).
-
-        Nothing to do when the call has ended: nothing more is said for it anyway.
-        """
+        """One update (halted_turn), while the session is active."""
         self._update_active(conversation_id, "halted_turn = :turn", {":turn": _n(turn)})
 
     def mark_interrupted(self, conversation_id: str, turn: int) -> None:
-        """Flag a turn's recorded reply as cut short by a newer turn or the hangup."""
+        """One update of the reply's MSG# item, if it was written."""
         try:
             self._call(
                 self.client.update_item,
@@ -443,11 +432,7 @@ class DynamoDBStore:
             return  # nothing of that reply was recorded, so nothing was said
 
     def end_conversation(self, conversation_id: str, *, channel: Channel) -> Session:
-        """End a conversation: no turn is taken and no reply recorded for it any more.
-
-        An unknown conversation is recorded as ended too, so events that arrive after the end (a late
-        call_progressing or transcript) find it ended.
-        """
+        """One update, which writes the session when there was none."""
         now = int(self._clock())
         response = self._call(
             self.client.update_item,
@@ -492,11 +477,7 @@ class DynamoDBStore:
     # --- tools --------------------------------------------------------------------------------------
 
     def begin_tool_call(self, conversation_id: str, turn: int, call_key: str) -> ToolRecord | None:
-        """Claim a tool call's side effect for this turn: None when claimed now (run it), else the earlier claim.
-
-        An earlier claim that is not done means the earlier delivery failed somewhere in the side effect: it
-        is not run again, since it may have happened (at most once beats twice for an SMS or a transfer).
-        """
+        """One conditional put of the TOOL# item; the item a failed condition returns is the earlier claim."""
         now = int(self._clock())
         item: Item = {
             **_tool_key(conversation_id, turn, call_key),
@@ -518,7 +499,7 @@ class DynamoDBStore:
         return None
 
     def finish_tool_call(self, conversation_id: str, turn: int, call_key: str, result: str) -> None:
-        """Record that a claimed tool call's side effect happened, and what it answered."""
+        """One update of the TOOL# item."""
         self._call(
             self.client.update_item,
             TableName=self.table_name,
@@ -529,7 +510,7 @@ class DynamoDBStore:
         )
 
     def claim_tool_use(self, conversation_id: str, tool: str, *, limit: int) -> bool:
-        """Count one more use of a tool in the conversation if it has had fewer than `limit`; False when spent."""
+        """One conditional ADD on the session's uses#<tool> counter."""
         try:
             self._call(
                 self.client.update_item,
@@ -547,7 +528,7 @@ class DynamoDBStore:
     # --- usage counters: rate limits and budgets ----------------------------------------------------
 
     def count_use(self, name: str, *, window_seconds: int, limit: int) -> bool:
-        """Count one use in the current window if it has had fewer than `limit`; False when the window is full."""
+        """One conditional ADD on the window's LIMIT# item."""
         window, expires = self._window(window_seconds)
         try:
             self._call(
@@ -564,7 +545,7 @@ class DynamoDBStore:
         return True
 
     def add_usage(self, name: str, amount: int, *, window_seconds: int) -> None:
-        """Add what was used (tokens, say) to the current window's count."""
+        """One ADD on the window's LIMIT# item."""
         window, expires = self._window(window_seconds)
         self._call(
             self.client.update_item,
@@ -576,7 +557,7 @@ class DynamoDBStore:
         )
 
     def usage(self, name: str, *, window_seconds: int) -> int:
-        """What the current window has counted so far."""
+        """One get of the window's LIMIT# item."""
         window, _ = self._window(window_seconds)
         response = self._call(self.client.get_item, TableName=self.table_name, Key=_counter_key(name, window))
         return _number(response.get("Item") or {}, "used")
@@ -589,7 +570,7 @@ class DynamoDBStore:
     # --- contacts across channels -------------------------------------------------------------------
 
     def remember_contact(self, contact_id: str, summary: str) -> None:
-        """Keep the summary of a contact's latest conversation, for their next one on any channel."""
+        """One put of the CONTACT# item."""
         now = int(self._clock())
         self._call(
             self.client.put_item,
@@ -603,13 +584,13 @@ class DynamoDBStore:
         )
 
     def contact_memory(self, contact_id: str) -> str:
-        """The summary of a contact's latest conversation, or "" for someone new."""
+        """One get of the CONTACT# item."""
         response = self._call(self.client.get_item, TableName=self.table_name, Key=_contact_key(contact_id))
         item = response.get("Item")
         return _text(item, "summary") if item else ""
 
     def get_session(self, conversation_id: str) -> Session | None:
-        """A conversation's session, strongly consistent."""
+        """One strongly consistent get."""
         response = self._call(
             self.client.get_item, TableName=self.table_name, Key=_session_key(conversation_id), ConsistentRead=True
         )
