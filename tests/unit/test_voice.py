@@ -7,10 +7,11 @@ import pytest
 
 from local.fake_openai import Script, ToolCall
 from local.voipbin_simulator import Fault, VoipbinSimulator
-from tests.fakes.in_process import RecordingLater
+from tests.fakes.in_process import DEFAULT_AGENT, Fakes, RecordingLater, agent_with
 from tests.fakes.memory_store import InMemoryStore
 from tests.fakes.scripted_llm import FakeClock, ScriptedLlm
 from voipbin_ai.logic.calls import answer_call, end_call
+from voipbin_ai.logic.later import run_delayed
 from voipbin_ai.logic.services import Services
 from voipbin_ai.logic.voice import reply_to_transcript
 from voipbin_ai.models.session import call_conversation_id
@@ -173,3 +174,19 @@ def test_a_caller_who_speaks_after_the_goodbye_is_not_hung_up_on(
 
     assert phone.simulator.requests("POST", f"/calls/{phone.call.id}/hangup") == []
     assert phone.said()[-1] == "Of course."
+
+
+def test_at_the_turn_limit_more_words_do_not_keep_the_line(
+    fakes: Fakes, simulator: VoipbinSimulator, memory_store: InMemoryStore, wall_clock: FakeClock, later: RecordingLater
+) -> None:
+    phone = Phone(simulator, fakes.services(agent_with(limits={"max_turns": 1})), memory_store, wall_clock)
+    phone.says("First question")
+
+    phone.says("Second question")  # past the limit: the closing line, and the hang-up queued
+    (first_hang_up, _) = later.queued[0]
+    phone.says("And a third")  # a caller who keeps talking, before the first hang-up is due
+    run_delayed(first_hang_up, phone.services)
+
+    assert phone.said()[-2:] == [DEFAULT_AGENT.channels.voice.closing] * 2
+    assert (first_hang_up.turn, first_hang_up.even_if_superseded) == (2, True)
+    assert len(simulator.requests("POST", f"/calls/{phone.call.id}/hangup")) == 1

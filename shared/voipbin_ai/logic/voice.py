@@ -221,6 +221,7 @@ def _after_reply(reply: Reply, speech: _Speech, session: Session, services: Serv
                 turn=session.turn,
                 tool=request.name,
                 arguments=request.arguments,
+                even_if_superseded=reply.ends_conversation,
             )
             services.later.schedule(action, after_seconds=wait)
             logger.info("Tool call queued for after the reply", tool=request.name, after_seconds=round(wait, 1))
@@ -232,7 +233,8 @@ def _after_reply(reply: Reply, speech: _Speech, session: Session, services: Serv
 def run_after_reply(action: DelayedAction, services: Services) -> None:
     """A queued tool call, now that the words before it were heard, unless a newer turn or the hangup came."""
     session = services.store.get_session(action.conversation_id)
-    if session is None or not session.active or session.turn != action.turn:
+    superseded = session is not None and session.turn != action.turn and not action.even_if_superseded
+    if session is None or not session.active or superseded:
         logger.info("Tool call after the reply is moot", tool=action.tool, active=bool(session and session.active))
         return
     context = ToolContext(

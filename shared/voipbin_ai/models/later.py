@@ -2,7 +2,8 @@
 
 Two kinds: the answer to an SMS once its burst window has passed (answer_sms), and a tool's effect once the
 words before it have been heard (after_reply: end_call's hang-up, transfer_call's transfer). Either is
-for one turn of one conversation, and moot once a newer turn has been taken or the conversation ended.
+for one turn of one conversation, and moot once a newer turn has been taken (but the hang-up at the turn
+limit) or the conversation ended.
 """
 
 from typing import Literal
@@ -23,3 +24,5 @@ class DelayedAction(BaseModel):
     tool: str = ""
     # The tool call's arguments, JSON as the model wrote them (checked again when it runs).
     arguments: str = "{}"
+    # Run even after a newer turn: the hang-up at the conversation's turn limit, which more words must not defer.
+    even_if_superseded: bool = False

@@ -14,9 +14,10 @@ One table, composite key (pk, sk), TTL on `expires_at` of every item. Access pat
 | idempotency record | `idempotency#<function>` | hash of the event key | Powertools Idempotency |
 
 "Latest turn wins" (store/base.py) is two conditional writes on the session item: take_turn's ADD and
-record_reply's condition on turn, status and halted_turn. The session holds the latest reply so far (`pending_reply`), so the history messages can be written
-after the words are on their way (keep_reply), off a voice turn's critical path; history() reads the
-session with the messages, in one query, and takes the pending reply from there until its copy is written.
+record_reply's condition on turn, status and halted_turn. The session holds the latest reply so far
+(`pending_reply`), so the history messages can be written after the words are on their way (keep_reply),
+off a voice turn's critical path; history() reads the session with the messages, in one query, and takes
+the pending reply from there until its copy is written.
 """
 
 import time
