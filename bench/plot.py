@@ -5,6 +5,7 @@ a box plot under it on the same axis gives the quick comparison. The Agg backend
 runs headless in CI.
 """
 
+import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,24 +13,14 @@ from pathlib import Path
 AUTO_LOG_RATIO = 20.0
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def latency_plot(
     series: Mapping[str, Sequence[float]],
     path: Path,
     title: str,
-    *,
-    log_scale: bool | None = None,
 ) -> None:
     """Write a PNG of the latency distributions (ms) of the named series: ECDF above, box plot below.
 
-    log_scale None chooses a log x axis when the samples span more than AUTO_LOG_RATIO. Empty series are
+    A log x axis is chosen when the samples span more than AUTO_LOG_RATIO. Empty series are
     left out; with none left, the chart says so rather than failing the benchmark run.
     """
     import matplotlib
@@ -48,9 +39,8 @@ def latency_plot(
     else:
         for name, values in data.items():
             fractions = [0.0] + [(i + 1) / len(values) for i in range(len(values))]
-            label = (
-                f"{name} (n={len(values)}, p50 {_percentile(values, 50):.0f} ms, p90 {_percentile(values, 90):.0f} ms)"
-            )
+            deciles = statistics.quantiles(values, n=10, method="inclusive") if len(values) > 1 else values * 9
+            label = f"{name} (n={len(values)}, p50 {deciles[4]:.0f} ms, p90 {deciles[8]:.0f} ms)"
             ecdf.step([values[0], *values], fractions, where="post", label=label)
         ecdf.axhline(0.5, color="grey", linewidth=0.5, linestyle=":")
         ecdf.axhline(0.9, color="grey", linewidth=0.5, linestyle=":")
@@ -65,7 +55,7 @@ def latency_plot(
         box.grid(True, axis="x", which="both", alpha=0.3)
         low = min(values[0] for values in data.values())
         high = max(values[-1] for values in data.values())
-        if log_scale or (log_scale is None and low > 0 and high / low > AUTO_LOG_RATIO):
+        if low > 0 and high / low > AUTO_LOG_RATIO:
             ecdf.set_xscale("log")
     box.set_xlabel("latency (ms)")
     figure.tight_layout()

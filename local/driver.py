@@ -7,8 +7,27 @@ webhook URL, as VoIPBin does, and the driver waits, when asked, until everything
 from dataclasses import dataclass
 from typing import Any
 
+from local.fake_openai import FakeOpenAI
 from local.stack import LocalStack
 from local.voipbin_simulator import WEBHOOK_ATTEMPTS, VoipbinSimulator
+
+
+def fakes_environment(voipbin: VoipbinSimulator, llm: FakeOpenAI) -> dict[str, str]:
+    """The functions' settings when VoIPBin is the simulator and the LLM the fake.
+
+    One attempt at the LLM (a retry would replay the fake's script) and no SMS burst window.
+    """
+    return {
+        "EVENT_BUS_NAME": "voipbin-ai-local",
+        "VOIPBIN_API_URL": voipbin.base_url,
+        "VOIPBIN_API_TOKEN": voipbin.token,
+        "VOIPBIN_WEBHOOK_SECRET": voipbin.webhook_secret,
+        "OPENAI_BASE_URL": llm.base_url,
+        "OPENAI_API_KEY": "test-key",
+        "LLM_MODEL": "test-model",
+        "LLM_MAX_RETRIES": "0",
+        "SMS_BURST_SECONDS": "0",
+    }
 
 
 @dataclass

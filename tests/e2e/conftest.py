@@ -12,7 +12,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from local.driver import StackDriver
+from local.driver import StackDriver, fakes_environment
 from local.fake_openai import FakeOpenAI, RecordedRequest, Script
 from local.stack import LocalStack
 from local.voipbin_simulator import VoipbinSimulator
@@ -84,15 +84,7 @@ def e2e(
 ) -> Iterator[Stack]:
     fake_openai.default = answer
     environment = {
-        "EVENT_BUS_NAME": "voipbin-ai-local",
-        "VOIPBIN_API_URL": voipbin_simulator.base_url,
-        "VOIPBIN_API_TOKEN": voipbin_simulator.token,
-        "VOIPBIN_WEBHOOK_SECRET": SIMULATOR_WEBHOOK_SECRET,
-        "OPENAI_BASE_URL": fake_openai.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "LLM_MODEL": "test-model",
-        "LLM_MAX_RETRIES": "0",
-        "SMS_BURST_SECONDS": "0",
+        **fakes_environment(voipbin_simulator, fake_openai),
         "AGENT_CONFIG_FILE": str(agent_file),
         "WEBHOOK_MAX_AGE_SECONDS": "300",
         "CROSS_CHANNEL_MEMORY": "true",  # the simulator dates its events now, as VoIPBin does
