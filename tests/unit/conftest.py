@@ -41,7 +41,7 @@ def aws(_moto_session: "boto3.Session", monkeypatch: pytest.MonkeyPatch) -> Iter
     from moto import mock_aws
 
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", _moto_session)
-    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):  # not moto's fresh session per mock
         yield
 
 
