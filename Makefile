@@ -57,8 +57,9 @@ integration: venv build
 e2e: venv build
 	pytest tests/e2e
 
+# The property tests on their thorough profile (tests/conftest.py).
 test: lint validate build
-	pytest
+	pytest --hypothesis-profile=thorough
 
 # A scripted call and SMS thread through the local stack (the offline LLM unless OPENAI_API_KEY is set).
 demo: venv

@@ -5,6 +5,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.helpers import LogCapture
 
@@ -44,6 +45,13 @@ for _variable in (
     "AWS_ENDPOINT_URL_EVENTBRIDGE",
 ):
     os.environ.pop(_variable, None)
+
+
+# Property tests: a sample on each `make unit`, thousands of examples under `make test`, which passes
+# --hypothesis-profile=thorough (registered here, as pytest reads this file before that option).
+settings.register_profile("quick", max_examples=200)
+settings.register_profile("thorough", max_examples=1500)
+settings.load_profile("quick")
 
 
 @pytest.fixture(autouse=True)

@@ -2,24 +2,16 @@
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from pydantic import ValidationError
 
 from voipbin_ai import config
 from voipbin_ai.exceptions import ConfigurationError
 from voipbin_ai.models.agent import AgentConfig, HttpTool
-
-
-@pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
-        yield
 
 
 def default_agent_data() -> dict[str, Any]:

@@ -1,19 +1,10 @@
 """Settings and secrets: validated once, plain variables win, stores read through Powertools Parameters."""
 
-from collections.abc import Iterator
-
 import boto3
 import pytest
-from moto import mock_aws
 
 from voipbin_ai import config
 from voipbin_ai.exceptions import ConfigurationError
-
-
-@pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
-        yield
 
 
 def test_ingress_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,9 +1,10 @@
 """Hostile bodies at the ingress and /chat, fuzzed: whatever arrives, the answer is a 4xx, never a 5xx.
 
 VoIPBin retries a webhook answered 5xx, so a body that crashes the ingress would come back again and again;
-/chat is on the internet. Thousands of generated bodies: bytes, text with lone surrogates, JSON of every
-shape and depth, in UTF-8 and not, envelopes with junk data. The ingress's are signed (an attacker with the
-secret, or VoIPBin itself sending something odd), so they reach the parsing.
+/chat is on the internet. Thousands of generated bodies under `make test` (tests/conftest.py): bytes, text
+with lone surrogates, JSON of every shape and depth, in UTF-8 and not, envelopes with junk data. The
+ingress's are signed (an attacker with the secret, or VoIPBin itself sending something odd), so they reach
+the parsing.
 """
 
 import json
@@ -24,7 +25,7 @@ __all__ = ["published"]  # the ingress's moto bus, as a fixture here too
 # A refused /chat body emits no metric, and Powertools warns about each such empty flush.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-FUZZED = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZED = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -1,13 +1,12 @@
 """The webhook ingress through its Lambda handler, with EventBridge, SSM and Secrets Manager mocked by moto."""
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from functions.ingress import app
 from local.lambda_events import http_api_event
@@ -23,23 +22,22 @@ Received = Callable[[], list[dict[str, Any]]]
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[Received]:
+def published(aws: None, monkeypatch: pytest.MonkeyPatch) -> Received:
     """A moto bus with a catch-all rule into a queue: returns what reached the bus."""
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setenv("VOIPBIN_WEBHOOK_SECRET", SECRET)
-    with mock_aws():
-        events, sqs = boto3.client("events"), boto3.client("sqs")
-        events.create_event_bus(Name=BUS)
-        queue_url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": [bus.EVENT_SOURCE]}))
-        events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    events.create_event_bus(Name=BUS)
+    queue_url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": [bus.EVENT_SOURCE]}))
+    events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "queue", "Arn": queue_arn}])
 
-        def received() -> list[dict[str, Any]]:
-            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            return [json.loads(message["Body"]) for message in messages]
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
 
-        yield received
+    return received
 
 
 def call(

@@ -1,7 +1,6 @@
 """Delayed actions on moto's SQS: what the queue is sent, and the consumer's handling of a bad message."""
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
@@ -16,13 +15,10 @@ ACTION = DelayedAction(kind="after_reply", conversation_id="call:abc", turn=3, t
 
 
 @pytest.fixture
-def queue_url() -> Iterator[str]:
-    from moto import mock_aws
+def queue_url(aws: None) -> str:
+    import boto3
 
-    with mock_aws():
-        import boto3
-
-        yield boto3.client("sqs").create_queue(QueueName="delayed-actions")["QueueUrl"]
+    return boto3.client("sqs").create_queue(QueueName="delayed-actions")["QueueUrl"]
 
 
 @pytest.mark.parametrize(("after_seconds", "delay"), [(1.2, 2), (0.0, 0), (-1.0, 0), (3600.0, 900)])

@@ -15,6 +15,9 @@ import pytest
 
 from local.template import REPO_ROOT, template_resources
 
+# A fresh interpreter per function, about a second each: too slow for the unit tier.
+pytestmark = pytest.mark.integration
+
 FUNCTIONS = sorted(path.parent.name for path in (REPO_ROOT / "functions").glob("*/app.py"))
 # The tools' libraries load when a tool is called (the arguments' schema, a text's destination), not at init.
 NOWHERE = ("aws_xray_sdk", "httpx", "httpcore", "fastjsonschema", "phonenumbers")
