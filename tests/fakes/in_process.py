@@ -15,6 +15,7 @@ from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.fixtures import SIMULATOR_TOKEN
 from tests.fakes.memory_store import InMemoryStore
 from tests.fakes.scripted_llm import FakeClock, ScriptedLlm
+from tests.voipbin_spec import SpecCheckedTransport
 from voipbin_ai.ai.core import Engine
 from voipbin_ai.ai.tools import toolbox
 from voipbin_ai.config import DEFAULT_AGENT_FILE, ChannelSettings, ToolSettings, VoipbinCredential
@@ -66,9 +67,12 @@ def simulator() -> VoipbinSimulator:
 
 @pytest.fixture
 def voipbin(simulator: VoipbinSimulator) -> Iterator[VoipbinClient]:
+    """The shipped client on the simulator; each request and answer is checked against VoIPBin's OpenAPI spec."""
     credential = VoipbinCredential(kind="token", value=SIMULATOR_TOKEN)
-    with VoipbinClient(IN_PROCESS_URL, credential, transport=simulator.transport(), sleep=lambda _: None) as client:
+    transport = SpecCheckedTransport(simulator.transport())
+    with VoipbinClient(IN_PROCESS_URL, credential, transport=transport, sleep=lambda _: None) as client:
         yield client
+    assert transport.violations == []
 
 
 def engine_of(
