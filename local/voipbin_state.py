@@ -461,6 +461,7 @@ class VoipbinState:
             "transferee_addresses": [_address(item, "transferee_addresses") for item in addresses],
             "transferee_call_id": _new_id(),
             "groupcall_id": _new_id(),
+            "confbridge_id": ZERO_UUID,
             "tm_create": self._now(),
             "tm_update": None,
             "tm_delete": None,
