@@ -77,6 +77,7 @@ CLIENT_CALLS: dict[str, tuple[str, Callable[[Checked], object]]] = {
     "flush_speaking": ("flush_speaking", lambda c: c.client.flush_speaking(c.speaking_id)),
     "stop_speaking": ("stop_speaking", lambda c: c.client.stop_speaking(c.speaking_id)),
     "get_speaking": ("get_speaking", lambda c: c.client.get_speaking(c.speaking_id)),
+    "delete_speaking": ("delete_speaking", lambda c: c.client.delete_speaking(c.speaking_id)),
     "list_speakings": ("list_speakings", lambda c: c.client.list_speakings()),
     "list_speakings paged": (
         "list_speakings",
@@ -128,9 +129,19 @@ def _rate_limited(c: Checked) -> None:
     c.client.get_call(c.call_id)
 
 
-def _say_timed_out(c: Checked) -> None:
-    c.simulator.inject("POST", "/speakings/{id}/say", Fault.error(503, "REQUEST_TIMEOUT"))
+def _say_to_a_lost_pod(c: Checked) -> None:
+    c.simulator.lose_tts_pod(c.speaking_id)
     c.client.say(c.speaking_id, "Hi")
+
+
+def _flush_on_a_lost_pod(c: Checked) -> None:
+    c.simulator.lose_tts_pod(c.speaking_id)
+    c.client.flush_speaking(c.speaking_id)
+
+
+def _create_timed_out(c: Checked) -> None:
+    c.simulator.inject("POST", "/speakings", Fault.request_timeout(after_running=True))
+    c.client.create_speaking(c.spare_call())
 
 
 def _say_to_a_stopped_speaking(c: Checked) -> None:
@@ -153,7 +164,9 @@ ERRORS: dict[str, Callable[[Checked], object]] = {
     "400 empty text message": lambda c: c.client.send_message(OURS, [THEIRS], ""),
     "401 revoked token": _revoked_token,
     "429 rate limited": _rate_limited,
-    "503 say timed out": _say_timed_out,
+    "503 say to a lost pod": _say_to_a_lost_pod,
+    "503 flush on a lost pod": _flush_on_a_lost_pod,
+    "503 create timed out after creating": _create_timed_out,
 }
 
 
