@@ -66,13 +66,19 @@ def simulator() -> VoipbinSimulator:
 
 
 @pytest.fixture
-def voipbin(simulator: VoipbinSimulator) -> Iterator[VoipbinClient]:
-    """The shipped client on the simulator; each request and answer is checked against VoIPBin's OpenAPI spec."""
-    credential = VoipbinCredential(kind="token", value=SIMULATOR_TOKEN)
+def spec_check(simulator: VoipbinSimulator) -> Iterator[SpecCheckedTransport]:
+    """The simulator's transport, each request and answer checked against VoIPBin's OpenAPI spec."""
     transport = SpecCheckedTransport(simulator.transport())
-    with VoipbinClient(IN_PROCESS_URL, credential, transport=transport, sleep=lambda _: None) as client:
-        yield client
+    yield transport
     assert transport.violations == []
+
+
+@pytest.fixture
+def voipbin(spec_check: SpecCheckedTransport) -> Iterator[VoipbinClient]:
+    """The shipped client on the simulator, through the spec check."""
+    credential = VoipbinCredential(kind="token", value=SIMULATOR_TOKEN)
+    with VoipbinClient(IN_PROCESS_URL, credential, transport=spec_check, sleep=lambda _: None) as client:
+        yield client
 
 
 def engine_of(

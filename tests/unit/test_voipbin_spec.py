@@ -7,17 +7,14 @@ checked, and the checker is shown to catch what it is for.
 
 import inspect
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from local.voipbin_simulator import Fault, VoipbinSimulator
-from tests.fakes.fixtures import SIMULATOR_TOKEN
-from tests.fakes.in_process import IN_PROCESS_URL
 from tests.helpers import API_SAMPLES, load_json
 from tests.voipbin_spec import (
     GAPS,
@@ -28,7 +25,6 @@ from tests.voipbin_spec import (
     response_violations,
     schema_violations,
 )
-from voipbin_ai.config import VoipbinCredential
 from voipbin_ai.models.voipbin import Address
 from voipbin_ai.voipbin.client import DEFAULT_MAX_ATTEMPTS, VoipbinClient, VoipbinError
 
@@ -52,15 +48,12 @@ class Checked:
 
 
 @pytest.fixture
-def checked(simulator: VoipbinSimulator) -> Iterator[Checked]:
-    transport = SpecCheckedTransport(simulator.transport())
-    credential = VoipbinCredential(kind="token", value=SecretStr(SIMULATOR_TOKEN))
-    with VoipbinClient(IN_PROCESS_URL, credential, transport=transport, sleep=lambda _: None) as client:
-        call_id = str(simulator.add_call()["id"])
-        speaking = client.create_speaking(call_id)
-        transcribe = client.create_transcribe(call_id, language="en-US")
-        simulator.add_transcript(transcribe.id, "Where is my order?")
-        yield Checked(client, transport, simulator, call_id, speaking.id, transcribe.id)
+def checked(voipbin: VoipbinClient, spec_check: SpecCheckedTransport, simulator: VoipbinSimulator) -> Checked:
+    call_id = str(simulator.add_call()["id"])
+    speaking = voipbin.create_speaking(call_id)
+    transcribe = voipbin.create_transcribe(call_id, language="en-US")
+    simulator.add_transcript(transcribe.id, "Where is my order?")
+    return Checked(voipbin, spec_check, simulator, call_id, speaking.id, transcribe.id)
 
 
 # Each public client method, with each shape of request it can send.
