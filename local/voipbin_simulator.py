@@ -1,4 +1,4 @@
-r"""A VoIPBin stand-in on loopback: the REST API of CONTRACT.md §3/§10, fault injection, signed webhooks.
+r"""A VoIPBin stand-in on loopback: the REST API of CONTRACT.md §3/§10/§11, fault injection, signed webhooks.
 
 A real HTTP server rather than a mock transport, so that connection pools, timeouts, dropped
 connections and webhook receivers are exercised as in production, and so that the local demo can drive
@@ -21,7 +21,8 @@ Control API (no auth, not recorded), JSON in and out:
   POST /_sim/webhooks     {"type", "data", "url"?}  -> {"status": final HTTP status or null}
   POST /_sim/reset        forget resources, recordings and faults
 
-Not simulated: cookies, pagination of more than one page per call site, DELETE, permissions (403).
+Not simulated: cookies, pagination of more than one page per call site, DELETE but of speakings,
+permissions (403).
 """
 
 import argparse
@@ -69,7 +70,8 @@ class Fault:
     """What the next matching request gets instead of (or before) its normal answer.
 
     delay alone postpones the normal answer; with drop the connection is then closed unanswered;
-    with status an error envelope is answered instead (retry_after adds a Retry-After header).
+    with status an error envelope is answered instead (retry_after adds a Retry-After header), and with
+    after_running too the request is carried out first: its effects stay, only its answer is lost.
     """
 
     status: int | None = None
@@ -78,11 +80,20 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     retry_after: int | None = None
+    after_running: bool = False
 
     @classmethod
     def error(cls, status: int, reason: str | None = None) -> Self:
         """An error envelope with this HTTP status (reason defaults to the status's usual one)."""
         return cls(status=status, reason=reason)
+
+    @classmethod
+    def request_timeout(cls, *, after_running: bool = False) -> Self:
+        """503 REQUEST_TIMEOUT: an internal RPC timed out, which after_running it did with the work done.
+
+        POST /speakings waits 3 s for tts-manager, which may create the speaking all the same (§11).
+        """
+        return cls(status=503, reason="REQUEST_TIMEOUT", message="The request timed out.", after_running=after_running)
 
     @classmethod
     def rate_limited(cls, retry_after: int = 1) -> Self:
@@ -227,6 +238,15 @@ class VoipbinSimulator(LoopbackServer):
         with self._lock:
             self._faults.setdefault((method.upper(), path.removeprefix(API_PREFIX)), deque()).extend(faults)
 
+    def lose_tts_pod(self, speaking_id: str) -> None:
+        """The TTS pod that holds a speaking dies (CONTRACT §11).
+
+        /say, /flush and /stop on it answer 503 REQUEST_TIMEOUT, it stays active, and a new speaking on its
+        call answers 500 until it is deleted.
+        """
+        with self._lock:
+            self._state.lose_tts_pod(speaking_id)
+
     def add_call(
         self,
         source: str = "+15551234567",
@@ -339,6 +359,7 @@ class VoipbinSimulator(LoopbackServer):
         with self._lock:
             self._recorded.append(recorded)
             fault = self._next_fault(method, url.path)
+        injected: ApiError | None = None
         try:
             if fault is not None:
                 self._stopping.wait(fault.delay)
@@ -346,12 +367,16 @@ class VoipbinSimulator(LoopbackServer):
                     return None
                 if fault.status is not None:
                     extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-                    raise ApiError(fault.status, fault.reason, fault.message, extra)
+                    injected = ApiError(fault.status, fault.reason, fault.message, extra)
+                    if not fault.after_running:
+                        raise injected
             self._authenticate(query, headers)
             if not body_is_json:
                 raise ApiError(400, "INVALID_JSON_BODY", "The request body is not valid JSON.")
             with self._lock:
                 reply = self._state.route(method, url.path.removeprefix(API_PREFIX), query, body)
+            if injected is not None:
+                raise injected
         except ApiError as error:
             reply = Reply(
                 error.http_status,

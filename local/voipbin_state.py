@@ -1,6 +1,6 @@
 """The VoIPBin simulator's resources and REST routes: pure state, no I/O, no locking.
 
-Behaviour follows CONTRACT.md §3.2 and §10; bodies have the keys of the samples in
+Behaviour follows CONTRACT.md §3.2, §10 and §11; bodies have the keys of the samples in
 tests/data/voipbin/api/. local/voipbin_simulator.py serves it over HTTP and holds a lock around every
 call. State changes that make VoIPBin send webhooks hand those events to the `emit` callback.
 """
@@ -110,11 +110,13 @@ class VoipbinState:
             kind: {} for kind in ("calls", "speakings", "transcribes", "transcripts", "messages", "transfers")
         }
         self._said: list[tuple[str, str]] = []
+        self._lost_pods: set[str] = set()  # speakings whose TTS pod is gone
         self._last_moment = datetime.min.replace(tzinfo=UTC)
         handlers: list[tuple[str, str, Callable[..., Reply]]] = [
             ("POST", "/speakings", self._create_speaking),
             ("GET", "/speakings", self._list_speakings),
             ("GET", "/speakings/{id}", self._get_speaking),
+            ("DELETE", "/speakings/{id}", self._delete_speaking),
             ("POST", "/speakings/{id}/say", self._say),
             ("POST", "/speakings/{id}/flush", self._flush),
             ("POST", "/speakings/{id}/stop", self._stop_speaking),
@@ -153,6 +155,12 @@ class VoipbinState:
     def all_resources(self, kind: str) -> list[Resource]:
         """Copies of every resource of a kind."""
         return copy.deepcopy(list(self._store[kind].values()))
+
+    def lose_tts_pod(self, speaking_id: str) -> None:
+        """The TTS pod that holds a speaking is gone: what is sent to it times out, the row stays active (§11)."""
+        if speaking_id not in self._store["speakings"]:
+            raise ValueError(f"unknown speaking {speaking_id}")
+        self._lost_pods.add(speaking_id)
 
     def add_call(self, source: str, destination: str, *, direction: str, status: str) -> Resource:
         """A call as VoIPBin would have it (the test or demo plays the phone network)."""
@@ -248,11 +256,22 @@ class VoipbinState:
         page = ordered[: int(size)]
         return Reply(200, {"result": copy.deepcopy(page), "next_page_token": page[-1]["tm_create"] if page else ""})
 
-    def _live_speaking(self, speaking_id: str) -> Resource:
+    def _on_its_pod(self, speaking_id: str) -> Resource:
+        """A speaking, as the pod that holds it sees it: /say, /flush and /stop go there with a 3 s timeout."""
         speaking = self._get("speakings", speaking_id)
+        if speaking_id in self._lost_pods:
+            raise ApiError(503, "REQUEST_TIMEOUT", "The request timed out.")
+        return speaking
+
+    def _live_speaking(self, speaking_id: str) -> Resource:
+        speaking = self._on_its_pod(speaking_id)
         if speaking["status"] != "active":
             raise not_found()
         return speaking
+
+    def _listed_speakings(self) -> list[Resource]:
+        """What lists and the one-live-speaking check see: deleted rows are filtered out."""
+        return [speaking for speaking in self._store["speakings"].values() if "tm_delete" not in speaking]
 
     # --- speakings -------------------------------------------------------------------------------
 
@@ -264,9 +283,10 @@ class VoipbinState:
         provider = _choice(request.get("provider") or "elevenlabs", "provider", ("elevenlabs", "gcp", "aws"))
         if any(
             speaking["reference_id"] == reference_id and speaking["status"] in LIVE_SPEAKING_STATUSES
-            for speaking in self._store["speakings"].values()
+            for speaking in self._listed_speakings()
         ):
-            # tts-manager refuses a second live session on a reference with a bare error: 500 (§3.2).
+            # tts-manager refuses a second live session on a reference with a bare error: 500 (§3.2), until
+            # the live one is stopped or deleted.
             raise ApiError(500, "INTERNAL", "An internal error occurred.")
         now = self._now()
         optional = {
@@ -288,7 +308,7 @@ class VoipbinState:
         return Reply(201, self._created("speakings", speaking))
 
     def _list_speakings(self, query: Query, _: Any) -> Reply:
-        return self._page(list(self._store["speakings"].values()), query)
+        return self._page(self._listed_speakings(), query)
 
     def _get_speaking(self, _: Query, __: Any, speaking_id: str) -> Reply:
         return Reply(200, self.resource("speakings", speaking_id))
@@ -307,9 +327,18 @@ class VoipbinState:
         return Reply(200, copy.deepcopy(self._live_speaking(speaking_id)))
 
     def _stop_speaking(self, _: Query, __: Any, speaking_id: str) -> Reply:
-        speaking = self._get("speakings", speaking_id)
+        speaking = self._on_its_pod(speaking_id)
         if speaking["status"] != "stopped":  # stopping a stopped speaking is a no-op 200
             speaking.update(status="stopped", tm_update=self._now())
+        return Reply(200, copy.deepcopy(speaking))
+
+    def _delete_speaking(self, _: Query, __: Any, speaking_id: str) -> Reply:
+        """Stop it on its pod (a lost pod's failure is only logged), then soft-delete the row (tm_delete)."""
+        speaking = self._get("speakings", speaking_id)
+        now = self._now()
+        if speaking["status"] in LIVE_SPEAKING_STATUSES and speaking_id not in self._lost_pods:
+            speaking["status"] = "stopped"
+        speaking.update(tm_update=now, tm_delete=now)
         return Reply(200, copy.deepcopy(speaking))
 
     # --- transcribes -----------------------------------------------------------------------------
@@ -461,6 +490,7 @@ class VoipbinState:
             "transferee_addresses": [_address(item, "transferee_addresses") for item in addresses],
             "transferee_call_id": _new_id(),
             "groupcall_id": _new_id(),
+            "confbridge_id": ZERO_UUID,
             "tm_create": self._now(),
             "tm_update": None,
             "tm_delete": None,

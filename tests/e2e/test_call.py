@@ -192,6 +192,34 @@ def test_a_404_from_say_mid_call_recreates_the_speaking_once(e2e: Stack) -> None
     assert session is not None and session.speaking_id == new
 
 
+def test_a_tts_pod_lost_mid_reply_is_recovered_with_the_reply_said_exactly_once(e2e: Stack) -> None:
+    call, transcribe_id, speaking_id = answered_call(e2e)
+    sentences = ["First I will explain.", "Then I check the calendar.", "Then I book you in."]
+    # The reply stops streaming after its first sentence until the pod holding the speaking is gone.
+    reply = Script.text(" ".join(sentences), hold_after=6)
+    e2e.llm.enqueue(reply)
+
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Book me in"), wait=False)
+    assert wait_until(lambda: e2e.voipbin.said_texts(speaking_id)[1:] == sentences[:1])
+    e2e.voipbin.lose_tts_pod(speaking_id)
+    reply.release.set()
+    e2e.stack.wait_idle()
+
+    speakings = [s for s in e2e.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
+    (new,) = [s["id"] for s in speakings if s["id"] != speaking_id]
+    assert e2e.voipbin.said_texts(speaking_id) == [GREETING, sentences[0]]
+    assert e2e.voipbin.said_texts(new) == sentences[1:]
+    assert e2e.voipbin.said_texts() == [GREETING, *sentences]  # said once each, nothing lost
+    assert e2e.paths("DELETE", "/speakings/") == [f"/v1.0/speakings/{speaking_id}"]
+    session = e2e.store.get_session(call_conversation_id(call["id"]))
+    assert session is not None and session.speaking_id == new
+    # The next turn and the hangup use the new speaking.
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe_id, "Thanks"))
+    e2e.webhook("call_hangup", hung_up(call))
+    assert e2e.voipbin.said_texts(new)[-2:] == ["You asked: Thanks.", "We are open from eight to six."]
+    assert e2e.paths("POST", "/speakings/")[-1] == f"/v1.0/speakings/{new}/stop"
+
+
 def test_an_llm_timeout_speaks_the_fallback(e2e: Stack) -> None:
     _, transcribe_id, speaking_id = answered_call(e2e)
     e2e.llm.enqueue(Script.text("Much too late.", ttft=3.0))

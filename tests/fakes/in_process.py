@@ -15,6 +15,7 @@ from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.fixtures import SIMULATOR_TOKEN
 from tests.fakes.memory_store import InMemoryStore
 from tests.fakes.scripted_llm import FakeClock, ScriptedLlm
+from tests.voipbin_spec import SpecCheckedTransport
 from voipbin_ai.ai.core import Engine
 from voipbin_ai.ai.tools import toolbox
 from voipbin_ai.config import DEFAULT_AGENT_FILE, ChannelSettings, ToolSettings, VoipbinCredential
@@ -65,9 +66,18 @@ def simulator() -> VoipbinSimulator:
 
 
 @pytest.fixture
-def voipbin(simulator: VoipbinSimulator) -> Iterator[VoipbinClient]:
+def spec_check(simulator: VoipbinSimulator) -> Iterator[SpecCheckedTransport]:
+    """The simulator's transport, each request and answer checked against VoIPBin's OpenAPI spec."""
+    transport = SpecCheckedTransport(simulator.transport())
+    yield transport
+    assert transport.violations == []
+
+
+@pytest.fixture
+def voipbin(spec_check: SpecCheckedTransport) -> Iterator[VoipbinClient]:
+    """The shipped client on the simulator, through the spec check."""
     credential = VoipbinCredential(kind="token", value=SIMULATOR_TOKEN)
-    with VoipbinClient(IN_PROCESS_URL, credential, transport=simulator.transport(), sleep=lambda _: None) as client:
+    with VoipbinClient(IN_PROCESS_URL, credential, transport=spec_check, sleep=lambda _: None) as client:
         yield client
 
 

@@ -19,12 +19,14 @@ from voipbin_ai.config import VoipbinCredential
 from voipbin_ai.models.voipbin import Address
 from voipbin_ai.voipbin.client import (
     DEFAULT_MAX_ATTEMPTS,
+    SPEAKING_GONE,
     VoipbinClient,
     VoipbinConflict,
     VoipbinError,
     VoipbinNotFound,
     VoipbinRateLimited,
     VoipbinRequestError,
+    VoipbinRequestTimeout,
     VoipbinServerError,
     VoipbinUnauthenticated,
     get_client,
@@ -80,6 +82,7 @@ REPEATABLE = {
     "list_speakings": Operation("GET", "/speakings", lambda c, _: c.list_speakings()),
     "flush_speaking": Operation("POST", "/speakings/{id}/flush", lambda c, r: c.flush_speaking(r.speaking_id)),
     "stop_speaking": Operation("POST", "/speakings/{id}/stop", lambda c, r: c.stop_speaking(r.speaking_id)),
+    "delete_speaking": Operation("DELETE", "/speakings/{id}", lambda c, r: c.delete_speaking(r.speaking_id)),
     "get_transcribe": Operation("GET", "/transcribes/{id}", lambda c, r: c.get_transcribe(r.transcribe_id)),
     "stop_transcribe": Operation("POST", "/transcribes/{id}/stop", lambda c, r: c.stop_transcribe(r.transcribe_id)),
     "list_transcripts": Operation("GET", "/transcripts", lambda c, r: c.list_transcripts(r.transcribe_id)),
@@ -103,9 +106,10 @@ AUTH_OPERATIONS = {
 }
 
 # Failures after which the request may have run: a non-repeatable request must not be sent again.
+REQUEST_TIMEOUT = pytest.param(Fault.request_timeout(), id="503-request-timeout")
 MAYBE_RAN = [
     pytest.param(Fault.error(500), id="500"),
-    pytest.param(Fault.error(503, "REQUEST_TIMEOUT"), id="503-request-timeout"),
+    REQUEST_TIMEOUT,
     pytest.param(Fault.dropped(), id="dropped-connection"),
 ]
 # Failures after which the request provably did not run: any request is sent again.
@@ -115,8 +119,22 @@ NOT_RUN = [
 ]
 
 
+# Sent to a speaking's TTS pod: a REQUEST_TIMEOUT there means the pod is gone, and asking again would only wait.
+ON_POD = ("say", "flush_speaking", "stop_speaking")
+
+
 def params(operations: dict[str, Operation]) -> list[Any]:
     return [pytest.param(operation, id=name) for name, operation in operations.items()]
+
+
+def retried_after(faults: list[Any]) -> list[Any]:
+    """(operation, fault) of each repeatable operation with each fault it is retried after."""
+    return [
+        pytest.param(operation, *fault.values, id=f"{fault.id}-{name}")
+        for name, operation in REPEATABLE.items()
+        for fault in faults
+        if not (name in ON_POD and fault is REQUEST_TIMEOUT)
+    ]
 
 
 def token(value: str) -> VoipbinCredential:
@@ -197,7 +215,7 @@ def test_create_speaking_sends_only_the_options_given(
     assert voipbin_simulator.speaking(speaking.id)["status"] == "active"
 
 
-def test_say_flush_stop_and_get_a_speaking(
+def test_say_flush_stop_get_and_delete_a_speaking(
     client: VoipbinClient, voipbin_simulator: VoipbinSimulator, resources: Resources
 ) -> None:
     speaking_id = resources.speaking_id
@@ -206,12 +224,14 @@ def test_say_flush_stop_and_get_a_speaking(
     assert client.flush_speaking(speaking_id).status == "active"
     assert client.stop_speaking(speaking_id).status == "stopped"
     assert client.get_speaking(speaking_id).status == "stopped"
+    assert client.delete_speaking(speaking_id).tm_delete is not None
     path = f"/v1.0/speakings/{speaking_id}"
     assert [(request.method, request.path, request.body) for request in voipbin_simulator.requests()[before:]] == [
         ("POST", f"{path}/say", {"text": "Hello! How can I help?"}),
         ("POST", f"{path}/flush", None),
         ("POST", f"{path}/stop", None),
         ("GET", path, None),
+        ("DELETE", path, None),
     ]
     assert voipbin_simulator.said_texts(speaking_id) == ["Hello! How can I help?"]
 
@@ -398,9 +418,8 @@ def test_a_rate_limit_that_outlasts_the_attempts_says_when_to_come_back(
 # --- retries -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", [*MAYBE_RAN, *NOT_RUN])
-@pytest.mark.parametrize("operation", params(REPEATABLE))
-def test_a_repeatable_request_is_retried_after_any_failure(
+@pytest.mark.parametrize(("operation", "fault"), retried_after([*MAYBE_RAN, *NOT_RUN]))
+def test_a_repeatable_request_is_retried_after_any_failure_but_a_lost_pod(
     client: VoipbinClient,
     voipbin_simulator: VoipbinSimulator,
     resources: Resources,
@@ -453,6 +472,20 @@ def test_a_non_repeatable_request_is_not_repeated_when_it_may_have_run(
     before = len(voipbin_simulator.requests())
     with pytest.raises(VoipbinServerError):
         operation.run(client, resources)
+    assert len(voipbin_simulator.requests()[before:]) == 1
+    assert fake_time.sleeps == []
+
+
+@pytest.mark.parametrize("name", ON_POD)
+def test_a_request_timeout_from_a_speakings_pod_is_raised_at_once(
+    client: VoipbinClient, voipbin_simulator: VoipbinSimulator, resources: Resources, fake_time: FakeTime, name: str
+) -> None:
+    operation = {**REPEATABLE, **NOT_REPEATABLE}[name]
+    voipbin_simulator.lose_tts_pod(resources.speaking_id)
+    before = len(voipbin_simulator.requests())
+    with pytest.raises(VoipbinRequestTimeout) as caught:
+        operation.run(client, resources)
+    assert isinstance(caught.value, SPEAKING_GONE)
     assert len(voipbin_simulator.requests()[before:]) == 1
     assert fake_time.sleeps == []
 

@@ -109,6 +109,58 @@ def test_flush_keeps_the_speaking_active(api: httpx2.Client, call_id: str) -> No
     assert speaking_action(api, "say", speaking_id).status_code == 200
 
 
+def test_deleting_a_speaking_stops_it_and_takes_it_out_of_the_list(api: httpx2.Client, call_id: str) -> None:
+    speaking_id = start_speaking(api, call_id).json()["id"]
+
+    deleted = api.delete(f"speakings/{speaking_id}")
+
+    assert (deleted.status_code, deleted.json()["status"]) == (200, "stopped")
+    assert deleted.json()["tm_delete"]
+    assert speaking_id not in [speaking["id"] for speaking in api.get("speakings").json()["result"]]
+    assert error_of(api.delete(f"speakings/{uuid.uuid4()}")) == (404, "NOT_FOUND", "RESOURCE_NOT_FOUND")
+
+
+def test_a_lost_tts_pod_times_out_its_speaking_which_blocks_a_new_one_until_deleted(
+    api: httpx2.Client, call_id: str, voipbin_simulator: VoipbinSimulator
+) -> None:
+    speaking_id = start_speaking(api, call_id).json()["id"]
+
+    voipbin_simulator.lose_tts_pod(speaking_id)
+
+    for action in ("say", "flush", "stop"):
+        assert error_of(speaking_action(api, action, speaking_id)) == (503, "UNAVAILABLE", "REQUEST_TIMEOUT")
+    assert api.get(f"speakings/{speaking_id}").json()["status"] == "active"
+    assert error_of(start_speaking(api, call_id)) == (500, "INTERNAL", "INTERNAL")
+    deleted = api.delete(f"speakings/{speaking_id}")  # its stop fails on the lost pod; the row is deleted
+    assert (deleted.status_code, deleted.json()["status"]) == (200, "active")
+    assert [speaking["id"] for speaking in api.get("speakings").json()["result"]] == []
+    assert start_speaking(api, call_id).status_code == 201
+    assert voipbin_simulator.said_texts(speaking_id) == []
+
+
+def test_a_create_that_times_out_after_running_has_created_the_speaking(
+    api: httpx2.Client, call_id: str, voipbin_simulator: VoipbinSimulator
+) -> None:
+    voipbin_simulator.inject("POST", "/speakings", Fault.request_timeout(after_running=True))
+
+    assert error_of(start_speaking(api, call_id)) == (503, "UNAVAILABLE", "REQUEST_TIMEOUT")
+
+    (listed,) = api.get("speakings").json()["result"]
+    assert (listed["reference_id"], listed["status"]) == (call_id, "active")
+    assert error_of(start_speaking(api, call_id)) == (500, "INTERNAL", "INTERNAL")
+
+
+def test_a_create_that_times_out_before_running_has_created_nothing(
+    api: httpx2.Client, call_id: str, voipbin_simulator: VoipbinSimulator
+) -> None:
+    voipbin_simulator.inject("POST", "/speakings", Fault.request_timeout())
+
+    assert error_of(start_speaking(api, call_id)) == (503, "UNAVAILABLE", "REQUEST_TIMEOUT")
+
+    assert api.get("speakings").json()["result"] == []
+    assert start_speaking(api, call_id).status_code == 201
+
+
 @pytest.mark.parametrize(
     "text",
     [

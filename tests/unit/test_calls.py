@@ -33,6 +33,10 @@ def answered(call: Call, services: Services) -> str:
     return call_conversation_id(call.id)
 
 
+def speaking_creates(simulator: VoipbinSimulator) -> int:
+    return sum(request.path == "/v1.0/speakings" for request in simulator.requests("POST"))
+
+
 def test_answering_starts_listening_and_speaking_and_greets(
     call: Call, services: Services, simulator: VoipbinSimulator, memory_store: InMemoryStore
 ) -> None:
@@ -70,6 +74,30 @@ def test_a_live_speaking_that_voipbin_already_has_is_used(
     answered(call, services)
 
     assert simulator.said_texts(existing.id) == [DEFAULT_AGENT.greeting]
+
+
+def test_a_speaking_created_despite_a_503_is_found_not_made_again(
+    call: Call, services: Services, simulator: VoipbinSimulator
+) -> None:
+    simulator.inject("POST", "/speakings", Fault.request_timeout(after_running=True))
+
+    answered(call, services)
+
+    (speaking,) = simulator.resources("speakings")
+    assert simulator.said_texts(speaking["id"]) == [DEFAULT_AGENT.greeting]
+    assert (speaking_creates(simulator), len(simulator.requests("GET", "/speakings"))) == (1, 1)
+
+
+def test_a_speaking_a_503_did_not_create_is_created_once_more(
+    call: Call, services: Services, simulator: VoipbinSimulator
+) -> None:
+    simulator.inject("POST", "/speakings", Fault.request_timeout())
+
+    answered(call, services)
+
+    (speaking,) = simulator.resources("speakings")
+    assert simulator.said_texts(speaking["id"]) == [DEFAULT_AGENT.greeting]
+    assert speaking_creates(simulator) == 2
 
 
 @pytest.mark.parametrize(
@@ -111,6 +139,20 @@ def test_barge_in_flushes_what_plays_and_halts_the_reply(
 
     speaking_id = simulator.resources("speakings")[0]["id"]
     assert len(simulator.requests("POST", f"/speakings/{speaking_id}/flush")) == 1
+    assert not memory_store.record_reply(conversation_id, ReplySoFar(turn=0, text="More of the greeting"))
+    (greeting,) = memory_store.history(conversation_id, limit=10)
+    assert greeting.interrupted
+
+
+def test_barge_in_on_a_speaking_whose_pod_is_lost_still_halts_the_reply(
+    call: Call, services: Services, simulator: VoipbinSimulator, memory_store: InMemoryStore
+) -> None:
+    conversation_id = answered(call, services)  # the greeting is still playing
+    simulator.lose_tts_pod(simulator.resources("speakings")[0]["id"])
+    transcribe_id = simulator.resources("transcribes")[0]["id"]
+
+    barge_in(SpeechEvent.model_validate(simulator.speech_started(transcribe_id)), services)
+
     assert not memory_store.record_reply(conversation_id, ReplySoFar(turn=0, text="More of the greeting"))
     (greeting,) = memory_store.history(conversation_id, limit=10)
     assert greeting.interrupted

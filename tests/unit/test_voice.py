@@ -132,6 +132,98 @@ def test_a_speaking_gone_is_made_again_and_the_reply_said_there(
     assert phone.simulator.said_texts(speakings[1]["id"]) == ["Hello again."]
 
 
+def test_a_tts_pod_lost_mid_reply_is_replaced_and_the_rest_said_there_once(
+    phone: Phone, llm: ScriptedLlm, memory_store: InMemoryStore
+) -> None:
+    llm.enqueue(Script.text(REPLY), Script.text("Yes, on Saturdays too."))
+    llm.interject(6, lambda: phone.simulator.lose_tts_pod(phone.speaking_id))  # after "We open at eight."
+
+    phone.says("When are you open?")
+
+    old, new = phone.simulator.resources("speakings")
+    assert phone.simulator.said_texts(old["id"])[1:] == ["We open at eight."]
+    assert phone.simulator.said_texts(new["id"]) == ["We close at six."]
+    assert "tm_delete" in old  # deleted, or VoIPBin would refuse the new one
+    session = memory_store.get_session(phone.conversation_id)
+    assert session is not None and session.speaking_id == new["id"]
+    phone.says("And on Saturdays?")  # "We close at six." still plays: the next turn flushes the new one
+    assert phone.simulator.said_texts(new["id"])[1:] == ["Yes, on Saturdays too."]
+    assert len(phone.simulator.requests("POST", f"/speakings/{new['id']}/flush")) == 1
+    assert phone.simulator.requests("POST", f"/speakings/{old['id']}/flush") == []
+
+
+def test_a_flush_that_finds_the_pod_lost_replaces_the_speaking_before_the_reply(
+    phone: Phone, llm: ScriptedLlm, memory_store: InMemoryStore
+) -> None:
+    llm.enqueue(Script.text("Sure."), Script.text("Of course."))
+    phone.says("Can I book?")  # "Sure." is still playing when the caller goes on
+    phone.simulator.lose_tts_pod(phone.speaking_id)
+    before = len(phone.simulator.requests())
+
+    phone.says("For Monday?")
+
+    (new,) = [s["id"] for s in phone.simulator.resources("speakings") if s["id"] != phone.speaking_id]
+    old = f"/speakings/{phone.speaking_id}"
+    assert [(r.method, r.path.removeprefix("/v1.0")) for r in phone.simulator.requests()[before:]] == [
+        ("POST", f"{old}/flush"),
+        ("DELETE", old),
+        ("POST", "/speakings"),
+        ("POST", f"/speakings/{new}/say"),
+    ]
+    assert phone.said() == ["Sure.", "Of course."]
+
+
+def test_a_speaking_lost_again_in_the_same_turn_cuts_the_reply_short(phone: Phone, llm: ScriptedLlm) -> None:
+    phone.simulator.lose_tts_pod(phone.speaking_id)  # found by the first /say
+    llm.enqueue(Script.text(REPLY))
+    llm.interject(6, lambda: phone.simulator.lose_tts_pod(phone.simulator.resources("speakings")[-1]["id"]))
+
+    phone.says("When are you open?")
+
+    assert phone.said() == ["We open at eight."]
+    assert len(phone.simulator.resources("speakings")) == 2  # replaced once per turn
+
+
+def test_a_hangup_while_the_speaking_is_replaced_says_nothing_more(
+    phone: Phone, llm: ScriptedLlm, memory_store: InMemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone.simulator.lose_tts_pod(phone.speaking_id)
+    set_speaking = memory_store.set_speaking
+
+    def hung_up_first(conversation_id: str, speaking_id: str) -> bool:
+        end_call(phone.call, phone.services)
+        return set_speaking(conversation_id, speaking_id)
+
+    monkeypatch.setattr(memory_store, "set_speaking", hung_up_first)
+    llm.enqueue(Script.text(REPLY))
+
+    phone.says("When are you open?")
+
+    assert phone.said() == []
+    new = phone.simulator.resources("speakings")[-1]
+    assert new["id"] != phone.speaking_id and new["status"] == "stopped"
+
+
+def test_a_newer_turn_while_the_speaking_is_replaced_takes_over_on_the_new_one(
+    phone: Phone, llm: ScriptedLlm, memory_store: InMemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone.simulator.lose_tts_pod(phone.speaking_id)
+    set_speaking = memory_store.set_speaking
+
+    def newer_turn_first(conversation_id: str, speaking_id: str) -> bool:
+        memory_store.take_turn(conversation_id, channel="voice", open_if_missing=False)
+        return set_speaking(conversation_id, speaking_id)
+
+    monkeypatch.setattr(memory_store, "set_speaking", newer_turn_first)
+    llm.enqueue(Script.text(REPLY))
+
+    phone.says("When are you open?")
+
+    assert phone.said() == []
+    session = memory_store.get_session(phone.conversation_id)
+    assert session is not None and session.speaking_id == phone.simulator.resources("speakings")[-1]["id"]
+
+
 def test_a_turn_that_failed_before_a_word_is_redone_once_when_redelivered(phone: Phone, llm: ScriptedLlm) -> None:
     phone.simulator.inject("POST", "/speakings/{id}/say", *[Fault.error(503)] * 4)  # every attempt
     llm.enqueue(Script.text("Sure."), Script.text("Sure."))

@@ -2,7 +2,9 @@
 
 Answering (call_progressing) opens the conversation, starts the transcribe and the speaking, and greets.
 VoIPBin's races are part of the contract: a second speaking on a call answers 500 (the live one is found
-instead), a second transcribe 409 (the transcript mapping then comes from the fallback below).
+instead), a second transcribe 409 (the transcript mapping then comes from the fallback below). A speaking
+whose TTS pod is lost stays active in VoIPBin and blocks a new one until it is deleted (CONTRACT §11):
+replace_speaking does both, for a turn whose /say or /flush found it gone.
 
 Transcripts carry a transcribe id, not the call id (CONTRACT.md §6). call_progressing stores the mapping
 once POST /transcribes returns, but VoIPBin starts streaming before that, so a transcript can arrive first.
@@ -15,7 +17,7 @@ from typing import Final
 from voipbin_ai.container import forget_on_reset
 from voipbin_ai.exceptions import LlmError
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import ReplySoFar, call_conversation_id
+from voipbin_ai.models.session import ReplySoFar, call_conversation_id, call_of_conversation
 from voipbin_ai.models.voipbin import (
     CALL_DIRECTION_INCOMING,
     REFERENCE_TYPE_CALL,
@@ -28,6 +30,7 @@ from voipbin_ai.observability import logger, mask_phone
 from voipbin_ai.store.base import ConversationStore
 from voipbin_ai.voipbin.api import VoipbinApi
 from voipbin_ai.voipbin.client import (
+    SPEAKING_GONE,
     VoipbinConflict,
     VoipbinError,
     VoipbinNotFound,
@@ -106,23 +109,57 @@ def answer_call(call: Call, services: Services) -> bool:
     return True
 
 
-def live_speaking(call_id: str, services: Services) -> Speaking:
-    """A speaking session on the call: a new one, or the live one when VoIPBin already has it (500)."""
+def live_speaking(call_id: str, services: Services, *, stale: str = "") -> Speaking:
+    """A speaking session on the call: a new one, or the live one VoIPBin has (never the stale one).
+
+    A failed create is reconciled through the list before it is tried again, once: a 500 means the call
+    has a live one already, and a 503 REQUEST_TIMEOUT or a lost answer may have created it all the same.
+    """
+    tried_again = False
+    while True:
+        try:
+            return _new_speaking(call_id, services)
+        except VoipbinServerError as error:
+            for speaking in services.voipbin.list_speakings(page_size=100).result:
+                if (
+                    speaking.reference_id == call_id
+                    and speaking.status == SPEAKING_STATUS_ACTIVE
+                    and speaking.id != stale
+                ):
+                    logger.info("Live speaking found", speaking_id=speaking.id, error=type(error).__name__)
+                    return speaking
+            if tried_again:
+                raise
+            tried_again = True
+
+
+def _new_speaking(call_id: str, services: Services) -> Speaking:
     settings = services.settings
+    return services.voipbin.create_speaking(
+        call_id,
+        language=settings.speaking_language or settings.transcribe_language,
+        provider=settings.speaking_provider,
+        voice_id=settings.speaking_voice_id,
+        direction=settings.speaking_direction,
+    )
+
+
+def replace_speaking(conversation_id: str, stale: str, services: Services) -> str | None:
+    """The call's new speaking, recorded in its session, for one that is gone; None when the call has ended.
+
+    The gone one is deleted first: if its TTS pod is lost it still counts as the call's live speaking.
+    """
     try:
-        return services.voipbin.create_speaking(
-            call_id,
-            language=settings.speaking_language or settings.transcribe_language,
-            provider=settings.speaking_provider,
-            voice_id=settings.speaking_voice_id,
-            direction=settings.speaking_direction,
-        )
-    except VoipbinServerError:
-        for speaking in services.voipbin.list_speakings(page_size=100).result:
-            if speaking.reference_id == call_id and speaking.status == SPEAKING_STATUS_ACTIVE:
-                logger.info("Live speaking found after a 500", speaking_id=speaking.id)
-                return speaking
-        raise
+        services.voipbin.delete_speaking(stale)
+    except VoipbinError as error:
+        logger.warning("Stale speaking not deleted", speaking_id=stale, error=type(error).__name__)
+    speaking = live_speaking(call_of_conversation(conversation_id), services, stale=stale)
+    if not services.store.set_speaking(conversation_id, speaking.id):
+        logger.info("Call ended while its speaking was replaced")
+        _stop_speaking(services.voipbin, speaking.id)
+        return None
+    logger.info("Speaking replaced", speaking_id=speaking.id, stale_speaking_id=stale)
+    return speaking.id
 
 
 def _start_transcribe(call_id: str, services: Services) -> str:
@@ -150,9 +187,8 @@ def barge_in(speech: SpeechEvent, services: Services) -> None:
         return
     try:
         services.voipbin.flush_speaking(session.speaking_id)
-    except VoipbinNotFound:
-        logger.info("Speaking already gone")
-        return
+    except SPEAKING_GONE as error:  # nothing plays there any more; the reply's next /say replaces it
+        logger.info("Speaking gone", error=type(error).__name__)
     services.store.halt_reply(conversation_id, session.reply_turn)
     services.store.mark_interrupted(conversation_id, session.reply_turn)
     logger.info("Barge-in: reply flushed", turn=session.reply_turn)

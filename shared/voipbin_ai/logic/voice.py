@@ -3,17 +3,20 @@
 The turn is taken first (the latest turn wins: an older reply stops at its next sentence). What may still
 be playing of an earlier reply is flushed, in the background while the LLM thinks, before the first new
 sentence. Each sentence is recorded before it is said, so a superseded or hung-up turn says nothing more;
-a reply cut short that way is marked interrupted. A 404 from /say means the speaking session is gone: it
-is created again once. Once anything was said the turn never fails, so a redelivery cannot say it twice.
+a reply cut short that way is marked interrupted. A speaking that /say or the flush finds gone (404, or
+503 REQUEST_TIMEOUT: the TTS pod that held it is lost) is replaced once per turn, and the sentence said
+on the new one; the session records it for later turns and barge-ins. Once anything was said the turn
+never fails, so a redelivery cannot say it twice.
 
 Each turn emits its latency stages as metrics: received (VoIPBin's transcript time to this function),
 LLM first token and first /say (both from this function's start).
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,13 +25,13 @@ from voipbin_ai.ai.core import Conversation, Reply
 from voipbin_ai.ai.llm import ToolCallRequest
 from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import LlmError, PublishError, StoreError
-from voipbin_ai.logic.calls import call_conversation_of, live_speaking
+from voipbin_ai.logic.calls import call_conversation_of, live_speaking, replace_speaking
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.later import DelayedAction
 from voipbin_ai.models.session import ReplySoFar, Session, Turn, call_of_conversation, epoch_ms
 from voipbin_ai.models.voipbin import Transcript
 from voipbin_ai.observability import logger, metrics
-from voipbin_ai.voipbin.client import VoipbinError, VoipbinNotFound
+from voipbin_ai.voipbin.client import SPEAKING_GONE, VoipbinError
 
 # The longest wait for a goodbye to finish playing before end_call hangs up (a queued message's delay).
 _MAX_GOODBYE_WAIT_SECONDS: Final = 15.0
@@ -44,7 +47,8 @@ class _Speech:
     speaking_id: str
     until_ms: int
     said: list[str] = field(default_factory=list)
-    recreated: bool = False
+    gone: bool = False  # the flush found the speaking gone: replace it before the first /say
+    replaced: bool = False
     first_say_at: float | None = None
 
 
@@ -101,18 +105,24 @@ def _speaking_of_new_call(call_id: str, conversation_id: str, services: Services
     return speaking.id
 
 
-def _flush_if_playing(session: Session, services: Services) -> "Future[None] | None":
-    """Cut an earlier reply that may still be playing, in the background; mark it interrupted."""
+def _flush_if_playing(session: Session, services: Services) -> "Future[bool] | None":
+    """Cut an earlier reply that may still be playing, in the background; mark it interrupted.
+
+    The future tells whether the speaking was found gone.
+    """
     if not services.playback.still_playing(session.speaking_until_ms) or not session.speaking_id:
         return None
     speaking_id, conversation_id, turn = session.speaking_id, session.conversation_id, session.reply_turn
 
-    def flush() -> None:
+    def flush() -> bool:
+        gone = False
         try:
             services.voipbin.flush_speaking(speaking_id)
-        except VoipbinError as error:  # a gone speaking is recreated at the first /say
+        except VoipbinError as error:
+            gone = isinstance(error, SPEAKING_GONE)
             logger.info("Flush failed", error=type(error).__name__)
         services.store.mark_interrupted(conversation_id, turn)
+        return gone
 
     return _background.submit(flush)
 
@@ -123,7 +133,7 @@ def _deliver(
     transcript: Transcript,
     speech: _Speech,
     *,
-    flushing: "Future[None] | None",
+    flushing: "Future[bool] | None",
     services: Services,
 ) -> None:
     """Record, then say, each piece while the turn is the latest; stop quietly when it no longer is.
@@ -135,7 +145,7 @@ def _deliver(
     try:
         for piece in pieces:
             if flushing is not None:
-                flushing.result()  # the old reply is cut before the new one starts
+                speech.gone = flushing.result()  # the old reply is cut before the new one starts
                 flushing = None
             until = services.playback.until_ms(speech.until_ms, piece)
             reply = ReplySoFar(
@@ -144,13 +154,16 @@ def _deliver(
                 user_text=transcript.message,
                 user_sent_at_ms=epoch_ms(transcript.tm_create),
             )
-            if not services.store.record_reply(conversation_id, reply, speaking_until_ms=until):
+            recorded = partial(services.store.record_reply, conversation_id, reply, speaking_until_ms=until)
+            if not recorded():
                 _superseded(turn, transcript, speech, services)
                 return
             if keeping is not None:
                 keeping.result()  # the pieces' copies land in their order
             keeping = _background.submit(services.store.keep_reply, conversation_id, reply, spoken=True)
-            _say(piece, speech, turn.session, services)
+            if not _say(piece, speech, conversation_id, still_latest=recorded, services=services):
+                _superseded(turn, transcript, speech, services)
+                return
             speech.said.append(piece)
             speech.until_ms = until
     except (VoipbinError, StoreError, LlmError) as error:
@@ -191,23 +204,32 @@ def _superseded(turn: Turn, transcript: Transcript, speech: _Speech, services: S
     logger.info("Turn superseded", pieces_said=len(speech.said))
 
 
-def _say(piece: str, speech: _Speech, session: Session, services: Services) -> None:
-    """/say one piece; a 404 means the speaking is gone: create it again, once per turn, and say it there."""
-    try:
-        services.voipbin.say(speech.speaking_id, piece)
-    except VoipbinNotFound:
-        if speech.recreated:
-            raise
-        speech.recreated = True
-        call_id = call_of_conversation(session.conversation_id)
-        speaking = live_speaking(call_id, services)
-        if not services.store.set_speaking(session.conversation_id, speaking.id):
-            raise
-        logger.info("Speaking recreated after a 404", speaking_id=speaking.id)
-        speech.speaking_id = speaking.id
-        services.voipbin.say(speaking.id, piece)
+def _say(
+    piece: str, speech: _Speech, conversation_id: str, *, still_latest: Callable[[], bool], services: Services
+) -> bool:
+    """/say one piece; a gone speaking is replaced, once per turn, and the piece said on the new one.
+
+    False when the call ended or a newer turn took over while the speaking was replaced: nothing is said.
+    A piece a lost pod timed out on was not spoken (that pod no longer plays), and deleting the speaking
+    stops it should the pod answer after all, so it is said once.
+    """
+    if not speech.gone:
+        try:
+            services.voipbin.say(speech.speaking_id, piece)
+        except SPEAKING_GONE:
+            if speech.replaced:
+                raise
+            speech.gone = True
+    if speech.gone:
+        speech.replaced = True
+        speaking_id = replace_speaking(conversation_id, speech.speaking_id, services)
+        if speaking_id is None or not still_latest():
+            return False
+        speech.speaking_id, speech.gone = speaking_id, False
+        services.voipbin.say(speaking_id, piece)
     if speech.first_say_at is None:
         speech.first_say_at = time.monotonic()
+    return True
 
 
 def _after_reply(reply: Reply, speech: _Speech, session: Session, services: Services) -> None:

@@ -21,7 +21,7 @@ class VoipbinApi(Protocol):
         ...
 
     def say(self, speaking_id: str, text: str) -> list[str]:
-        """Speak text, in /say pieces of at most 5000 bytes; the pieces sent. A gone speaking is VoipbinNotFound."""
+        """Speak text, in /say pieces of at most 5000 bytes; the pieces sent. A gone speaking: SPEAKING_GONE."""
         ...
 
     def flush_speaking(self, speaking_id: str) -> Speaking:
@@ -30,6 +30,10 @@ class VoipbinApi(Protocol):
 
     def stop_speaking(self, speaking_id: str) -> Speaking:
         """End the TTS session (VoIPBin does not on hangup)."""
+        ...
+
+    def delete_speaking(self, speaking_id: str) -> Speaking:
+        """Delete a TTS session, stopping it if its pod answers; only then may the call have a new one."""
         ...
 
     def list_speakings(self, *, page_size: int | None = None) -> Page[Speaking]:

@@ -1,4 +1,4 @@
-"""Typed client of VoIPBin's REST API (CONTRACT.md §3, §10): speakings, transcribes, messages, calls.
+"""Typed client of VoIPBin's REST API (CONTRACT.md §3, §10, §11): speakings, transcribes, messages, calls.
 
 One `httpx2.Client` (one connection pool) per container: `get_client()` builds it from config on first
 use and every invocation reuses it. Auth is a Bearer token or an `?accesskey=` query parameter (VoIPBin
@@ -9,14 +9,17 @@ attempt's timeouts are capped at the time left, a pause that would leave no time
 is not taken, and the last error is raised instead. Pauses are full-jitter exponential backoff, or the
 server's Retry-After on 429. Other 4xx are never retried.
 
-* Safe to repeat (GETs; stop, flush, hangup: repeating them changes nothing): retried on any transport
-  error (connect, timeout, dropped connection) and on any 5xx or 429.
+* Safe to repeat (GETs; stop, flush, delete, hangup: repeating them changes nothing): retried on any
+  transport error (connect, timeout, dropped connection) and on any 5xx or 429.
 * Not safe to repeat (create speaking, say, create transcribe, send message, create transfer): a second
   /say after a lost answer would speak a sentence twice, a second send a second SMS. Retried only when
   the request provably did not run: connect errors and pool timeouts (nothing was sent), 429 (the rate
   limiter answers before any handler), 503 except REQUEST_TIMEOUT (the backend was unreachable; a
   REQUEST_TIMEOUT means it may still be running the request). A read timeout, a dropped connection or a
   500 is raised at once.
+* Sent to a speaking's TTS pod (say, flush, stop): VoIPBin forwards them to the one pod that holds the
+  speaking and waits 3 s for it. A REQUEST_TIMEOUT there means that pod is gone; asking again would only
+  wait again, so it is raised at once as VoipbinRequestTimeout (logic/voice.py replaces the speaking).
 
 Errors come from VoIPBin's `{"error": {...}}` envelope as the typed exceptions below; transport
 failures and an exhausted deadline raise VoipbinServerError with status_code None. Logs carry method,
@@ -57,6 +60,7 @@ DEFAULT_TOTAL_BUDGET_SECONDS: Final = 10.0
 DEFAULT_MAX_ATTEMPTS: Final = 4
 _MIN_ATTEMPT_SECONDS: Final = 0.01
 _UNSENT_ERRORS: Final = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+_REQUEST_TIMEOUT: Final = "REQUEST_TIMEOUT"
 
 # httpx2 logs every URL at INFO; with an access key that URL holds the credential.
 logging.getLogger("httpx2").setLevel(logging.WARNING)
@@ -115,6 +119,15 @@ class VoipbinServerError(VoipbinError):
     """5xx, or no usable answer at all (connection failed, timed out, deadline passed)."""
 
 
+class VoipbinRequestTimeout(VoipbinServerError):
+    """503 REQUEST_TIMEOUT: an internal RPC timed out and may have run; from a speaking's pod: the pod is gone."""
+
+
+# What /say, /flush and /stop raise when the speaking can take no more: it is not active any more (404), or
+# the TTS pod that holds it is gone (503 REQUEST_TIMEOUT, while VoIPBin still lists it active).
+SPEAKING_GONE: Final = (VoipbinNotFound, VoipbinRequestTimeout)
+
+
 def timeouts(seconds: float) -> httpx2.Timeout:
     """Explicit per-phase timeouts for a read budget of `seconds`; connecting and pooling fail faster."""
     return httpx2.Timeout(connect=min(2.0, seconds), read=seconds, write=seconds, pool=min(1.0, seconds))
@@ -163,6 +176,8 @@ def error_from_response(response: httpx2.Response) -> VoipbinError:
         "request_id": request_id or response.headers.get("X-Request-Id", ""),
     }
     code = response.status_code
+    if code == 503 and reason == _REQUEST_TIMEOUT:
+        return VoipbinRequestTimeout(message, **fields)
     if code == 429:
         return VoipbinRateLimited(
             message, retry_after=_retry_after_seconds(response.headers.get("Retry-After")), **fields
@@ -247,7 +262,8 @@ class VoipbinClient:
     ) -> Speaking:
         """Start a TTS session on a call; it is active (ready for /say) when this returns.
 
-        A second live session on the same call fails with VoipbinServerError (VoIPBin answers 500).
+        A second live session on the same call fails with VoipbinServerError (VoIPBin answers 500); a
+        VoipbinRequestTimeout may have created it all the same (CONTRACT §11): list_speakings tells.
         """
         options = {"language": language, "provider": provider, "voice_id": voice_id, "direction": direction}
         body = {
@@ -260,7 +276,8 @@ class VoipbinClient:
     def say(self, speaking_id: str, text: str, *, deadline: float | None = None) -> list[str]:
         """Speak text: one /say per split_for_say piece, in order; returns the pieces sent.
 
-        Blank text sends nothing and returns []. If a piece fails, the pieces before it were spoken.
+        Blank text sends nothing and returns []. If a piece fails, the pieces before it were spoken; a gone
+        speaking raises one of SPEAKING_GONE.
         """
         deadline = self._deadline(deadline)
         pieces = split_for_say(text)
@@ -270,17 +287,24 @@ class VoipbinClient:
                 f"speakings/{_segment(speaking_id)}/say",
                 json={"text": piece},
                 repeatable=False,
+                on_pod=True,
                 deadline=deadline,
             )
         return pieces
 
     def flush_speaking(self, speaking_id: str, *, deadline: float | None = None) -> Speaking:
         """Drop queued text and cut the current playback (barge-in); the session stays active."""
-        return self._call(Speaking, "POST", f"speakings/{_segment(speaking_id)}/flush", deadline=deadline)
+        path = f"speakings/{_segment(speaking_id)}/flush"
+        return self._call(Speaking, "POST", path, on_pod=True, deadline=deadline)
 
     def stop_speaking(self, speaking_id: str, *, deadline: float | None = None) -> Speaking:
         """End the session (idempotent); VoIPBin does not do it on hangup, so call it on call_hangup."""
-        return self._call(Speaking, "POST", f"speakings/{_segment(speaking_id)}/stop", deadline=deadline)
+        path = f"speakings/{_segment(speaking_id)}/stop"
+        return self._call(Speaking, "POST", path, on_pod=True, deadline=deadline)
+
+    def delete_speaking(self, speaking_id: str, *, deadline: float | None = None) -> Speaking:
+        """Stop the session if its pod answers, and delete it either way: it is no longer the call's live one."""
+        return self._call(Speaking, "DELETE", f"speakings/{_segment(speaking_id)}", deadline=deadline)
 
     def get_speaking(self, speaking_id: str, *, deadline: float | None = None) -> Speaking:
         """One speaking."""
@@ -386,9 +410,12 @@ class VoipbinClient:
         json: Any = None,
         params: dict[str, str] | None = None,
         repeatable: bool = True,
+        on_pod: bool = False,
         deadline: float | None,
     ) -> ModelT:
-        response = self._request(method, path, json=json, params=params, repeatable=repeatable, deadline=deadline)
+        response = self._request(
+            method, path, json=json, params=params, repeatable=repeatable, on_pod=on_pod, deadline=deadline
+        )
         try:
             return model.model_validate_json(response.content)
         except ValidationError as error:
@@ -408,9 +435,13 @@ class VoipbinClient:
         json: Any = None,
         params: dict[str, str] | None = None,
         repeatable: bool,
+        on_pod: bool = False,
         deadline: float | None,
     ) -> httpx2.Response:
-        """Send with retries (module docstring); the successful response or the last error raised."""
+        """Send with retries (module docstring); the successful response or the last error raised.
+
+        on_pod: the request goes to a speaking's TTS pod (say, flush, stop).
+        """
         deadline = self._deadline(deadline)
         credential = self._credential if isinstance(self._credential, VoipbinCredential) else self._credential()
         headers, params = _with_credential(credential, params or {})
@@ -442,7 +473,7 @@ class VoipbinClient:
                     )
                     return response
                 error = error_from_response(response)
-                retryable = _retryable_status(error, repeatable=repeatable)
+                retryable = _retryable_status(error, repeatable=repeatable, on_pod=on_pod)
                 if isinstance(error, VoipbinRateLimited):
                     retry_after = error.retry_after
             pause = retry_after if retry_after is not None else self._backoff(attempt)
@@ -466,13 +497,13 @@ class VoipbinClient:
         return self._jitter() * ceiling
 
 
-def _retryable_status(error: VoipbinError, *, repeatable: bool) -> bool:
+def _retryable_status(error: VoipbinError, *, repeatable: bool, on_pod: bool) -> bool:
     code = error.status_code or 0
     if code == 429:
         return True
-    if repeatable:
-        return code >= 500
-    return code == 503 and error.reason != "REQUEST_TIMEOUT"
+    if isinstance(error, VoipbinRequestTimeout):
+        return repeatable and not on_pod
+    return code >= 500 if repeatable else code == 503
 
 
 def _with_credential(credential: VoipbinCredential, params: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
