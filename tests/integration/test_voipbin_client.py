@@ -96,7 +96,6 @@ NOT_REPEATABLE = {
         "POST", "/transcribes", lambda c, r: c.create_transcribe(r.spare_call_id, language=LANGUAGE)
     ),
     "send_message": Operation("POST", "/messages", lambda c, _: c.send_message(OUR_NUMBER, [CALLER], "Hi!")),
-    "create_transfer": Operation("POST", "/transfers", lambda c, r: c.create_transfer(r.call_id, [CALLER])),
 }
 # A GET, a POST with a JSON body, and a GET with a query of its own.
 AUTH_OPERATIONS = {
@@ -296,19 +295,6 @@ def test_get_and_hang_up_a_call(client: VoipbinClient, voipbin_simulator: Voipbi
         ("GET", f"/v1.0/calls/{call_id}"),
         ("POST", f"/v1.0/calls/{call_id}/hangup"),
     ]
-
-
-def test_create_transfer(client: VoipbinClient, voipbin_simulator: VoipbinSimulator) -> None:
-    call_id = voipbin_simulator.add_call()["id"]
-    transfer = client.create_transfer(call_id, [CALLER], transfer_type="attended")
-    (request,) = voipbin_simulator.requests("POST", "/transfers")
-    assert request.body == {
-        "transfer_type": "attended",
-        "transferer_call_id": call_id,
-        "transferee_addresses": [{"type": "tel", "target": CALLER.target}],
-    }
-    assert (transfer.type, transfer.transferer_call_id) == ("attended", call_id)
-    assert transfer.transferee_addresses == [CALLER]
 
 
 # --- error mapping -------------------------------------------------------------------------------

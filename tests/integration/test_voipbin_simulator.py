@@ -441,3 +441,16 @@ def test_a_hangup_sends_its_call_events_to_the_webhook_url(
     assert {json.loads(delivery.body)["data"]["id"] for delivery in deliveries} == {call_id}
     for delivery in deliveries:
         assert delivery.header("X-VoIPBIN-Signature") == hmac_signature(voipbin_simulator.webhook_secret, delivery.body)
+
+
+def test_a_transfer_of_a_call_in_no_conference_bridge_fails_as_voipbin_s_does(api: httpx2.Client, call_id: str) -> None:
+    body = {
+        "transfer_type": "blind",
+        "transferer_call_id": call_id,
+        "transferee_addresses": [{"type": "tel", "target": "+15550001111"}],
+    }
+
+    response = api.post("transfers", json=body)
+
+    # transfer-manager: "no confbridge id found", a bare 500; a call driven by speakings is in no bridge.
+    assert response.status_code == 500

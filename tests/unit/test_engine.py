@@ -115,13 +115,12 @@ def test_persona_facts_and_the_channel_rules_reach_the_prompt(harness: Harness, 
 
 
 def test_tools_are_offered_only_where_they_make_sense(harness: Harness) -> None:
-    agent = agent_with(transfer={"number": "+15550001111", "description": "the front desk"})
     channels: tuple[Channel, ...] = ("voice", "sms", "chat")
     for channel in channels:
-        harness.run(harness.engine(agent).reply(harness.conversation(channel), "Hi"))
+        harness.run(harness.engine().reply(harness.conversation(channel), "Hi"))
 
     voice, sms, chat = (request.tool_names for request in harness.llm.requests)
-    assert sorted(voice) == ["end_call", "send_sms", "transfer_call"]
+    assert sorted(voice) == ["end_call", "send_sms"]
     assert sms == [] and chat == []
 
 
@@ -208,25 +207,6 @@ def test_end_call_hangs_up_after_the_goodbye_and_once(harness: Harness, simulato
 
     assert len(simulator.requests("POST", hangup_path)) == 1
     assert simulator.call(harness.call_id)["status"] in {"terminating", "hangup"}
-
-
-def test_transfer_call_posts_a_blind_transfer_to_the_configured_number(
-    harness: Harness, simulator: VoipbinSimulator
-) -> None:
-    agent = agent_with(transfer={"number": "+15550001111", "description": "the front desk"})
-    harness.llm.enqueue(Script.tools(ToolCall("transfer_call"), text="Let me put you through."), Script.text(""))
-
-    engine = harness.engine(agent)
-    assert harness.run(engine.reply(harness.conversation(), "A human please"), engine=engine) == [
-        "Let me put you through."
-    ]
-
-    (transfer,) = simulator.requests("POST", "/transfers")
-    assert transfer.body == {
-        "transfer_type": "blind",
-        "transferer_call_id": harness.call_id,
-        "transferee_addresses": [{"type": "tel", "target": "+15550001111"}],
-    }
 
 
 def test_a_tool_not_offered_on_the_channel_is_refused(harness: Harness, simulator: VoipbinSimulator) -> None:

@@ -1,4 +1,4 @@
-"""The tool box's limits, in code: schemas, calls per round and turn, texts per conversation, one transfer.
+"""The tool box's limits, in code: schemas, calls per round and turn, texts per conversation.
 
 The store is the in-memory one; VoIPBin the simulator, in process: it records what the tools asked.
 """
@@ -21,7 +21,6 @@ OURS, CALLER = "+15559876543", "+15551234567"
 CALL_ID = "9c5e2a1d-6f4b-4e0a-9d2e-3b7c8a1f0e55"
 CONVERSATION = call_conversation_id(CALL_ID)
 DEFAULT_AGENT = AgentConfig.model_validate_json(DEFAULT_AGENT_FILE.read_text())
-TRANSFERRING_AGENT = AgentConfig.model_validate({**DEFAULT_AGENT.model_dump(), "transfer": {"number": "+15550001111"}})
 
 
 @pytest.fixture
@@ -86,13 +85,12 @@ def test_arguments_that_do_not_match_the_schema_run_nothing(
 def test_a_tool_without_arguments_refuses_junk_ones(
     opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator
 ) -> None:
-    tools = box(opened, voipbin, TRANSFERRING_AGENT)
+    tools = box(opened, voipbin)
 
-    (outcome,) = tools.turn(context()).run_round(
-        [ToolCallRequest(id="t", name="transfer_call", arguments='{"to": "x"}')]
-    )
+    (outcome,) = tools.turn(context()).run_round([ToolCallRequest(id="t", name="end_call", arguments='{"to": "x"}')])
 
     assert outcome.result.startswith("error: invalid arguments") and outcome.after_reply is None
+    assert simulator.requests() == []
 
 
 # --- how many ------------------------------------------------------------------------------------
@@ -156,23 +154,6 @@ def test_tool_calls_are_capped_per_answer_and_per_turn(opened: InMemoryStore) ->
     ]
     assert ask("4", "5")[0] == "done" and ask("6")[0].startswith("refused")
     assert ran == ["1", "2", "4"]
-
-
-def test_a_call_is_transferred_once(opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator) -> None:
-    tools = box(opened, voipbin, TRANSFERRING_AGENT)
-    transfer = ToolCallRequest(id="t", name="transfer_call", arguments="{}")
-
-    scheduled = [(turn, tools.turn(context(turn)).run_round([transfer])[0]) for turn in (1, 2)]
-    for turn, outcome in scheduled:
-        assert outcome.after_reply is not None
-        tools.run_after_reply(outcome.after_reply, context(turn))
-    session = opened.get_session(CONVERSATION)
-    assert session is not None
-    (told,) = tools.turn(context(3, tool_uses=session.tool_uses)).run_round([transfer])
-
-    assert [request.body["transferer_call_id"] for request in simulator.requests("POST", "/transfers")] == [CALL_ID]
-    assert session.tool_uses == {"transfer_call": 1}
-    assert told.result.startswith("refused: transfer_call may run at most 1") and told.after_reply is None
 
 
 # --- where a text may go -------------------------------------------------------------------------

@@ -87,11 +87,6 @@ CLIENT_CALLS: dict[str, tuple[str, Callable[[Checked], object]]] = {
     "send_message": ("send_message", lambda c: c.client.send_message(OURS, [THEIRS], "Your order ships today.")),
     "get_call": ("get_call", lambda c: c.client.get_call(c.call_id)),
     "hangup_call": ("hangup_call", lambda c: c.client.hangup_call(c.call_id)),
-    "create_transfer": ("create_transfer", lambda c: c.client.create_transfer(c.call_id, [THEIRS])),
-    "create_transfer attended": (
-        "create_transfer",
-        lambda c: c.client.create_transfer(c.call_id, [THEIRS], transfer_type="attended"),
-    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""Tools the LLM may call: built-in end_call, send_sms and transfer_call, and HTTPS tools from configuration.
+"""Tools the LLM may call: built-in end_call and send_sms, and HTTPS tools from configuration.
 
 Each tool says on which channels it makes sense; only those are offered (no end_call on SMS). A tool's
 side effect runs once per (conversation, turn, tool call), even when the event is delivered again: the
@@ -6,13 +6,15 @@ store claims it first (begin_tool_call) and keeps its answer. The call is identi
 and its canonical arguments rather than by the provider's tool call id, because a redelivered event asks
 the LLM again and providers mint a new id for every completion.
 
-end_call and transfer_call act after the reply: the goodbye or "let me transfer you" is said first.
+end_call acts after the reply: the goodbye is said first. There is no transfer to a person: VoIPBin
+transfers only calls in a conference bridge, which a call driven by /speakings and /transcribes is not in
+(README: "Handing a call to a person").
 
 The limits are here, in code, whatever the prompt says or a caller talks the model into: arguments must
 match the tool's JSON Schema before anything runs; at most limits.tool_calls_per_round calls of one LLM
 answer and limits.tool_calls_per_turn of a turn run; send_sms sends at most limits.sms_per_conversation
 texts, only to numbers of the allowed countries and never to premium-rate ones (the caller's number can be
-spoofed); transfer_call transfers a call once.
+spoofed).
 """
 
 import hashlib
@@ -60,8 +62,6 @@ class ToolContext:
     our_address: str = ""
     their_address: str = ""
     call_id: str | None = None
-    # The session's count of each limited tool's uses when the turn began (Session.tool_uses).
-    tool_uses: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,9 +126,6 @@ class ToolBox:
         try:
             arguments = _checked_arguments(tool, request.arguments)
             plan = tool.plan(arguments, context)
-            # The model must know before it says "I'll transfer you"; a run-time claim alone is too late.
-            if plan.after_reply and _spent_already(tool, context):
-                raise ToolRefusedError(_spent(tool))
         except (ValueError, ToolArgumentError) as error:
             return ToolOutcome(f"error: invalid arguments: {error}")
         except ToolRefusedError as error:
@@ -197,11 +194,6 @@ class ToolTurn:
         return outcomes
 
 
-def _spent_already(tool: Tool, context: ToolContext) -> bool:
-    """Whether the session's count at the turn's start shows the tool's limit reached."""
-    return tool.per_conversation is not None and context.tool_uses.get(tool.name, 0) >= tool.per_conversation
-
-
 def _spent(tool: Tool) -> str:
     return f"{tool.name} may run at most {tool.per_conversation} time(s) in a conversation, and has"
 
@@ -250,7 +242,7 @@ def toolbox(
 
 
 def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinApi], settings: ToolSettings) -> list[Tool]:
-    """end_call and send_sms on calls; transfer_call too when a transfer number is configured."""
+    """end_call and send_sms, on calls."""
 
     def end_call(_: dict[str, Any], context: ToolContext) -> ToolPlan:
         call_id = _call_of(context)
@@ -303,31 +295,6 @@ def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinApi], settin
             per_conversation=agent.limits.sms_per_conversation,
         ),
     ]
-    transfer = agent.transfer
-    if transfer is not None:
-
-        def transfer_call(_: dict[str, Any], context: ToolContext) -> ToolPlan:
-            call_id = _call_of(context)
-
-            def transfer_now() -> str:
-                voipbin().create_transfer(call_id, [Address.tel(transfer.number)])
-                return f"The caller was transferred to {transfer.description}."
-
-            return ToolPlan(
-                transfer_now,
-                after_reply=True,
-                acknowledgement=f"The caller will be transferred to {transfer.description} once your words are spoken.",
-            )
-
-        tools.append(
-            Tool(
-                name="transfer_call",
-                description=f"Transfer the caller to {transfer.description}. Tell them first.",
-                plan=transfer_call,
-                channels=frozenset({"voice"}),
-                per_conversation=1,
-            )
-        )
     return tools
 
 

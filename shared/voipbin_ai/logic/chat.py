@@ -96,9 +96,7 @@ def reply_to_chat(
         raise ConversationEndedError("this chat has ended; start a new session")
     session = turn.session
     history = store.history(conversation_id, limit=services.agent.limits.history_messages)
-    context = ToolContext(
-        conversation_id=conversation_id, channel="chat", turn=turn.number, tool_uses=session.tool_uses
-    )
+    context = ToolContext(conversation_id=conversation_id, channel="chat", turn=turn.number)
     reply = services.engine.reply(Conversation(context=context, history=history, summary=session.summary), message)
     text = "\n\n".join(reply.pieces)
     store.add_usage(_BUDGET_COUNTER, reply.tokens, window_seconds=_DAY)

@@ -76,7 +76,6 @@ def answer_sms_turn(conversation_id: str, turn: int, services: Services) -> None
         turn=turn,
         our_address=ours,
         their_address=theirs,
-        tool_uses=session.tool_uses,
     )
     conversation = Conversation(context=context, history=history, summary=session.summary, memory=memory)
     reply = services.engine.reply(conversation, asked)

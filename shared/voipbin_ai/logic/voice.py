@@ -85,7 +85,6 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
         our_address=session.our_address,
         their_address=session.their_address,
         call_id=call_id,
-        tool_uses=session.tool_uses,
     )
     conversation = Conversation(context=context, history=history, summary=session.summary, memory=session.memory)
     reply = services.engine.reply(conversation, transcript.message)
@@ -266,7 +265,6 @@ def run_after_reply(action: DelayedAction, services: Services) -> None:
         our_address=session.our_address,
         their_address=session.their_address,
         call_id=call_of_conversation(session.conversation_id),
-        tool_uses=session.tool_uses,
     )
     request = ToolCallRequest(id=f"after_reply_{action.turn}", name=action.tool, arguments=action.arguments)
     result = services.engine.run_after_reply(request, context)

@@ -14,7 +14,7 @@ from voipbin_ai.models.session import Channel
 
 # OpenAI's rule for function names.
 TOOL_NAME_PATTERN: Final = r"^[a-zA-Z0-9_-]{1,64}$"
-BUILT_IN_TOOLS: Final = frozenset({"end_call", "send_sms", "transfer_call"})
+BUILT_IN_TOOLS: Final = frozenset({"end_call", "send_sms"})
 
 
 class _Config(BaseModel):
@@ -65,13 +65,6 @@ class Limits(_Config):
     tool_calls_per_round: int = Field(default=3, ge=1, description="Tool calls run from one LLM answer.")
     tool_calls_per_turn: int = Field(default=6, ge=1, description="Tool calls run in one turn, all rounds together.")
     sms_per_conversation: int = Field(default=2, ge=0, description="Texts send_sms may send in one conversation.")
-
-
-class TransferTarget(_Config):
-    """Where transfer_call sends the caller."""
-
-    number: str = Field(pattern=r"^\+[1-9]\d{5,15}$", description="E.164 number of the human team.")
-    description: str = "a human colleague"
 
 
 class HttpTool(_Config):
@@ -135,7 +128,6 @@ class AgentConfig(_Config):
     summary_prompt: str = Field(min_length=1, description="How to summarize a conversation for later turns.")
     channels: Channels
     limits: Limits = Limits()
-    transfer: TransferTarget | None = None
     tools: tuple[HttpTool, ...] = ()
 
     @model_validator(mode="after")

@@ -89,7 +89,7 @@ class Session(_Model):
     summary_turn: int = 0
     # What this contact said on other channels before (cross-channel memory), copied in when the call began.
     memory: str = ""
-    # How often each tool with a per-conversation limit has run (send_sms, transfer_call).
+    # How often each tool with a per-conversation limit has run (send_sms).
     tool_uses: dict[str, int] = {}
     created_at: datetime | None = None
     ended_at: datetime | None = None

@@ -227,21 +227,6 @@ class Speaking(VoipbinModel):
     tm_delete: Timestamp = None
 
 
-class Transfer(VoipbinModel):
-    """A call transfer (POST /transfers; CONTRACT §10, from the OpenAPI spec only)."""
-
-    id: Id
-    customer_id: OptionalId = None
-    type: str = ""
-    transferer_call_id: OptionalId = None
-    transferee_addresses: list[Address] = Field(default_factory=list)
-    transferee_call_id: OptionalId = None
-    groupcall_id: OptionalId = None
-    tm_create: Timestamp = None
-    tm_update: Timestamp = None
-    tm_delete: Timestamp = None
-
-
 class MessageTarget(VoipbinModel):
     """One destination of an SMS; the delivery status lives here, not on the message."""
 

@@ -8,11 +8,11 @@ against the contract.
 from collections.abc import Sequence
 from typing import Protocol
 
-from voipbin_ai.models.voipbin import Address, Call, Message, Page, Speaking, Transcribe, Transfer
+from voipbin_ai.models.voipbin import Address, Call, Message, Page, Speaking, Transcribe
 
 
 class VoipbinApi(Protocol):
-    """Speakings (TTS into a call), transcribes (STT), messages, calls and transfers."""
+    """Speakings (TTS into a call), transcribes (STT), messages and calls."""
 
     def create_speaking(
         self, reference_id: str, *, language: str = "", provider: str = "", voice_id: str = "", direction: str = ""
@@ -54,8 +54,4 @@ class VoipbinApi(Protocol):
 
     def hangup_call(self, call_id: str) -> Call:
         """Hang up a call (idempotent); call_hangup follows."""
-        ...
-
-    def create_transfer(self, transferer_call_id: str, transferee_addresses: Sequence[Address]) -> Transfer:
-        """Transfer a call to the given addresses (blind)."""
         ...

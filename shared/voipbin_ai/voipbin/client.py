@@ -11,7 +11,7 @@ server's Retry-After on 429. Other 4xx are never retried.
 
 * Safe to repeat (GETs; stop, flush, delete, hangup: repeating them changes nothing): retried on any
   transport error (connect, timeout, dropped connection) and on any 5xx or 429.
-* Not safe to repeat (create speaking, say, create transcribe, send message, create transfer): a second
+* Not safe to repeat (create speaking, say, create transcribe, send message): a second
   /say after a lost answer would speak a sentence twice, a second send a second SMS. Retried only when
   the request provably did not run: connect errors and pool timeouts (nothing was sent), 429 (the rate
   limiter answers before any handler), 503 except REQUEST_TIMEOUT (the backend was unreachable; a
@@ -50,7 +50,6 @@ from voipbin_ai.models.voipbin import (
     Speaking,
     Transcribe,
     Transcript,
-    Transfer,
 )
 from voipbin_ai.observability import logger
 from voipbin_ai.sentences import split_for_say
@@ -359,7 +358,7 @@ class VoipbinClient:
         params = {"transcribe_id": transcribe_id, **_page_params(page_size, page_token)}
         return self._call(Page[Transcript], "GET", "transcripts", params=params, deadline=deadline)
 
-    # --- messages, calls, transfers --------------------------------------------------------------
+    # --- messages and calls ----------------------------------------------------------------------
 
     def send_message(
         self, source: Address, destinations: Sequence[Address], text: str, *, deadline: float | None = None
@@ -379,22 +378,6 @@ class VoipbinClient:
     def hangup_call(self, call_id: str, *, deadline: float | None = None) -> Call:
         """Hang up (idempotent): the answer says terminating/canceling; call_hangup follows."""
         return self._call(Call, "POST", f"calls/{_segment(call_id)}/hangup", deadline=deadline)
-
-    def create_transfer(
-        self,
-        transferer_call_id: str,
-        transferee_addresses: Sequence[Address],
-        *,
-        transfer_type: str = "blind",
-        deadline: float | None = None,
-    ) -> Transfer:
-        """Transfer a call (blind or attended) to the given addresses."""
-        body = {
-            "transfer_type": transfer_type,
-            "transferer_call_id": transferer_call_id,
-            "transferee_addresses": [_address_json(address) for address in transferee_addresses],
-        }
-        return self._call(Transfer, "POST", "transfers", json=body, repeatable=False, deadline=deadline)
 
     # --- transport -------------------------------------------------------------------------------
 
