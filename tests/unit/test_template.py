@@ -1,5 +1,7 @@
 """template.yaml: the shape of the deployment, and the rules' patterns tested as EventBridge evaluates them."""
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -59,7 +61,8 @@ def test_the_layer_and_every_function_are_built_by_the_makefile_with_bytecode() 
     makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
 
     for logical_id, resource in built.items():
-        assert resource["Metadata"] == {"BuildMethod": "makefile", "ContextPath": "."}, logical_id
+        metadata = resource["Metadata"]
+        assert (metadata["BuildMethod"], metadata["ContextPath"]) == ("makefile", "."), logical_id
         target = "build-SharedLayer:" if logical_id == "SharedLayer" else "build-%Function:"
         assert target in makefile
 
@@ -206,9 +209,9 @@ def test_an_ingress_without_its_secret_raises_an_alarm() -> None:
 
 
 def test_the_webhook_and_chat_routes_are_throttled_apart_and_chat_tighter() -> None:
-    functions = resources("AWS::Serverless::Function")
-    webhook = functions["IngressFunction"]["Properties"]["Events"]["Webhook"]["Properties"]["RouteSettings"]
-    chat = functions["WebChatFunction"]["Properties"]["Events"]["Chat"]["Properties"]["RouteSettings"]
+    apis = resources("AWS::Serverless::HttpApi")
+    webhook = apis["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    chat = apis["ChatApi"]["Properties"]["DefaultRouteSettings"]
 
     assert chat["ThrottlingRateLimit"] < webhook["ThrottlingRateLimit"]
     assert chat["ThrottlingBurstLimit"] < webhook["ThrottlingBurstLimit"]
@@ -378,3 +381,19 @@ def test_every_voipbin_event_type_is_either_consumed_by_a_rule_or_dropped_at_the
     assert consumed <= known
     assert consumed.isdisjoint(DEFAULT_DROPPED_EVENT_TYPES)
     assert known - consumed <= DEFAULT_DROPPED_EVENT_TYPES
+
+
+def test_each_http_api_logs_its_access_without_paths_queries_bodies_or_addresses() -> None:
+    groups = resources("AWS::Logs::LogGroup")
+    for name, api in resources("AWS::Serverless::HttpApi").items():
+        settings = api["Properties"]["AccessLogSettings"]
+        (group,) = settings["DestinationArn"]["Fn::GetAtt"][:1]
+        variables = set(re.findall(r"\$context\.[\w.]+", settings["Format"]))
+
+        assert groups[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        assert json.loads(re.sub(r"\$context\.[\w.]+", "0", settings["Format"])), name  # one JSON object a line
+        assert {"$context.requestId", "$context.routeKey", "$context.status"} <= variables, name
+        # The path carries the webhook's token; sources and agents are personal data; $input/$request would
+        # be the body or the query string.
+        assert not {"$context.path", "$context.identity.sourceIp", "$context.identity.userAgent"} & variables
+        assert "$input" not in settings["Format"] and "$request" not in settings["Format"]
