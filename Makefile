@@ -41,8 +41,10 @@ format: venv
 	ruff check --fix .
 	ruff format .
 
+# SAM's own checks, then AWS's serverless rules for cfn-lint; .cfnlintrc says which rules are waived and why.
 validate: venv
 	sam validate --lint
+	cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
 # sam build puts each function and the layer under $(BUILD_DIR); the local runner uses that layout.
 build: venv

@@ -2,7 +2,7 @@
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import settings
@@ -71,3 +71,13 @@ def logs(monkeypatch: pytest.MonkeyPatch) -> LogCapture:
     stream = io.StringIO()
     monkeypatch.setattr(logger.registered_handler, "stream", stream)
     return LogCapture(stream)
+
+
+@pytest.fixture
+def emitted() -> Iterator[Callable[[], dict[str, list[float]]]]:
+    """The metrics added since the test began, by name: what the handler's `log_metrics` would flush."""
+    from voipbin_ai.observability import metrics
+
+    metrics.metric_set.clear()
+    yield lambda: {str(name): list(metric["Value"]) for name, metric in metrics.metric_set.items()}
+    metrics.metric_set.clear()

@@ -10,7 +10,7 @@ from voipbin_ai.logic.calls import answer_call
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.events import CallEvent
 from voipbin_ai.models.session import call_conversation_id
-from voipbin_ai.observability import logger, mask_phone
+from voipbin_ai.observability import Metric, emit_metric, logger, mask_phone
 
 
 @voipbin_event_handler(CallEvent)
@@ -20,4 +20,5 @@ def lambda_handler(event: CallEvent) -> None:
     logger.append_keys(call_id=call.id)
     logger.info("Call answered", direction=call.direction, caller=mask_phone(call.source.target))
     if answer_call(call, Services.default()):
+        emit_metric(Metric.CALLS_ANSWERED)
         request_warm_up(bus_settings().event_bus_name, call_conversation_id(call.id))

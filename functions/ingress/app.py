@@ -19,7 +19,6 @@ from aws_lambda_powertools.event_handler.exceptions import (
     UnauthorizedError,
 )
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voipbin_ai import bus, config
@@ -31,7 +30,7 @@ from voipbin_ai.exceptions import (
     SignatureMismatchError,
 )
 from voipbin_ai.logic.ingress import accept_webhook
-from voipbin_ai.observability import logger, metrics
+from voipbin_ai.observability import Metric, emit_metric, logger, metrics
 from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, find_header
 
 WEBHOOK_ROUTE = "/webhooks/<token>"
@@ -57,11 +56,7 @@ def receive_webhook(token: str) -> Response[dict[str, str]]:
     )
     logger.append_keys(event_type=outcome.event_type, resource_id=outcome.resource_id)
     logger.info("Webhook accepted", action=outcome.action)
-    metrics.add_metric(
-        name="WebhooksPublished" if outcome.action == "published" else "WebhooksDropped",
-        unit=MetricUnit.Count,
-        value=1,
-    )
+    emit_metric(Metric.WEBHOOKS_PUBLISHED if outcome.action == "published" else Metric.WEBHOOKS_DROPPED)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
@@ -86,7 +81,7 @@ def _raw_body(body: str | None, is_base64_encoded: bool | None) -> bytes:
 
 def _reject(error: Exception, reason: str) -> None:
     logger.warning("Webhook rejected", reason=reason, error=str(error))
-    metrics.add_metric(name="WebhooksRejected", unit=MetricUnit.Count, value=1)
+    emit_metric(Metric.WEBHOOKS_REJECTED)
 
 
 @app.exception_handler(PayloadTooLargeError)
@@ -111,14 +106,14 @@ def _malformed(error: MalformedWebhookError) -> Response[Any]:
 def _publish_failed(error: PublishError) -> Response[Any]:
     # A 5xx is the one answer that makes VoIPBin deliver the event again.
     logger.error("Publish failed; VoIPBin will retry", error=str(error))
-    metrics.add_metric(name="WebhookPublishFailures", unit=MetricUnit.Count, value=1)
+    emit_metric(Metric.WEBHOOK_PUBLISH_FAILURES)
     raise ServiceUnavailableError("the event bus did not take the event; retry")
 
 
 @app.exception_handler(ConfigurationError)
 def _misconfigured(error: ConfigurationError) -> Response[Any]:
     logger.error("Ingress misconfigured", error=str(error))
-    metrics.add_metric(name="IngressMisconfigured", unit=MetricUnit.Count, value=1)
+    emit_metric(Metric.INGRESS_MISCONFIGURED)
     raise InternalServerError("the webhook is misconfigured")
 
 

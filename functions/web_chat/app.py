@@ -5,7 +5,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voipbin_ai.config import chat_session_key, chat_settings
@@ -19,7 +18,7 @@ from voipbin_ai.exceptions import (
 from voipbin_ai.logic.chat import ChatGate, reply_to_chat
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.chat import ChatRequest, ChatResponse
-from voipbin_ai.observability import logger, metrics
+from voipbin_ai.observability import Metric, emit_metric, logger, metrics
 
 CHAT_PATH = "/chat"
 
@@ -30,7 +29,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 @app.post(CHAT_PATH)
 def chat(request: ChatRequest) -> ChatResponse:
     """Answer one message."""
-    metrics.add_metric(name="ChatMessages", unit=MetricUnit.Count, value=1)
+    emit_metric(Metric.CHAT_MESSAGES)
     answer = reply_to_chat(
         request.session_id,
         request.message,
@@ -62,7 +61,7 @@ def _undecodable(error: Exception) -> Response[dict[str, str]]:
 
 @app.exception_handler(InvalidChatSessionError)
 def _not_ours(error: InvalidChatSessionError) -> Response[dict[str, str]]:
-    metrics.add_metric(name="ChatSessionsRefused", unit=MetricUnit.Count, value=1)
+    emit_metric(Metric.CHAT_SESSIONS_REFUSED)
     return Response(status_code=401, content_type=content_types.APPLICATION_JSON, body={"message": str(error)})
 
 
@@ -70,7 +69,7 @@ def _not_ours(error: InvalidChatSessionError) -> Response[dict[str, str]]:
 @app.exception_handler(ChatBudgetSpentError)
 def _too_much(error: ChatRateLimitedError | ChatBudgetSpentError) -> Response[dict[str, str]]:
     spent = isinstance(error, ChatBudgetSpentError)
-    metrics.add_metric(name="ChatBudgetSpent" if spent else "ChatRateLimited", unit=MetricUnit.Count, value=1)
+    emit_metric(Metric.CHAT_BUDGET_SPENT if spent else Metric.CHAT_RATE_LIMITED)
     return Response(
         status_code=429,
         content_type=content_types.APPLICATION_JSON,

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voipbin_ai.bus import is_warm_up
@@ -20,7 +19,7 @@ from voipbin_ai.config import event_settings
 from voipbin_ai.exceptions import InvalidEventError
 from voipbin_ai.models.events import outside_window, parse_webhook
 from voipbin_ai.models.voipbin import VoipbinModel
-from voipbin_ai.observability import logger, metrics
+from voipbin_ai.observability import Metric, emit_metric, logger, metrics
 from voipbin_ai.store.idempotency import run_once
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], None]
@@ -50,15 +49,15 @@ def voipbin_event_handler(
                     raise InvalidEventError(detail_type, "type", "this function does not handle it")
             except InvalidEventError as error:
                 logger.error("Invalid VoIPBin event", field=error.field, reason=error.reason)
-                metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+                emit_metric(Metric.INVALID_EVENTS)
                 raise
             if outside_window(webhook, now=datetime.now(UTC), max_age_seconds=event_settings().webhook_max_age_seconds):
                 logger.warning("Event outside the replay window ignored", occurred_at=str(webhook.occurred_at))
-                metrics.add_metric(name="StaleEvents", unit=MetricUnit.Count, value=1)
+                emit_metric(Metric.STALE_EVENTS)
                 return
             if not run_once(webhook.idempotency_key, lambda: process(webhook), context=context):
                 logger.info("Duplicate event skipped", idempotency_key=webhook.idempotency_key)
-                metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=1)
+                emit_metric(Metric.DUPLICATE_EVENTS)
 
         return lambda_handler
 

@@ -4,12 +4,13 @@ Asserts on what the simulator was asked to send and what the store holds.
 """
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from local.fake_openai import Script
+from local.fake_openai import Script, tokenize
 from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.in_process import Fakes, RecordingLater, agent_with
 from tests.fakes.memory_store import InMemoryStore
@@ -69,6 +70,16 @@ def test_an_inbound_text_is_answered_from_the_number_it_was_sent_to(
         ("user", "When do you open?"),
         ("assistant", "We open at eight."),
     ]
+
+
+def test_an_answered_text_counts_among_the_sms_replies(
+    sms_services: Services, llm: ScriptedLlm, emitted: Callable[[], dict[str, list[float]]]
+) -> None:
+    llm.enqueue(Script.text("We open at eight."))
+
+    reply_to_sms(text("When do you open?"), event_key="e1", services=sms_services)
+
+    assert emitted()["SmsReplies"] == [1.0]
 
 
 @pytest.mark.parametrize(
@@ -194,3 +205,19 @@ def test_a_spent_budget_closes_the_chat_for_the_day(services: Services, llm: Scr
     with pytest.raises(ChatBudgetSpentError):
         reply_to_chat(None, "Hi", source_address="198.51.100.1", gate=budget, services=services)
     assert len(llm.requests) == 1
+
+
+def test_each_chat_answer_counts_and_reports_the_share_of_the_budget_spent_today(
+    services: Services, llm: ScriptedLlm, emitted: Callable[[], dict[str, list[float]]]
+) -> None:
+    replies = ("Hello! How can I help?", "We open at eight.")
+    llm.enqueue(*(Script.text(reply) for reply in replies))
+    budget = gate(chat_daily_token_budget=200)
+
+    first = reply_to_chat(None, "Hi", source_address="203.0.113.7", gate=budget, services=services)
+    reply_to_chat(first.session_id, "Hours?", source_address="203.0.113.7", gate=budget, services=services)
+
+    # The scripted LLM counts a reply's streamed tokens as its usage.
+    first_tokens, second_tokens = (len(tokenize(reply)) for reply in replies)
+    assert emitted()["ChatReplies"] == [1.0, 1.0]
+    assert emitted()["ChatBudgetUsedPercent"] == [first_tokens / 2, (first_tokens + second_tokens) / 2]

@@ -1,5 +1,8 @@
 """template.yaml: the shape of the deployment, and the rules' patterns tested as EventBridge evaluates them."""
 
+import ast
+import json
+import re
 from typing import Any
 
 import pytest
@@ -10,6 +13,7 @@ from local.lambda_events import eventbridge_event
 from local.template import REPO_ROOT, parsed_template, template_resources
 from tests.helpers import WEBHOOK_SAMPLES, granted_dynamodb, load_json
 from voipbin_ai.bus import EVENT_SOURCE, OWN_SOURCE, WARM_UP
+from voipbin_ai.observability import Metric
 
 EVENT_FUNCTIONS = {
     "CallProgressingFunction": {"call_progressing"},
@@ -59,7 +63,8 @@ def test_the_layer_and_every_function_are_built_by_the_makefile_with_bytecode() 
     makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
 
     for logical_id, resource in built.items():
-        assert resource["Metadata"] == {"BuildMethod": "makefile", "ContextPath": "."}, logical_id
+        metadata = resource["Metadata"]
+        assert (metadata["BuildMethod"], metadata["ContextPath"]) == ("makefile", "."), logical_id
         target = "build-SharedLayer:" if logical_id == "SharedLayer" else "build-%Function:"
         assert target in makefile
 
@@ -195,7 +200,7 @@ def test_an_ingress_without_its_secret_raises_an_alarm() -> None:
     (alarm,) = (
         a["Properties"]
         for a in resources("AWS::CloudWatch::Alarm").values()
-        if "Ingress" in a["Properties"]["MetricName"]
+        if "Ingress" in a["Properties"].get("MetricName", "")
     )
 
     # The metric the ingress emits when it fails closed, in the namespace and service Powertools writes it to.
@@ -206,9 +211,9 @@ def test_an_ingress_without_its_secret_raises_an_alarm() -> None:
 
 
 def test_the_webhook_and_chat_routes_are_throttled_apart_and_chat_tighter() -> None:
-    functions = resources("AWS::Serverless::Function")
-    webhook = functions["IngressFunction"]["Properties"]["Events"]["Webhook"]["Properties"]["RouteSettings"]
-    chat = functions["WebChatFunction"]["Properties"]["Events"]["Chat"]["Properties"]["RouteSettings"]
+    apis = resources("AWS::Serverless::HttpApi")
+    webhook = apis["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    chat = apis["ChatApi"]["Properties"]["DefaultRouteSettings"]
 
     assert chat["ThrottlingRateLimit"] < webhook["ThrottlingRateLimit"]
     assert chat["ThrottlingBurstLimit"] < webhook["ThrottlingBurstLimit"]
@@ -378,3 +383,173 @@ def test_every_voipbin_event_type_is_either_consumed_by_a_rule_or_dropped_at_the
     assert consumed <= known
     assert consumed.isdisjoint(DEFAULT_DROPPED_EVENT_TYPES)
     assert known - consumed <= DEFAULT_DROPPED_EVENT_TYPES
+
+
+# What AWS publishes and the alarms and the dashboard read: metric names, and the dimensions each has
+# (the CloudWatch metrics pages of Lambda, API Gateway's HTTP APIs and SQS).
+AWS_METRICS = {
+    "AWS/Lambda": ({"Errors", "Throttles", "Duration", "Invocations"}, ["FunctionName"]),
+    "AWS/ApiGateway": ({"4xx", "5xx", "Count", "Latency"}, ["ApiId", "Stage"]),
+    "AWS/SQS": ({"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}, ["QueueName"]),
+}
+
+
+def powertools_metric_identity() -> tuple[str, list[dict[str, str]]]:
+    """The namespace and dimensions Powertools gives every metric the code emits (template Globals)."""
+    environment = template()["Globals"]["Function"]["Environment"]["Variables"]
+    return environment["POWERTOOLS_METRICS_NAMESPACE"], [
+        {"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}
+    ]
+
+
+def dashboard_metrics() -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(namespace, metric, dimensions) of every metric the dashboard graphs; ${Ref} reads as "<Ref>"."""
+    (dashboard,) = resources("AWS::CloudWatch::Dashboard").values()
+    numbers = {name for name, parameter in template()["Parameters"].items() if parameter["Type"] == "Number"}
+    body = re.sub(
+        r"\$\{([^}]+)\}",
+        lambda ref: "0" if ref.group(1) in numbers else f"<{ref.group(1)}>",
+        dashboard["Properties"]["DashboardBody"]["Fn::Sub"],
+    )
+    graphed = []
+    for widget in json.loads(body)["widgets"]:
+        for entry in widget["properties"].get("metrics", []):
+            if isinstance(entry[0], dict):
+                continue  # a math expression over the entries below it
+            namespace, name, *rest = entry
+            pairs = rest[:-1] if rest and isinstance(rest[-1], dict) else rest
+            dimensions = [{"Name": key, "Value": value} for key, value in zip(pairs[::2], pairs[1::2], strict=True)]
+            graphed.append((namespace, name, dimensions))
+    return graphed
+
+
+def alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(namespace, metric, dimensions) of the metric an alarm watches, or of each one its math reads."""
+    properties = alarm["Properties"]
+    if "MetricName" in properties:
+        return [(properties["Namespace"], properties["MetricName"], properties["Dimensions"])]
+    stats = [query["MetricStat"]["Metric"] for query in properties["Metrics"] if "MetricStat" in query]
+    return [(metric["Namespace"], metric["MetricName"], metric["Dimensions"]) for metric in stats]
+
+
+def assert_published(namespace: str, name: str, dimensions: list[dict[str, Any]]) -> None:
+    """The metric is one the code emits (observability.Metric, as Powertools writes it) or one AWS publishes."""
+    own_namespace, own_dimensions = powertools_metric_identity()
+    if namespace == own_namespace:
+        assert name in set(Metric), f"{name} is not emitted by the code (voipbin_ai/observability.py Metric)"
+        assert dimensions == own_dimensions, name
+        return
+    names, dimension_names = AWS_METRICS[namespace]
+    assert name in names, f"{namespace} {name}"
+    assert [dimension["Name"] for dimension in dimensions] == dimension_names, f"{namespace} {name}"
+
+
+def test_the_code_emits_metrics_only_through_the_one_list() -> None:
+    # Metric is then every metric the code emits: emit_metric takes nothing else (mypy), and it alone adds them.
+    calls = {
+        path.relative_to(REPO_ROOT).as_posix()
+        for folder in ("shared", "functions")
+        for path in (REPO_ROOT / folder).rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_metric"
+    }
+
+    assert calls == {"shared/voipbin_ai/observability.py"}
+
+
+def test_every_metric_the_code_emits_is_on_the_dashboard_and_nothing_it_does_not() -> None:
+    graphed = dashboard_metrics()
+    own_namespace, _ = powertools_metric_identity()
+
+    assert {name for namespace, name, _ in graphed if namespace == own_namespace} == set(Metric)
+    for metric in graphed:
+        assert_published(*metric)
+
+
+def test_the_dashboard_is_named_after_the_stack_and_shows_every_alarm() -> None:
+    (dashboard,) = resources("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+
+    assert dashboard["Properties"]["DashboardName"] == {"Ref": "AWS::StackName"}
+    assert set(re.findall(r"\$\{(\w+)\.Arn\}", body)) == set(resources("AWS::CloudWatch::Alarm"))
+
+
+def test_the_dashboards_aws_metrics_name_this_stacks_functions_apis_and_dead_letter_queue() -> None:
+    kinds = {
+        "FunctionName": "AWS::Serverless::Function",
+        "ApiId": "AWS::Serverless::HttpApi",
+        "QueueName": "AWS::SQS::Queue",
+    }
+    graphed = {
+        (dimension["Name"], dimension["Value"])
+        for namespace, _, dimensions in dashboard_metrics()
+        if namespace.startswith("AWS/")
+        for dimension in dimensions
+    }
+
+    for name, kind in kinds.items():
+        referenced = {value.strip("<>").removesuffix(".QueueName") for key, value in graphed if key == name}
+        assert referenced and referenced <= set(resources(kind)), name
+    assert {value for key, value in graphed if key == "FunctionName"} == {
+        f"<{function}>" for function in resources("AWS::Serverless::Function")
+    }
+
+
+@pytest.mark.parametrize("alarm", sorted(template_resources("AWS::CloudWatch::Alarm")))
+def test_every_alarm_watches_a_metric_the_code_emits_or_aws_publishes_and_tells_the_alarm_topic(alarm: str) -> None:
+    properties = resources("AWS::CloudWatch::Alarm")[alarm]["Properties"]
+    notify = {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+
+    for metric in alarm_metrics(resources("AWS::CloudWatch::Alarm")[alarm]):
+        assert_published(*metric)
+    assert properties["AlarmActions"] == properties["OKActions"] == notify
+    assert properties["TreatMissingData"] in {"notBreaching", "ignore"}
+
+
+def test_alarms_are_told_by_mail_only_when_an_address_is_given() -> None:
+    topic = template()["Resources"]["AlarmTopic"]
+    (subscription,) = resources("AWS::SNS::Subscription").values()
+
+    assert template()["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert topic["Condition"] == subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert subscription["Properties"]["Protocol"] == "email"
+
+
+def test_the_fallback_rate_is_fallback_replies_over_voice_turns() -> None:
+    alarm = resources("AWS::CloudWatch::Alarm")["FallbackRateAlarm"]["Properties"]
+    (returned,) = [query for query in alarm["Metrics"] if query["ReturnData"]]
+    expression = returned["Expression"]
+
+    names = {
+        query["Id"]: query["MetricStat"]["Metric"]["MetricName"] for query in alarm["Metrics"] if "MetricStat" in query
+    }
+    assert names == {"fallbacks": Metric.FALLBACK_REPLIES, "turns": Metric.VOICE_TURNS}
+    assert expression.startswith("100 *") and expression.endswith("/ turns") and "fallbacks" in expression
+    assert alarm["Threshold"] == {"Ref": "FallbackRateAlarmThreshold"}
+
+
+@pytest.mark.parametrize("alarm", ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"])
+def test_the_function_alarms_read_every_function(alarm: str) -> None:
+    metrics = alarm_metrics(resources("AWS::CloudWatch::Alarm")[alarm])
+
+    assert {dimensions[0]["Value"]["Ref"] for _, _, dimensions in metrics} == set(
+        resources("AWS::Serverless::Function")
+    )
+    assert len({name for _, name, _ in metrics}) == 1
+
+
+def test_each_http_api_logs_its_access_without_paths_queries_bodies_or_addresses() -> None:
+    groups = resources("AWS::Logs::LogGroup")
+    for name, api in resources("AWS::Serverless::HttpApi").items():
+        settings = api["Properties"]["AccessLogSettings"]
+        (group,) = settings["DestinationArn"]["Fn::GetAtt"][:1]
+        variables = set(re.findall(r"\$context\.[\w.]+", settings["Format"]))
+
+        assert groups[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        assert json.loads(re.sub(r"\$context\.[\w.]+", "0", settings["Format"])), name  # one JSON object a line
+        assert {"$context.requestId", "$context.routeKey", "$context.status"} <= variables, name
+        # The path carries the webhook's token; sources and agents are personal data; $input/$request would
+        # be the body or the query string.
+        assert not {"$context.path", "$context.identity.sourceIp", "$context.identity.userAgent"} & variables
+        assert "$input" not in settings["Format"] and "$request" not in settings["Format"]

@@ -3,6 +3,8 @@
 Asserts on what the simulator was asked to say and flush, and what the store keeps.
 """
 
+from collections.abc import Callable
+
 import pytest
 
 from local.fake_openai import Script, ToolCall
@@ -66,6 +68,21 @@ def test_the_reply_is_said_sentence_by_sentence_and_kept(
         ("user", "When are you open?"),
         ("assistant", REPLY),
     ]
+
+
+def test_each_turn_counts_among_the_voice_turns_and_a_failed_llm_among_the_fallbacks(
+    phone: Phone, llm: ScriptedLlm, emitted: Callable[[], dict[str, list[float]]]
+) -> None:
+    llm.enqueue(Script.text(REPLY), Script.failure(500))
+
+    phone.says("When are you open?")
+    phone.heard()
+    phone.says("And on Sundays?")
+
+    # The dashboard's and FallbackRateAlarm's rate: fallbacks over turns.
+    assert emitted()["VoiceTurns"] == [1.0, 1.0]
+    assert emitted()["FallbackReplies"] == [1.0]
+    assert len(emitted()["FirstSayMs"]) == 2
 
 
 def test_our_own_voice_transcribed_is_not_answered(phone: Phone, llm: ScriptedLlm) -> None:

@@ -26,7 +26,7 @@ from voipbin_ai.exceptions import (
 )
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.session import ReplySoFar, chat_conversation_id
-from voipbin_ai.observability import logger
+from voipbin_ai.observability import Metric, emit_metric, logger
 
 _MINUTE: Final = 60
 _DAY: Final = 24 * 3600
@@ -89,7 +89,7 @@ def reply_to_chat(
     session_id = session_id or issue_session(gate.key)
     conversation_id = chat_conversation_id(verified_session(gate.key, session_id))
     logger.append_keys(conversation_id=conversation_id)
-    _admit(conversation_id, source_address, gate, services)
+    spent_before = _admit(conversation_id, source_address, gate, services)
     store = services.store
     turn = store.take_turn(conversation_id, channel="chat", open_if_missing=True)
     if turn is None:
@@ -100,11 +100,15 @@ def reply_to_chat(
     reply = services.engine.reply(Conversation(context=context, history=history, summary=session.summary), message)
     text = "\n\n".join(reply.pieces)
     store.add_usage(_BUDGET_COUNTER, reply.tokens, window_seconds=_DAY)
+    # What ChatBudgetAlarm watches: today's share spent, as of this answer (a zero budget admits none).
+    budget = gate.settings.daily_token_budget
+    emit_metric(Metric.CHAT_BUDGET_USED_PERCENT, round(100 * (spent_before + reply.tokens) / budget, 1))
     answer = ReplySoFar(turn=turn.number, text=text, user_text=message)
     if not store.record_reply(conversation_id, answer):
         raise ConversationBusyError("a newer message of this session is being answered")
     store.keep_reply(conversation_id, answer, spoken=False)
     logger.info("Chat answered", turn=turn.number, fallback=reply.used_fallback, characters=len(text))
+    emit_metric(Metric.CHAT_REPLIES)
     if reply.ends_conversation:
         store.end_conversation(conversation_id, channel="chat")
     try:
@@ -114,8 +118,11 @@ def reply_to_chat(
     return ChatAnswer(text=text, session_id=session_id)
 
 
-def _admit(conversation_id: str, source_address: str, gate: ChatGate, services: Services) -> None:
-    """Count the message against its session's and its address's limits, and check today's budget."""
+def _admit(conversation_id: str, source_address: str, gate: ChatGate, services: Services) -> int:
+    """Count the message against its session's and its address's limits, and check today's budget.
+
+    Returns the tokens the chat spent today before this message.
+    """
     store, settings = services.store, gate.settings
     if not store.count_use(conversation_id, window_seconds=_MINUTE, limit=settings.session_messages_per_minute):
         raise ChatRateLimitedError("too many messages in this session; wait a minute")
@@ -123,6 +130,8 @@ def _admit(conversation_id: str, source_address: str, gate: ChatGate, services: 
     address = "chat-address:" + hmac.new(gate.key, source_address.encode(), hashlib.sha256).hexdigest()[:32]
     if not store.count_use(address, window_seconds=_MINUTE, limit=settings.address_messages_per_minute):
         raise ChatRateLimitedError("too many messages from this address; wait a minute")
-    if store.usage(_BUDGET_COUNTER, window_seconds=_DAY) >= settings.daily_token_budget:
+    spent = store.usage(_BUDGET_COUNTER, window_seconds=_DAY)
+    if spent >= settings.daily_token_budget:
         logger.warning("Chat budget spent", budget=settings.daily_token_budget)
         raise ChatBudgetSpentError("the chat is not available for the rest of the day")
+    return spent

@@ -18,7 +18,7 @@ from voipbin_ai.logic.services import Services
 from voipbin_ai.models.later import DelayedAction
 from voipbin_ai.models.session import HistoryMessage, ReplySoFar, epoch_ms
 from voipbin_ai.models.voipbin import MESSAGE_DIRECTION_INBOUND, Address, Message
-from voipbin_ai.observability import logger, mask_phone
+from voipbin_ai.observability import Metric, emit_metric, logger, mask_phone
 
 # The claim that makes the reply's send happen once per turn.
 _SEND_KEY: Final = "sms_reply"
@@ -91,6 +91,7 @@ def answer_sms_turn(conversation_id: str, turn: int, services: Services) -> None
     sent = services.voipbin.send_message(Address.tel(ours), [Address.tel(theirs)], text)
     store.finish_tool_call(conversation_id, turn, _SEND_KEY, sent.id)
     logger.info("SMS answered", reply_id=sent.id, fallback=reply.used_fallback, characters=len(text))
+    emit_metric(Metric.SMS_REPLIES)
     if reply.ends_conversation:
         store.end_conversation(conversation_id, channel="sms")
     _remember(history, asked, text, session_summary=session.summary, theirs=theirs, services=services)

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from voipbin_ai.ai.core import Conversation, Reply
 from voipbin_ai.ai.llm import ToolCallRequest
 from voipbin_ai.ai.tools import ToolContext
@@ -30,7 +28,7 @@ from voipbin_ai.logic.services import Services
 from voipbin_ai.models.later import DelayedAction
 from voipbin_ai.models.session import ReplySoFar, Session, Turn, call_of_conversation, epoch_ms
 from voipbin_ai.models.voipbin import Transcript
-from voipbin_ai.observability import logger, metrics
+from voipbin_ai.observability import Metric, emit_metric, logger
 from voipbin_ai.voipbin.client import SPEAKING_GONE, VoipbinError
 
 # The longest wait for a goodbye to finish playing before end_call hangs up (a queued message's delay).
@@ -169,7 +167,7 @@ def _deliver(
         if not speech.said:
             raise  # nothing said yet: the event fails and is retried as the same turn
         logger.error("Reply cut short by a failure", error=type(error).__name__, pieces_said=len(speech.said))
-        metrics.add_metric(name="RepliesCutShort", unit=MetricUnit.Count, value=1)
+        emit_metric(Metric.REPLIES_CUT_SHORT)
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:
@@ -189,7 +187,7 @@ def _await_history(keeping: "Future[None]", speech: _Speech) -> None:
         if not speech.said:
             raise
         logger.error("Reply not copied into the history", error=type(error).__name__)
-        metrics.add_metric(name="HistoryNotKept", unit=MetricUnit.Count, value=1)
+        emit_metric(Metric.HISTORY_NOT_KEPT)
 
 
 def _superseded(turn: Turn, transcript: Transcript, speech: _Speech, services: Services) -> None:
@@ -273,16 +271,17 @@ def run_after_reply(action: DelayedAction, services: Services) -> None:
 
 def _report(transcript: Transcript, reply: Reply, speech: _Speech, started_at: float, *, fallback: bool) -> None:
     """The turn's latency stages as metrics and one log line."""
-    stages: dict[str, float] = {}
+    stages: dict[Metric, float] = {}
     if transcript.tm_create is not None:
-        stages["TurnReceivedMs"] = max((time.time() - transcript.tm_create.timestamp()) * 1000, 0.0)
+        stages[Metric.TURN_RECEIVED_MS] = max((time.time() - transcript.tm_create.timestamp()) * 1000, 0.0)
     if reply.first_token_at is not None:
-        stages["LlmFirstTokenMs"] = (reply.first_token_at - started_at) * 1000
+        stages[Metric.LLM_FIRST_TOKEN_MS] = (reply.first_token_at - started_at) * 1000
     if speech.first_say_at is not None:
-        stages["FirstSayMs"] = (speech.first_say_at - started_at) * 1000
-    for name, value in stages.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=round(value, 1))
+        stages[Metric.FIRST_SAY_MS] = (speech.first_say_at - started_at) * 1000
+    for metric, value in stages.items():
+        emit_metric(metric, round(value, 1))
+    emit_metric(Metric.VOICE_TURNS)
     if fallback:
-        metrics.add_metric(name="FallbackReplies", unit=MetricUnit.Count, value=1)
-    rounded = {name: round(value) for name, value in stages.items()}
+        emit_metric(Metric.FALLBACK_REPLIES)
+    rounded = {metric.value: round(value) for metric, value in stages.items()}
     logger.info("Voice turn", extra={"pieces_said": len(speech.said), "fallback": fallback, **rounded})
