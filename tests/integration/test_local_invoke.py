@@ -26,6 +26,7 @@ EVENT_FUNCTIONS = {
     "TranscriptCreatedFunction": "transcript_created.json",
     "CallHangupFunction": "call_hangup.json",
     "InboundSmsFunction": "inbound_sms.json",
+    "ConversationMessageFunction": "conversation_message_created.json",
 }
 
 
