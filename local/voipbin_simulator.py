@@ -19,7 +19,7 @@ Control API (no auth, not recorded), JSON in and out:
   POST /_sim/faults       {"method", "path": "/speakings/{id}/say", "faults": [Fault fields]}
   POST /_sim/calls        {"source", "destination", "direction"?, "status"?}  -> the call
   POST /_sim/transcripts  {"transcribe_id", "message", "direction"?}  -> the transcript
-  POST /_sim/conversations          {"channel": "line"|"whatsapp"|"webchat", "peer", "peer_name"}  -> it
+  POST /_sim/conversations          {"channel": "line"|"whatsapp"|"webchat", "peer", "peer_name"?, "conversation_id"?}
   POST /_sim/conversation_messages  {"conversation_id", "text"}  -> the incoming message
   POST /_sim/webhooks     {"type", "data", "url"?}  -> {"status": final HTTP status or null}
   POST /_sim/reset        forget resources, recordings and faults
@@ -247,10 +247,15 @@ class VoipbinSimulator(LoopbackServer):
         with self._lock:
             return self._state.add_transcript(transcribe_id, message, direction=direction)
 
-    def add_conversation(self, channel: str, peer: str, *, peer_name: str = "") -> dict[str, Any]:
-        """A LINE, WhatsApp or web chat widget conversation with a customer (peer: their user or session id)."""
+    def add_conversation(
+        self, channel: str, peer: str, *, peer_name: str = "", conversation_id: str | None = None
+    ) -> dict[str, Any]:
+        """A LINE, WhatsApp or web chat widget conversation with a customer (peer: their user or session id).
+
+        conversation_id gives it a sample's id; by default it gets a new one.
+        """
         with self._lock:
-            return self._state.add_conversation(channel, peer, peer_name=peer_name)
+            return self._state.add_conversation(channel, peer, peer_name=peer_name, conversation_id=conversation_id)
 
     def add_conversation_message(self, conversation_id: str, text: str) -> dict[str, Any]:
         """The customer writes in a conversation: the data of its conversation_message_created (incoming)."""

@@ -226,7 +226,7 @@ class VoipbinState:
         }
         return self._created("transcripts", transcript, "transcript_created")
 
-    def add_conversation(self, channel: str, peer: str, *, peer_name: str) -> Resource:
+    def add_conversation(self, channel: str, peer: str, *, peer_name: str, conversation_id: str | None) -> Resource:
         """A conversation of a LINE, WhatsApp or web chat widget account, as VoIPBin opens it on a first message.
 
         Its self and peer addresses are as bin-conversation-manager's hooks make them: LINE's self has no
@@ -237,7 +237,7 @@ class VoipbinState:
         ours = {"line": "", "whatsapp": WHATSAPP_BUSINESS_NUMBER, "webchat": _new_id()}[channel]  # the widget id
         now = self._now()
         conversation: Resource = {
-            "id": _new_id(),
+            "id": conversation_id or _new_id(),
             "customer_id": CUSTOMER_ID,
             "owner_type": "",
             "owner_id": ZERO_UUID,
