@@ -1,10 +1,11 @@
-"""The demo: a scripted phone call and an SMS thread through the whole local stack.
+"""The demo: a scripted phone call, an SMS thread and a LINE conversation through the whole local stack.
 
-The VoIPBin simulator plays the caller and the texter: it sends signed webhooks to the stack's HTTP API
-(the ingress, the bus and every function, routed by template.yaml) and records what the backend asks of
-it (transcribe, speaking, /say, /flush, /messages). The LLM is the configured endpoint when OPENAI_API_KEY
-is set, otherwise an offline model on loopback. Printed as the caller and the texter experience it, with
-each turn's latency from the transcript's webhook to the first /say. Run with `make demo`.
+The VoIPBin simulator plays the caller, the texter and the LINE user: it sends signed webhooks to the
+stack's HTTP API (the ingress, the bus and every function, routed by template.yaml) and records what the
+backend asks of it (transcribe, speaking, /say, /flush, /messages, /conversations/{id}/messages). The LLM
+is the configured endpoint when OPENAI_API_KEY is set, otherwise an offline model on loopback. Printed as
+the caller, the texter and the LINE user experience it, with each turn's latency from the transcript's
+webhook to the first /say. Run with `make demo`.
 """
 
 import sys
@@ -30,6 +31,8 @@ CALL_SCRIPT = (
     "Thanks, that's all. Goodbye!",
 )
 SMS_SCRIPT = ("Hi, can I book a check-up on Friday?", "What is your address?")
+LINE_USER = "U4af4980629d3c1a7e8b2f5c6d9e0a1b2"
+LINE_SCRIPT = ("Hello! Are you open on Saturday morning?", "And how much is a cleaning?")
 _POLL_SECONDS = 0.01
 _WAIT_SECONDS = 60.0
 
@@ -70,9 +73,10 @@ class Demo(StackDriver):
     """The script, played through the simulator."""
 
     def play(self) -> None:
-        """The call, then the texts."""
+        """The call, then the texts, then LINE."""
         self.call()
         self.texts()
+        self.line()
 
     def send(self, event_type: str, data: dict[str, Any], *, wait: bool = True) -> float:
         """VoIPBin POSTs a signed webhook; returns when it was sent (monotonic)."""
@@ -135,6 +139,25 @@ class Demo(StackDriver):
             for request in self.voipbin.requests("POST", "/messages")[before:]:
                 print(f"  AI:     {request.body['text']}   [{1000 * (request.received_at - sent_at):.0f} ms]")
         print(f"  [{len(self.voipbin.requests('POST', '/messages'))} replies to {len(SMS_SCRIPT)} texts]")
+
+    def line(self) -> None:
+        """A LINE conversation: each message answered in it; our replies come back and are not answered."""
+        conversation = self.voipbin.add_conversation("line", LINE_USER, peer_name="Jane")
+        replies = f"/conversations/{conversation['id']}/messages"
+        print("\nLINE conversation with Jane (VoIPBin conversation channel)")
+        for text in LINE_SCRIPT:
+            before = len(self.voipbin.requests("POST", replies))
+            print(f"  Jane:   {text}")
+            sent_at = self.send(
+                "conversation_message_created", self.voipbin.add_conversation_message(conversation["id"], text)
+            )
+            for request in self.voipbin.requests("POST", replies)[before:]:
+                print(f"  AI:     {request.body['text']}   [{1000 * (request.received_at - sent_at):.0f} ms]")
+            ours = [m for m in self.voipbin.resources("conversation_messages") if m["direction"] == "outgoing"]
+            if ours:  # VoIPBin sends our own reply back as conversation_message_created (outgoing)
+                self.send("conversation_message_created", {**ours[-1], "status": "progressing"})
+        answered = len(self.voipbin.requests("POST", replies))
+        print(f"  [{answered} replies to {len(LINE_SCRIPT)} messages; our own replies came back and were not answered]")
 
 
 def inbound_sms(key: str, text: str) -> dict[str, Any]:

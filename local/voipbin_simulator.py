@@ -10,7 +10,8 @@ In tests use the ``voipbin_simulator`` fixture (tests/fakes/fixtures.py). As a p
         [--access-key K] [--webhook-url http://127.0.0.1:3000/voipbin/webhook]
 
 serves http://127.0.0.1:8900/v1.0 until interrupted. With a webhook URL, the events VoIPBin would send
-after an API call (call_terminating/call_hangup, transcribe_created/done, message_created) are sent to it.
+after an API call (call_terminating/call_hangup, transcribe_created/done, message_created, and
+conversation_message_created/updated for our own conversation messages) are sent to it.
 
 Control API (no auth, not recorded), JSON in and out:
   GET  /_sim/requests[?method=&path_prefix=]  the recorded /v1.0 requests
@@ -18,6 +19,8 @@ Control API (no auth, not recorded), JSON in and out:
   POST /_sim/faults       {"method", "path": "/speakings/{id}/say", "faults": [Fault fields]}
   POST /_sim/calls        {"source", "destination", "direction"?, "status"?}  -> the call
   POST /_sim/transcripts  {"transcribe_id", "message", "direction"?}  -> the transcript
+  POST /_sim/conversations          {"channel": "line"|"whatsapp"|"webchat", "peer", "peer_name"?, "conversation_id"?}
+  POST /_sim/conversation_messages  {"conversation_id", "text"}  -> the incoming message
   POST /_sim/webhooks     {"type", "data", "url"?}  -> {"status": final HTTP status or null}
   POST /_sim/reset        forget resources, recordings and faults
 
@@ -264,6 +267,21 @@ class VoipbinSimulator(LoopbackServer):
         with self._lock:
             return self._state.add_transcript(transcribe_id, message, direction=direction)
 
+    def add_conversation(
+        self, channel: str, peer: str, *, peer_name: str = "", conversation_id: str | None = None
+    ) -> dict[str, Any]:
+        """A LINE, WhatsApp or web chat widget conversation with a customer (peer: their user or session id).
+
+        conversation_id gives it a sample's id; by default it gets a new one.
+        """
+        with self._lock:
+            return self._state.add_conversation(channel, peer, peer_name=peer_name, conversation_id=conversation_id)
+
+    def add_conversation_message(self, conversation_id: str, text: str) -> dict[str, Any]:
+        """The customer writes in a conversation: the data of its conversation_message_created (incoming)."""
+        with self._lock:
+            return self._state.add_conversation_message(conversation_id, text)
+
     def speech_started(self, transcribe_id: str) -> dict[str, Any]:
         """The data of a transcribe_speech_started event of that transcribe (sent by the caller of this)."""
         with self._lock:
@@ -442,6 +460,8 @@ class VoipbinSimulator(LoopbackServer):
             ),
             ("POST", "calls"): lambda body, _: self.add_call(**body),
             ("POST", "transcripts"): lambda body, _: self.add_transcript(**body),
+            ("POST", "conversations"): lambda body, _: self.add_conversation(**body),
+            ("POST", "conversation_messages"): lambda body, _: self.add_conversation_message(**body),
             ("POST", "webhooks"): lambda body, _: {
                 "status": self.send_webhook(body.get("url") or self.webhook_url or "", body["type"], body["data"])
             },

@@ -19,6 +19,9 @@ MAX_SAY_BYTES = 5000
 MAX_PAGE_SIZE = 100
 LIVE_SPEAKING_STATUSES = ("initiating", "active")
 ENDED_CALL_STATUSES = ("terminating", "canceling", "hangup")
+CONVERSATION_CHANNELS = ("line", "whatsapp", "webchat")
+# The WhatsApp business number the simulated account answers on (WhatsApp writes numbers without the plus).
+WHATSAPP_BUSINESS_NUMBER = "15559876543"
 
 Resource = dict[str, Any]
 Events = list[tuple[str, Resource]]
@@ -107,7 +110,16 @@ class VoipbinState:
     def __init__(self, emit: Callable[[Events], None]) -> None:
         self._emit = emit
         self._store: dict[str, dict[str, Resource]] = {
-            kind: {} for kind in ("calls", "speakings", "transcribes", "transcripts", "messages")
+            kind: {}
+            for kind in (
+                "calls",
+                "speakings",
+                "transcribes",
+                "transcripts",
+                "messages",
+                "conversations",
+                "conversation_messages",
+            )
         }
         self._said: list[tuple[str, str]] = []
         self._lost_pods: set[str] = set()  # speakings whose TTS pod is gone
@@ -128,6 +140,7 @@ class VoipbinState:
             ("GET", "/calls/{id}", self._get_call),
             ("POST", "/calls/{id}/hangup", self._hangup_call),
             ("POST", "/transfers", self._create_transfer),
+            ("POST", "/conversations/{id}/messages", self._send_conversation_message),
         ]
         self._routes = [
             (method, re.compile(re.escape(path).replace(re.escape("{id}"), "([^/]+)")), handler)
@@ -219,6 +232,44 @@ class VoipbinState:
             "tm_create": now,
         }
         return self._created("transcripts", transcript, "transcript_created")
+
+    def add_conversation(self, channel: str, peer: str, *, peer_name: str, conversation_id: str | None) -> Resource:
+        """A conversation of a LINE, WhatsApp or web chat widget account, as VoIPBin opens it on a first message.
+
+        Its self and peer addresses are as bin-conversation-manager's hooks make them: LINE's self has no
+        target, WhatsApp's is the business number (digits, no plus), the widget's peer is a web session.
+        """
+        if channel not in CONVERSATION_CHANNELS:
+            raise ValueError(f"unknown conversation channel {channel!r}")
+        ours = {"line": "", "whatsapp": WHATSAPP_BUSINESS_NUMBER, "webchat": _new_id()}[channel]  # the widget id
+        now = self._now()
+        conversation: Resource = {
+            "id": conversation_id or _new_id(),
+            "customer_id": CUSTOMER_ID,
+            "owner_type": "",
+            "owner_id": ZERO_UUID,
+            "account_id": _new_id(),
+            "name": peer_name,
+            "detail": "",
+            "type": channel,
+            "dialog_id": "" if channel == "webchat" else peer,
+            "self": {"type": channel, "target": ours, "target_name": "Me"},
+            "peer": {
+                "type": "web_session" if channel == "webchat" else channel,
+                "target": peer,
+                "target_name": peer_name,
+            },
+            "tm_create": now,
+            "tm_update": now,
+            "tm_delete": None,
+        }
+        return self._created("conversations", conversation, "conversation_created")
+
+    def add_conversation_message(self, conversation_id: str, text: str) -> Resource:
+        """A customer's message in a conversation, as its conversation_message_created (incoming) carries it."""
+        conversation = self._get("conversations", conversation_id)
+        message = self._conversation_message(conversation, "incoming", "done", text)
+        return self._created("conversation_messages", message, "conversation_message_created")
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -439,6 +490,50 @@ class VoipbinState:
             "tm_delete": None,
         }
         return Reply(200, self._created("messages", message, "message_created"))
+
+    def _send_conversation_message(self, _: Query, body: Any, conversation_id: str) -> Reply:
+        """bin-conversation-manager's Send: the outgoing message, and its webhooks (the echo of our own reply).
+
+        LINE and WhatsApp messages are created progressing and updated done once the app took them; the
+        answer is the message done. The widget's is created done (CONTRACT §11).
+        """
+        request = _object(body)
+        text, medias = request.get("text"), request.get("medias")
+        if not isinstance(text, str) or not isinstance(medias, list):
+            raise invalid("The text and medias fields are required.")
+        conversation = self._get("conversations", conversation_id)
+        if conversation["type"] == "webchat":
+            message = self._conversation_message(conversation, "outgoing", "done", text)
+            return Reply(200, self._created("conversation_messages", message, "conversation_message_created"))
+        message = self._conversation_message(conversation, "outgoing", "progressing", text)
+        created = self._created("conversation_messages", message)
+        message.update(status="done", tm_update=self._now())
+        self._emit(
+            [("conversation_message_created", created), ("conversation_message_updated", copy.deepcopy(message))]
+        )
+        return Reply(200, copy.deepcopy(message))
+
+    def _conversation_message(self, conversation: Resource, direction: str, status: str, text: str) -> Resource:
+        """A message of the conversation; source and destination follow its direction (DeriveEndpoints)."""
+        ours, theirs = conversation["self"], conversation["peer"]
+        source, destination = (theirs, ours) if direction == "incoming" else (ours, theirs)
+        message_id = _new_id()
+        return {
+            "id": message_id,
+            "customer_id": CUSTOMER_ID,
+            "conversation_id": conversation["id"],
+            "direction": direction,
+            "status": status,
+            "reference_type": conversation["type"],
+            # Only the widget's messages reference a resource of their own (the widget's message).
+            "reference_id": message_id if conversation["type"] == "webchat" else ZERO_UUID,
+            "source": copy.deepcopy(source),
+            "destination": copy.deepcopy(destination),
+            "text": text,
+            "tm_create": self._now(),
+            "tm_update": None,
+            "tm_delete": None,
+        }
 
     def _get_call(self, _: Query, __: Any, call_id: str) -> Reply:
         return Reply(200, self.resource("calls", call_id))

@@ -65,6 +65,13 @@ def _more_address_types(spec: Spec) -> None:
     enum.extend(missing)
 
 
+def _webchat_conversations(spec: Spec) -> None:
+    schemas = spec["components"]["schemas"]
+    for name in ("ConversationManagerConversationType", "ConversationManagerMessageReferenceType"):
+        assert "webchat" not in schemas[name]["enum"]
+        schemas[name]["enum"].append("webchat")
+
+
 def _speakings_listed_as_a_page(spec: Spec) -> None:
     content = spec["paths"]["/speakings"]["get"]["responses"]["200"]["content"]["application/json"]
     assert content["schema"]["type"] == "array"
@@ -130,6 +137,12 @@ GAPS: Final = (
         "more address types",
         "bin-common-handler/models/address knows ai, ai_team, webchat and whatsapp too; the spec's enum lacks them.",
         _more_address_types,
+    ),
+    Gap(
+        "webchat conversations",
+        "bin-conversation-manager carries VoIPBin's own web chat widget as conversations of type and reference "
+        "type webchat; the spec's enums lack it.",
+        _webchat_conversations,
     ),
     Gap(
         "speakings listed as a page",

@@ -53,7 +53,6 @@ DEFAULT_DROPPED_EVENT_TYPES = frozenset(
         "message_deleted",
         "conversation_created",
         "conversation_updated",
-        "conversation_message_created",
         "conversation_message_updated",
         "conversation_message_deleted",
         "recording_started",
@@ -146,8 +145,10 @@ class ChannelSettings(_Settings):
     speaking_direction: Literal["in", "out", "both"] = Field(default="both", alias="SPEAKING_DIRECTION")
     # How fast the TTS voice speaks: when a reply may still be playing (barge-in) and when a goodbye ends.
     speech_chars_per_second: float = Field(default=15.0, alias="SPEECH_CHARS_PER_SECOND", gt=0)
-    # Texts within this window of each other are answered together (the latest wins).
+    # Texts within this window of each other are answered together (the latest wins), on every text channel.
     sms_burst_seconds: float = Field(default=1.0, alias="SMS_BURST_SECONDS", ge=0, le=10)
+    # A text thread with no message for this long starts a fresh context, as VoIPBin's managed AI does.
+    conversation_idle_hours: float = Field(default=24.0, alias="CONVERSATION_IDLE_HOURS", gt=0)
     # Where the burst's answer and the hang-up after a goodbye wait (template.yaml: DelayedActionsQueue).
     delayed_actions_queue_url: str = Field(default="", alias="DELAYED_ACTIONS_QUEUE_URL")
     # Opt-in: memory is keyed on a phone number, and callers can spoof caller IDs (README, "Data protection").

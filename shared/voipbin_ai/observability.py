@@ -46,6 +46,7 @@ class Metric(StrEnum):
     FIRST_SAY_MS = "FirstSayMs"  # from this function's start
     # Texts and the web chat.
     SMS_REPLIES = "SmsReplies"
+    CONVERSATION_REPLIES = "ConversationReplies"  # LINE, WhatsApp and VoIPBin's web chat widget
     CHAT_MESSAGES = "ChatMessages"
     CHAT_REPLIES = "ChatReplies"
     CHAT_SESSIONS_REFUSED = "ChatSessionsRefused"

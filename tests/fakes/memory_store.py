@@ -118,9 +118,18 @@ class InMemoryStore:
         our_address: str = "",
         their_address: str = "",
         event_key: str | None = None,
+        fresh_after_seconds: int | None = None,
     ) -> Turn | None:
         with self._lock:
             item = self._sessions.get(conversation_id)
+            now = int(self._clock())
+            replay = item is not None and event_key is not None and item.turn_event == event_key
+            if item is not None and not replay and fresh_after_seconds is not None:
+                last = item.fields.get("last_turn_at", 0)
+                if 0 < last < now - fresh_after_seconds:
+                    item.fields.update(status=STATUS_ACTIVE, context_turn=item.fields["turn"], summary="")
+                    item.fields.pop("ended_at", None)
+                    item.summary_turn = item.fields["turn"]
             if item is not None and (not item.active or (event_key is not None and item.turn_event == event_key)):
                 if event_key is None or item.turn_event != event_key:
                     return None
@@ -142,6 +151,7 @@ class InMemoryStore:
                 )
                 self._sessions[conversation_id] = item
             item.fields["turn"] += 1
+            item.fields["last_turn_at"] = now
             if event_key is not None:
                 item.turn_event = event_key
             session = item.session()
@@ -157,7 +167,9 @@ class InMemoryStore:
                 if written is None or written.text != pending.text:
                     interrupted = pending.interrupted or (written is not None and written.interrupted)
                     messages[pending.turn, pending.role] = pending.model_copy(update={"interrupted": interrupted})
-            return in_the_order_written(messages.values())[-limit:]
+            context_turn = item.fields.get("context_turn", 0) if item else 0
+            current = (m for m in messages.values() if not context_turn or m.turn > context_turn)
+            return in_the_order_written(current)[-limit:]
 
     def record_reply(self, conversation_id: str, reply: ReplySoFar, *, speaking_until_ms: int | None = None) -> bool:
         with self._lock:

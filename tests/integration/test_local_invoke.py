@@ -26,6 +26,7 @@ EVENT_FUNCTIONS = {
     "TranscriptCreatedFunction": "transcript_created.json",
     "CallHangupFunction": "call_hangup.json",
     "InboundSmsFunction": "inbound_sms.json",
+    "ConversationMessageFunction": "conversation_message_created.json",
 }
 
 
@@ -46,8 +47,10 @@ def _log_messages(result: InvokeResult) -> list[str]:
 
 @pytest.fixture
 def services_env(table_env: dict[str, str], fake_openai: FakeOpenAI) -> Iterator[dict[str, str]]:
-    """The table, a VoIPBin simulator that takes env.json's token, and the fake LLM."""
+    """The table, a VoIPBin simulator that takes env.json's token and knows the LINE sample's conversation, the LLM."""
     with VoipbinSimulator(token=ENV_VARS["Parameters"]["VOIPBIN_API_TOKEN"]) as voipbin:
+        line = load_json(EVENTS_DIR / "conversation_message_created.json")["detail"]["data"]
+        voipbin.add_conversation("line", line["source"]["target"], conversation_id=line["conversation_id"])
         yield {**table_env, "VOIPBIN_API_URL": voipbin.base_url, "OPENAI_BASE_URL": fake_openai.base_url}
 
 

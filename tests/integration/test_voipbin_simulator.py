@@ -454,3 +454,51 @@ def test_a_transfer_of_a_call_in_no_conference_bridge_fails_as_voipbin_s_does(ap
 
     # transfer-manager: "no confbridge id found", a bare 500; a call driven by speakings is in no bridge.
     assert response.status_code == 500
+
+
+# --- conversations -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel", ["line", "whatsapp"])
+def test_a_conversation_message_is_sent_and_comes_back_as_created_then_updated(
+    api: httpx2.Client, voipbin_simulator: VoipbinSimulator, receiver: WebhookReceiver, channel: str
+) -> None:
+    voipbin_simulator.webhook_url = receiver.url
+    conversation = voipbin_simulator.add_conversation(channel, "U4af4980629d3c1a7e8b2f5c6d9e0a1b2")
+    incoming = voipbin_simulator.add_conversation_message(conversation["id"], "Hi")
+    receiver.wait_for(2)
+
+    response = api.post(f"conversations/{conversation['id']}/messages", json={"text": "Hello!", "medias": []})
+
+    assert response.status_code == 200
+    sent = response.json()
+    assert (sent["direction"], sent["status"], sent["reference_type"]) == ("outgoing", "done", channel)
+    assert (sent["source"], sent["destination"]) == (incoming["destination"], incoming["source"])
+    deliveries = receiver.wait_for(4)
+    # Each state change sends its events in order; the conversation's and the customer's message may cross.
+    assert sorted(delivery.event_type for delivery in deliveries[:2]) == [
+        "conversation_created",
+        "conversation_message_created",  # the customer's, incoming
+    ]
+    assert [delivery.event_type for delivery in deliveries[2:]] == [
+        "conversation_message_created",  # ours, outgoing, progressing: the echo
+        "conversation_message_updated",  # ours, done
+    ]
+    echo = json.loads(deliveries[2].body)["data"]
+    assert (echo["id"], echo["direction"], echo["status"], echo["text"]) == (
+        sent["id"],
+        "outgoing",
+        "progressing",
+        "Hello!",
+    )
+
+
+def test_a_conversation_message_needs_text_and_medias_and_a_known_conversation(
+    api: httpx2.Client, voipbin_simulator: VoipbinSimulator
+) -> None:
+    conversation = voipbin_simulator.add_conversation("webchat", str(uuid.uuid4()))
+
+    assert api.post(f"conversations/{conversation['id']}/messages", json={"text": "Hi"}).status_code == 400
+    assert api.post(f"conversations/{uuid.uuid4()}/messages", json={"text": "Hi", "medias": []}).status_code == 404
+    answered = api.post(f"conversations/{conversation['id']}/messages", json={"text": "Hi", "medias": []})
+    assert (answered.status_code, answered.json()["reference_id"]) == (200, answered.json()["id"])

@@ -31,6 +31,29 @@ def test_the_layer_ships_a_valid_default_agent() -> None:
     }
 
 
+def test_the_default_agent_answers_on_line_whatsapp_and_the_web_chat_widget_in_their_formats() -> None:
+    channels = config.agent_config().channels
+
+    assert all(channels.serves(channel) for channel in ("line", "whatsapp", "webchat"))
+    assert [rules.formatting for rules in (channels.line, channels.whatsapp, channels.webchat) if rules] == [
+        "plain",
+        "whatsapp",
+        "plain",
+    ]
+
+
+def test_a_conversation_channel_without_rules_is_not_served() -> None:
+    from tests.fakes.in_process import DEFAULT_AGENT
+
+    data = DEFAULT_AGENT.model_dump()
+    del data["channels"]["line"]
+    channels = AgentConfig.model_validate(data).channels
+
+    assert not channels.serves("line") and channels.serves("whatsapp")
+    with pytest.raises(ValueError, match="no rules for the line channel"):
+        channels.of("line")
+
+
 def test_a_local_file_replaces_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = default_agent_data() | {"name": "Bob", "greeting": "Hi, Bob here."}
     path = tmp_path / "agent.json"

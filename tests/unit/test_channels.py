@@ -1,8 +1,8 @@
-"""Text made fit for each channel: no markdown read aloud, SMS within its segments."""
+"""Text made fit for each channel: no markdown read aloud, SMS within its segments, messaging apps' formats."""
 
 import pytest
 
-from voipbin_ai.ai.channels import fit_sms, plain_text, sms_capacity, sms_length, speakable
+from voipbin_ai.ai.channels import fit_message, fit_sms, plain_text, sms_capacity, sms_length, speakable, whatsapp_text
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,25 @@ def test_a_long_sms_is_cut_at_a_word_to_fit(word: str, segments: int) -> None:
     assert units <= sms_capacity(segments, gsm=gsm)
     assert fitted.endswith("...")
     assert fitted.removesuffix("...").split(" ")[-1] == word  # never half a word
+
+
+@pytest.mark.parametrize(
+    ("markdown", "whatsapp"),
+    [
+        ("We open at **8:00** on _Saturday_.", "We open at *8:00* on _Saturday_."),
+        ("An *italic* word and ~~old~~ price", "An _italic_ word and ~old~ price"),
+        ("## Hours\n- Mon-Fri 8-18\n- Sat 9-13", "Hours\n- Mon-Fri 8-18\n- Sat 9-13"),
+        ("See [our site](https://example.com/dental).", "See our site (https://example.com/dental)."),
+    ],
+)
+def test_whatsapp_text_writes_markdown_in_whatsapps_own_marks(markdown: str, whatsapp: str) -> None:
+    assert whatsapp_text(markdown) == whatsapp
+
+
+def test_a_messaging_reply_is_formatted_then_cut_at_a_word() -> None:
+    text = "**Yes.** " + "word " * 50
+
+    assert fit_message(text, max_characters=100, formatting="markdown") == text.strip()[:97].rpartition(" ")[0] + "..."
+    plain = fit_message(text, max_characters=30, formatting="plain")
+    assert plain == "Yes. word word word word..." and len(plain) <= 30
+    assert fit_message("**Yes**", max_characters=30, formatting="whatsapp") == "*Yes*"

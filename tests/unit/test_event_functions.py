@@ -21,6 +21,7 @@ CASES = [
     ("transcript_created", "transcribe_speech_started.json"),
     ("call_hangup", "call_hangup.json"),
     ("inbound_sms", "inbound_sms.json"),
+    ("conversation_message_created", "conversation_message_created.json"),
 ]
 
 

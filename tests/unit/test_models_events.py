@@ -42,6 +42,7 @@ EXPECTED_MODELS: dict[str, type[BaseModel]] = {
     "call_hangup.json": CallEvent,
     "call_progressing.json": CallEvent,
     "conversation_message_created.inbound_sms.json": ConversationMessageEvent,
+    "conversation_message_created.line.json": ConversationMessageEvent,
     "message_created.inbound_sms.json": MessageEvent,
     "speaking_started.NOT_A_WEBHOOK.json": UnhandledEvent,
     "speaking_stopped.NOT_A_WEBHOOK.json": UnhandledEvent,

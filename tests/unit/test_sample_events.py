@@ -17,6 +17,7 @@ EVENTBRIDGE_SAMPLES = {
     "transcribe_speech_started.json": ("transcribe_speech_started.json", "TranscriptCreatedFunction"),
     "call_hangup.json": ("call_hangup.json", "CallHangupFunction"),
     "inbound_sms.json": ("message_created.inbound_sms.json", "InboundSmsFunction"),
+    "conversation_message_created.json": ("conversation_message_created.line.json", "ConversationMessageFunction"),
 }
 SECRET = load_json(EVENTS_DIR / "env.json")["Parameters"]["VOIPBIN_WEBHOOK_SECRET"]
 

@@ -141,8 +141,8 @@ def test_a_burst_of_texts_is_answered_once_after_its_window(
         reply_to_sms(text(words), event_key=f"e{n}", services=services)
 
     assert [(action.kind, action.turn, seconds) for action, seconds in later.queued] == [
-        ("answer_sms", 1, 1.0),  # SMS_BURST_SECONDS, waited in the queue rather than in a function
-        ("answer_sms", 2, 1.0),
+        ("answer_text", 1, 1.0),  # SMS_BURST_SECONDS, waited in the queue rather than in a function
+        ("answer_text", 2, 1.0),
     ]
     assert sent(simulator) == [] and llm.requests == []
     later.run_all(services)

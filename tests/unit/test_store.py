@@ -198,6 +198,78 @@ def test_history_puts_a_burst_in_the_order_it_was_written_not_processed(store: C
     assert [m.sent_at_ms for m in history] == [1_000, 2_000, 3_000, None, 500]
 
 
+class Clock:
+    """Epoch seconds that a test moves on."""
+
+    def __init__(self) -> None:
+        self.now = float(NOW)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["dynamodb", "in-memory"])
+def clocked(request: pytest.FixtureRequest) -> tuple[ConversationStore, Clock]:
+    """Each implementation, on a clock the test moves."""
+    clock = Clock()
+    if request.param == "in-memory":
+        return InMemoryStore(clock=clock), clock
+    return DynamoDBStore(request.getfixturevalue("moto_table"), ttl_seconds=3600, clock=clock), clock
+
+
+def text_turn(store: ConversationStore, key: str) -> int | None:
+    """One message of an SMS thread that starts afresh after an hour without one."""
+    turn = store.take_turn(SMS, channel="sms", open_if_missing=True, event_key=key, fresh_after_seconds=3600)
+    return turn.number if turn else None
+
+
+def test_a_thread_idle_for_longer_than_its_window_starts_a_fresh_context(
+    clocked: tuple[ConversationStore, Clock],
+) -> None:
+    store, clock = clocked
+    assert text_turn(store, "e1") == 1
+    assert replied(store, SMS, 1, "We open at eight.", user_text="When do you open?")
+    assert store.save_summary(SMS, "They asked when we open.", through_turn=1)
+    clock.now += 3599
+    assert text_turn(store, "e2") == 2  # within the window: the same context
+    store.record_user_message(SMS, 2, "Thanks", sent_at_ms=None)
+
+    clock.now += 3601
+    assert text_turn(store, "e3") == 3
+
+    session = store.get_session(SMS)
+    assert session is not None
+    assert (session.context_turn, session.summary, session.summary_turn, session.active) == (2, "", 2, True)
+    store.record_user_message(SMS, 3, "Hello again", sent_at_ms=None)
+    assert [message.text for message in store.history(SMS, limit=10)] == ["Hello again"]
+    assert not store.save_summary(SMS, "older", through_turn=2)
+
+
+def test_an_ended_thread_opens_again_once_idle(clocked: tuple[ConversationStore, Clock]) -> None:
+    store, clock = clocked
+    assert text_turn(store, "e1") == 1
+    store.end_conversation(SMS, channel="sms")
+    assert text_turn(store, "e2") is None
+
+    clock.now += 7200
+
+    assert text_turn(store, "e3") == 2
+    session = store.get_session(SMS)
+    assert session is not None and session.active and session.ended_at is None
+
+
+def test_a_redelivery_after_the_window_gets_its_own_turn_back(clocked: tuple[ConversationStore, Clock]) -> None:
+    store, clock = clocked
+    assert text_turn(store, "e1") == 1
+    clock.now += 7200
+    assert text_turn(store, "e2") == 2
+
+    clock.now += 7200
+    turn = store.take_turn(SMS, channel="sms", open_if_missing=True, event_key="e2", fresh_after_seconds=3600)
+
+    assert turn is not None and (turn.number, turn.replayed) == (2, True)
+
+
 def test_an_ended_conversation_takes_no_turn_and_records_nothing(store: ConversationStore) -> None:
     open_call(store)
     turn = store.take_turn(CALL, channel="voice", open_if_missing=False)

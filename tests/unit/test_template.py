@@ -20,6 +20,7 @@ EVENT_FUNCTIONS = {
     "TranscriptCreatedFunction": {"transcript_created", "transcribe_speech_started"},
     "CallHangupFunction": {"call_hangup"},
     "InboundSmsFunction": {"message_created"},
+    "ConversationMessageFunction": {"conversation_message_created"},
 }
 
 
@@ -303,6 +304,12 @@ def test_each_function_may_read_only_the_secrets_it_reads() -> None:
         "TranscriptCreatedFunction": {"VoipbinCredentialName", "OpenAIApiKeyName", "AgentConfigParameter"},
         "CallHangupFunction": {"VoipbinCredentialName", "OpenAIApiKeyName", "AgentConfigParameter", "PhoneIdPepper"},
         "InboundSmsFunction": {"VoipbinCredentialName", "OpenAIApiKeyName", "AgentConfigParameter", "PhoneIdPepper"},
+        "ConversationMessageFunction": {
+            "VoipbinCredentialName",
+            "OpenAIApiKeyName",
+            "AgentConfigParameter",
+            "PhoneIdPepper",
+        },
         "WebChatFunction": {"OpenAIApiKeyName", "AgentConfigParameter", "ChatSessionKey"},
         "DelayedActionFunction": {"VoipbinCredentialName", "OpenAIApiKeyName", "AgentConfigParameter", "PhoneIdPepper"},
     }
@@ -320,7 +327,7 @@ def test_only_the_functions_that_leave_work_for_later_may_queue_it() -> None:
         if function["Properties"].get("Environment", {}).get("Variables", {}).get("DELAYED_ACTIONS_QUEUE_URL")
     }
 
-    assert senders == queue_urls == {"TranscriptCreatedFunction", "InboundSmsFunction"}
+    assert senders == queue_urls == {"TranscriptCreatedFunction", "InboundSmsFunction", "ConversationMessageFunction"}
     queue = resources("AWS::SQS::Queue")["DelayedActionsQueue"]
     assert queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     (consumer,) = resources("AWS::Serverless::Function")["DelayedActionFunction"]["Properties"]["Events"].values()

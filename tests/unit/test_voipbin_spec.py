@@ -46,6 +46,9 @@ class Checked:
     def spare_call(self) -> str:
         return str(self.simulator.add_call()["id"])
 
+    def conversation_id(self, channel: str) -> str:
+        return str(self.simulator.add_conversation(channel, "U4af4980629d3c1a7e8b2f5c6d9e0a1b2")["id"])
+
 
 @pytest.fixture
 def checked(voipbin: VoipbinClient, spec_check: SpecCheckedTransport, simulator: VoipbinSimulator) -> Checked:
@@ -87,6 +90,10 @@ CLIENT_CALLS: dict[str, tuple[str, Callable[[Checked], object]]] = {
     "send_message": ("send_message", lambda c: c.client.send_message(OURS, [THEIRS], "Your order ships today.")),
     "get_call": ("get_call", lambda c: c.client.get_call(c.call_id)),
     "hangup_call": ("hangup_call", lambda c: c.client.hangup_call(c.call_id)),
+    "send_conversation_message": (
+        "send_conversation_message",
+        lambda c: c.client.send_conversation_message(c.conversation_id("line"), "We open at eight."),
+    ),
 }
 
 

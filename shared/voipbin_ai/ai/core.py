@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from voipbin_ai.ai.channels import fit_sms, speakable
+from voipbin_ai.ai.channels import fit_message, fit_sms, speakable
 from voipbin_ai.ai.llm import ChatMessage, LanguageModel, ToolCallRequest, Usage
 from voipbin_ai.ai.tools import ToolBox, ToolContext
 from voipbin_ai.exceptions import LlmError, LlmTimeoutError
-from voipbin_ai.models.agent import AgentConfig, ChannelRules, SmsRules
+from voipbin_ai.models.agent import AgentConfig, ChannelRules, MessagingRules, SmsRules
 from voipbin_ai.models.session import HistoryMessage, Session
 from voipbin_ai.observability import logger
 from voipbin_ai.sentences import SentenceChunker
@@ -40,6 +40,8 @@ class Conversation:
     history: Sequence[HistoryMessage] = ()
     summary: str = ""
     memory: str = ""
+    # Turns before the conversation's current context (Session.context_turn): the turn limit counts after them.
+    context_turn: int = 0
 
 
 @dataclass
@@ -100,7 +102,7 @@ class Engine:
     def _pieces(self, conversation: Conversation, user_text: str, reply: Reply) -> Iterator[str]:
         context = conversation.context
         rules = self.agent.channels.of(context.channel)
-        if context.turn > self.agent.limits.max_turns:
+        if context.turn - conversation.context_turn > self.agent.limits.max_turns:
             reply.ends_conversation = True
             if context.channel == "voice":
                 reply.after_reply.append(_END_CALL)
@@ -239,6 +241,8 @@ class _Shaper:
         text = "".join(self._text).strip()
         if isinstance(self._rules, SmsRules):
             text = fit_sms(text, max_segments=self._rules.max_segments)
+        elif isinstance(self._rules, MessagingRules):
+            text = fit_message(text, max_characters=self._rules.max_characters, formatting=self._rules.formatting)
         return [text] if text else []
 
 

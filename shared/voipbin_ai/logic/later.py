@@ -5,7 +5,7 @@ message delivered twice (SQS delivers at least once) or after a newer turn does 
 """
 
 from voipbin_ai.logic.services import Services
-from voipbin_ai.logic.sms import answer_sms_turn
+from voipbin_ai.logic.texts import answer_text_turn
 from voipbin_ai.logic.voice import run_after_reply
 from voipbin_ai.models.later import DelayedAction
 from voipbin_ai.observability import logger
@@ -14,7 +14,7 @@ from voipbin_ai.observability import logger
 def run_delayed(action: DelayedAction, services: Services) -> None:
     """Run one delayed action."""
     logger.append_keys(conversation_id=action.conversation_id, turn=action.turn, delayed_kind=action.kind)
-    if action.kind == "answer_sms":
-        answer_sms_turn(action.conversation_id, action.turn, services)
+    if action.kind == "answer_text":
+        answer_text_turn(action.conversation_id, action.turn, services)
     else:
         run_after_reply(action, services)

@@ -5,7 +5,7 @@ SSM parameter (config.agent_config). Nothing of what the agent says or may do is
 """
 
 import ipaddress
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -39,16 +39,41 @@ class SmsRules(ChannelRules):
     max_segments: int = Field(default=2, ge=1, le=10)
 
 
+class MessagingRules(ChannelRules):
+    """A messaging app (LINE, WhatsApp, VoIPBin's web chat widget) also has a length and its own formatting."""
+
+    max_characters: int = Field(
+        default=1000, ge=1, le=4096, description="Replies are cut at a word to fit (WhatsApp takes 4096 at most)."
+    )
+    formatting: Literal["plain", "whatsapp", "markdown"] = Field(
+        default="plain",
+        description="plain: markdown reduced to its words; whatsapp: WhatsApp's *bold* and _italic_; markdown: as is.",
+    )
+
+
 class Channels(_Config):
-    """The rules of each channel."""
+    """The rules of each channel.
+
+    A conversation channel of VoIPBin's without rules here is not answered: a deployment opts in to LINE,
+    WhatsApp or VoIPBin's web chat widget by writing its rules.
+    """
 
     voice: ChannelRules
     sms: SmsRules
     chat: ChannelRules
+    line: MessagingRules | None = None
+    whatsapp: MessagingRules | None = None
+    webchat: MessagingRules | None = None
+
+    def serves(self, channel: Channel) -> bool:
+        """Whether the agent has rules for a channel, and so answers on it."""
+        return getattr(self, channel) is not None
 
     def of(self, channel: Channel) -> ChannelRules:
-        """The rules of one channel."""
-        rules: ChannelRules = getattr(self, channel)
+        """The rules of one channel (one it serves)."""
+        rules: ChannelRules | None = getattr(self, channel)
+        if rules is None:
+            raise ValueError(f"the agent has no rules for the {channel} channel")
         return rules
 
 

@@ -1,7 +1,7 @@
 """Work that must happen a little later than the event that asked for it, as the queue carries it.
 
-Two kinds: the answer to an SMS once its burst window has passed (answer_sms), and a tool's effect once the
-words before it have been heard (after_reply: end_call's hang-up, transfer_call's transfer). Either is
+Two kinds: the answer to a text thread once its burst window has passed (answer_text), and a tool's effect once the
+words before it have been heard (after_reply: end_call's hang-up). Either is
 for one turn of one conversation, and moot once a newer turn has been taken (but the hang-up at the turn
 limit) or the conversation ended.
 """
@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-DelayedKind = Literal["answer_sms", "after_reply"]
+DelayedKind = Literal["answer_text", "after_reply"]
 
 
 class DelayedAction(BaseModel):

@@ -1,4 +1,7 @@
-"""Conversations as this backend keeps them: one per call, per SMS thread (our number, theirs) or web chat.
+"""Conversations as this backend keeps them: one per call, SMS thread, VoIPBin conversation or web chat.
+
+An SMS thread is between our number and theirs; a VoIPBin conversation carries LINE, WhatsApp or VoIPBin's
+web chat widget; a web chat is a session of POST /chat.
 
 These are the domain shapes the logic works with; how they sit in DynamoDB is store/dynamodb.py's business.
 A conversation id never holds a phone number, because ids go into every log line.
@@ -14,7 +17,11 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Channel = Literal["voice", "sms", "chat"]
+Channel = Literal["voice", "sms", "chat", "line", "whatsapp", "webchat"]
+# The channels VoIPBin's conversations carry besides SMS, named as its reference_type names them.
+ConversationChannel = Literal["line", "whatsapp", "webchat"]
+# Channels of text threads: each message is recorded, the burst's latest answered, the reply sent back.
+TextChannel = Literal["sms", "line", "whatsapp", "webchat"]
 ConversationStatus = Literal["active", "ended"]
 Role = Literal["user", "assistant"]
 
@@ -35,6 +42,21 @@ def call_of_conversation(conversation_id: str) -> str:
     if not conversation_id.startswith(_CALL_PREFIX):
         raise ValueError(f"not a call's conversation: {conversation_id}")
     return conversation_id.removeprefix(_CALL_PREFIX)
+
+
+_VOIPBIN_CONVERSATION_PREFIX: Final = "conversation:"
+
+
+def voipbin_conversation_id(conversation_id: str) -> str:
+    """The conversation of a VoIPBin conversation (its id is a UUID of VoIPBin's, not personal data)."""
+    return f"{_VOIPBIN_CONVERSATION_PREFIX}{conversation_id}"
+
+
+def voipbin_conversation_of(conversation_id: str) -> str:
+    """VoIPBin's conversation id of one of ours (voipbin_conversation_id, read back)."""
+    if not conversation_id.startswith(_VOIPBIN_CONVERSATION_PREFIX):
+        raise ValueError(f"not a VoIPBin conversation: {conversation_id}")
+    return conversation_id.removeprefix(_VOIPBIN_CONVERSATION_PREFIX)
 
 
 def chat_conversation_id(session_id: str) -> str:
@@ -87,6 +109,9 @@ class Session(_Model):
     # The rolling summary of the turns before summary_turn + 1, which the LLM no longer sees verbatim.
     summary: str = ""
     summary_turn: int = 0
+    # The last turn before the current context: a text thread idle long enough starts afresh after it
+    # (take_turn's fresh_after_seconds), with no history, summary or turns counted from before.
+    context_turn: int = 0
     # What this contact said on other channels before (cross-channel memory), copied in when the call began.
     memory: str = ""
     # How often each tool with a per-conversation limit has run (send_sms).

@@ -49,6 +49,9 @@ MESSAGE_DIRECTION_OUTBOUND: Final = "outbound"
 
 CONVERSATION_MESSAGE_DIRECTION_INCOMING: Final = "incoming"
 CONVERSATION_MESSAGE_DIRECTION_OUTGOING: Final = "outgoing"
+# A conversation message's channel: "message" is an SMS (answered from its message_created instead).
+CONVERSATION_REFERENCE_TYPE_SMS: Final = "message"
+CONVERSATION_REFERENCE_TYPES_ANSWERED: Final = ("line", "whatsapp", "webchat")
 
 ADDRESS_TYPE_TEL: Final = "tel"
 # What a transcribe or speaking is attached to.

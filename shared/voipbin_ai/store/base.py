@@ -20,7 +20,7 @@ class ToolLedger(Protocol):
         """Claim a tool call's side effect for this turn: None when claimed now (run it), else the earlier claim.
 
         An earlier claim that is not done means the earlier delivery failed somewhere in the side effect: it
-        is not run again, since it may have happened (at most once beats twice for an SMS or a transfer).
+        is not run again, since it may have happened (at most once beats twice for an SMS).
         """
         ...
 
@@ -37,7 +37,10 @@ class SummaryStore(Protocol):
     """What the engine reads and writes for the rolling summary."""
 
     def history(self, conversation_id: str, *, limit: int) -> list[HistoryMessage]:
-        """The last `limit` messages in the order written (in_the_order_written), the pending reply included."""
+        """The last `limit` messages of the current context in the order written (in_the_order_written).
+
+        The pending reply is included; messages of turns up to Session.context_turn are not.
+        """
         ...
 
     def save_summary(self, conversation_id: str, summary: str, *, through_turn: int) -> bool:
@@ -83,13 +86,15 @@ class ConversationStore(ToolLedger, SummaryStore, Protocol):
         our_address: str = "",
         their_address: str = "",
         event_key: str | None = None,
+        fresh_after_seconds: int | None = None,
     ) -> Turn | None:
         """The conversation's next turn number, taken atomically; None when it has ended or is unknown.
 
         A call must exist first (call_progressing opens it; a transcript may come before that). SMS and
         chat conversations open on their first message (open_if_missing). The same event_key again, while
         its turn is still the latest, gets that turn back (replayed), so a redelivered event redoes its own
-        turn rather than taking a new one.
+        turn rather than taking a new one. With fresh_after_seconds, a conversation whose last turn is older
+        than that starts a fresh context with this turn (Session.context_turn), even when it had ended.
         """
         ...
 

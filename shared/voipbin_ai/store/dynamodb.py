@@ -122,6 +122,7 @@ def _session(item: Mapping[str, Any]) -> Session:
         their_address=_text(item, "their_address"),
         summary=_text(item, "summary"),
         summary_turn=_number(item, "summary_turn"),
+        context_turn=_number(item, "context_turn"),
         memory=_text(item, "memory"),
         tool_uses={
             name.removeprefix(_TOOL_USES_PREFIX): int(value["N"])
@@ -278,13 +279,15 @@ class DynamoDBStore:
         our_address: str = "",
         their_address: str = "",
         event_key: str | None = None,
+        fresh_after_seconds: int | None = None,
     ) -> Turn | None:
-        """One update: ADD turn under the status (and event key) condition.
+        """One update: ADD turn under the status (and event key, and idleness) condition.
 
-        The item a failed condition returns tells a replay of the same event from an ended conversation.
+        The item a failed condition returns tells a replay of the same event, or an idle conversation (whose
+        context a second update restarts), from an ended conversation.
         """
         now = int(self._clock())
-        sets = ["updated_at = :now", "#ttl = :e"]
+        sets = ["updated_at = :now", "#ttl = :e", "last_turn_at = :now"]
         values: Item = {":one": _n(1), ":now": _n(now), ":e": _n(now + self._ttl_seconds), ":active": _s(STATUS_ACTIVE)}
         if open_if_missing:
             sets += [
@@ -308,6 +311,9 @@ class DynamoDBStore:
             sets.append("turn_event = :event")
             values[":event"] = _s(event_key)
             condition += " AND (attribute_not_exists(turn_event) OR turn_event <> :event)"
+        if fresh_after_seconds is not None:
+            values[":cutoff"] = _n(now - fresh_after_seconds)
+            condition += " AND (attribute_not_exists(last_turn_at) OR last_turn_at >= :cutoff)"
         try:
             response = self._call(
                 self.client.update_item,
@@ -322,10 +328,55 @@ class DynamoDBStore:
             )
         except _ConditionFailed as failed:
             earlier = failed.item
-            if event_key is None or not earlier or _text(earlier, "turn_event") != event_key:
-                return None
-            session = _session(earlier)
-            return Turn(number=session.turn, session=session, replayed=True) if session.active else None
+            if earlier and event_key is not None and _text(earlier, "turn_event") == event_key:
+                session = _session(earlier)
+                return Turn(number=session.turn, session=session, replayed=True) if session.active else None
+            if (
+                earlier
+                and fresh_after_seconds is not None
+                and 0 < _number(earlier, "last_turn_at") < now - fresh_after_seconds
+            ):
+                return self._restart_context(conversation_id, earlier, event_key=event_key, now=now)
+            return None
+        session = _session(response["Attributes"])
+        return Turn(number=session.turn, session=session)
+
+    def _restart_context(
+        self, conversation_id: str, earlier: Mapping[str, Any], *, event_key: str | None, now: int
+    ) -> Turn | None:
+        """The next turn of an idle conversation, as the first of a fresh context (ended or not).
+
+        Conditional on the idle turn still being the latest; when another event restarted it first, that one's
+        context is this turn's too.
+        """
+        values: Item = {
+            ":one": _n(1),
+            ":now": _n(now),
+            ":e": _n(now + self._ttl_seconds),
+            ":active": _s(STATUS_ACTIVE),
+            ":turn": _n(_number(earlier, "turn")),
+            ":seen": _n(_number(earlier, "last_turn_at")),
+        }
+        sets = (
+            "updated_at = :now, #ttl = :e, last_turn_at = :now, #status = :active, "
+            "context_turn = :turn, summary_turn = :turn"
+        )
+        if event_key is not None:
+            sets += ", turn_event = :event"
+            values[":event"] = _s(event_key)
+        try:
+            response = self._call(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=_session_key(conversation_id),
+                UpdateExpression=f"SET {sets} REMOVE summary, ended_at ADD turn :one",
+                ConditionExpression="turn = :turn AND last_turn_at = :seen",
+                ExpressionAttributeNames={"#status": "status", "#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except _ConditionFailed:
+            return None
         session = _session(response["Attributes"])
         return Turn(number=session.turn, session=session)
 
@@ -356,7 +407,10 @@ class DynamoDBStore:
             if written is None or written.text != pending.text:
                 interrupted = pending.interrupted or (written is not None and written.interrupted)
                 messages[pending.turn, pending.role] = pending.model_copy(update={"interrupted": interrupted})
-        return in_the_order_written(messages.values())[-limit:]
+        # A fresh context (context_turn > 0) leaves the turns before it out; a call's greeting is turn 0.
+        context_turn = _number(session, "context_turn") if session else 0
+        current = (message for message in messages.values() if not context_turn or message.turn > context_turn)
+        return in_the_order_written(current)[-limit:]
 
     def record_reply(self, conversation_id: str, reply: ReplySoFar, *, speaking_until_ms: int | None = None) -> bool:
         """Record a turn's reply so far on the session, while the turn is the latest and the conversation active.

@@ -8,11 +8,11 @@ against the contract.
 from collections.abc import Sequence
 from typing import Protocol
 
-from voipbin_ai.models.voipbin import Address, Call, Message, Page, Speaking, Transcribe
+from voipbin_ai.models.voipbin import Address, Call, ConversationMessage, Message, Page, Speaking, Transcribe
 
 
 class VoipbinApi(Protocol):
-    """Speakings (TTS into a call), transcribes (STT), messages and calls."""
+    """Speakings (TTS into a call), transcribes (STT), messages, conversations and calls."""
 
     def create_speaking(
         self, reference_id: str, *, language: str = "", provider: str = "", voice_id: str = "", direction: str = ""
@@ -50,6 +50,10 @@ class VoipbinApi(Protocol):
 
     def send_message(self, source: Address, destinations: Sequence[Address], text: str) -> Message:
         """Send an SMS."""
+        ...
+
+    def send_conversation_message(self, conversation_id: str, text: str) -> ConversationMessage:
+        """Send a text into a VoIPBin conversation (LINE, WhatsApp, its web chat widget)."""
         ...
 
     def hangup_call(self, call_id: str) -> Call:

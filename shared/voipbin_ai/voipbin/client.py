@@ -11,7 +11,7 @@ server's Retry-After on 429. Other 4xx are never retried.
 
 * Safe to repeat (GETs; stop, flush, delete, hangup: repeating them changes nothing): retried on any
   transport error (connect, timeout, dropped connection) and on any 5xx or 429.
-* Not safe to repeat (create speaking, say, create transcribe, send message): a second
+* Not safe to repeat (create speaking, say, create transcribe, send a message): a second
   /say after a lost answer would speak a sentence twice, a second send a second SMS. Retried only when
   the request provably did not run: connect errors and pool timeouts (nothing was sent), 429 (the rate
   limiter answers before any handler), 503 except REQUEST_TIMEOUT (the backend was unreachable; a
@@ -45,6 +45,7 @@ from voipbin_ai.models.voipbin import (
     Address,
     ApiErrorBody,
     Call,
+    ConversationMessage,
     Message,
     Page,
     Speaking,
@@ -370,6 +371,18 @@ class VoipbinClient:
             "text": text,
         }
         return self._call(Message, "POST", "messages", json=body, repeatable=False, deadline=deadline)
+
+    def send_conversation_message(
+        self, conversation_id: str, text: str, *, deadline: float | None = None
+    ) -> ConversationMessage:
+        """Send a text into a VoIPBin conversation (LINE, WhatsApp, web chat widget) through its own channel.
+
+        medias is required by VoIPBin even when empty (CONTRACT §11). The answer is the outgoing message;
+        its conversation_message_created (direction outgoing) comes as a webhook too.
+        """
+        body = {"text": text, "medias": []}
+        path = f"conversations/{_segment(conversation_id)}/messages"
+        return self._call(ConversationMessage, "POST", path, json=body, repeatable=False, deadline=deadline)
 
     def get_call(self, call_id: str, *, deadline: float | None = None) -> Call:
         """One call."""
