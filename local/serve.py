@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             stack = LocalStack({**backing.environment, "EVENT_BUS_NAME": "voipbin-ai-local"}, port=args.port)
             with stack.running():
-                print(f"Webhook: {stack.webhook_url}   Chat: {stack.route_url('WebChatFunction')}")
+                print(f"Webhook: {stack.webhook_url}   Chat page: {stack.route_url('WebChatFunction', 'GET')}")
                 print(f"LLM: {backing.llm}. Tunnel it, e.g. `cloudflared tunnel --url {stack.url}`, then set")
                 print("webhook_uri to https://<tunnel>/webhooks/voipbin (PUT /v1.0/customer). Ctrl-C stops.")
                 with contextlib.suppress(KeyboardInterrupt):

@@ -140,9 +140,10 @@ class LocalStack:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def route_url(self, function: str, **parameters: str) -> str:
-        """The URL of a function's route (the webhook, the chat), its path parameters filled in."""
-        return self.url + next(route.path for route in self.routes if route.function == function).format(**parameters)
+    def route_url(self, function: str, method: str = "POST", **parameters: str) -> str:
+        """The URL of a function's route (the webhook, the chat, the chat page), its path parameters filled in."""
+        path = next(route.path for route in self.routes if (route.function, route.method) == (function, method))
+        return self.url + path.format(**parameters)
 
     @property
     def webhook_url(self) -> str:
@@ -291,10 +292,16 @@ def _api_handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
 
         protocol_version = "HTTP/1.1"
 
+        def do_GET(self) -> None:
+            self._answer("GET")
+
         def do_POST(self) -> None:
+            self._answer("POST")
+
+        def _answer(self, method: str) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             try:
-                status, headers, data = stack.answer("POST", self.path.split("?")[0], dict(self.headers), body)
+                status, headers, data = stack.answer(method, self.path.split("?")[0], dict(self.headers), body)
             except Exception as error:  # API Gateway answers 500 when the function fails
                 status, headers, data = 500, {}, json.dumps({"message": f"Internal Server Error: {error}"}).encode()
             self.send_response(status)

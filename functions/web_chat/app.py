@@ -1,6 +1,11 @@
-"""POST /chat: the website's chat. {"session_id", "message"} -> {"response", "session_id"}, the same AI core."""
+"""POST /chat: the website's chat. {"session_id", "message"} -> {"response", "session_id"}, the same AI core.
 
-from typing import Any
+GET /, /widget.js and /widget.css: the chat page and its embeddable widget (static/), on the chat's own origin.
+"""
+
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -21,6 +26,25 @@ from voipbin_ai.models.chat import ChatRequest, ChatResponse
 from voipbin_ai.observability import Metric, emit_metric, logger, metrics
 
 CHAT_PATH = "/chat"
+STATIC_DIR: Final = Path(__file__).with_name("static")
+# Path -> (file, content type). The page is the chat's own; the widget's files are loaded by other sites too.
+PAGE_FILES: Final = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/widget.js": ("widget.js", "text/javascript; charset=utf-8"),
+    "/widget.css": ("widget.css", "text/css; charset=utf-8"),
+}
+# Scripts and styles only from this origin (no inline code: a reply injected as HTML could not run), requests
+# only to it, and never in a frame. Another site embeds the widget with a script tag, under its own policy.
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Strict-Transport-Security": "max-age=31536000",
+}
 
 # enable_validation: a body that is not a ChatRequest gets a 422 before our code runs.
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -38,6 +62,28 @@ def chat(request: ChatRequest) -> ChatResponse:
         services=Services.default(),
     )
     return ChatResponse(response=answer.text, session_id=answer.session_id)
+
+
+@app.get("/")
+@app.get("/widget.js")
+@app.get("/widget.css")
+def page() -> Response[str]:
+    """The chat page, or one of the widget's files: read from the function's code, once per container."""
+    path = app.current_event.path
+    emit_metric(Metric.CHAT_PAGE_FILES_SERVED)
+    name, content_type = PAGE_FILES[path]
+    headers = {
+        **SECURITY_HEADERS,
+        # The page may change with a deploy; the widget's files may be loaded by any site that embeds it.
+        "Cache-Control": "no-cache" if path == "/" else "public, max-age=300",
+        "Cross-Origin-Resource-Policy": "same-origin" if path == "/" else "cross-origin",
+    }
+    return Response(status_code=200, content_type=content_type, body=_static(name), headers=headers)
+
+
+@cache
+def _static(name: str) -> str:
+    return (STATIC_DIR / name).read_text(encoding="utf-8")
 
 
 @app.exception_handler(RequestValidationError)

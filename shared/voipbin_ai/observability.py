@@ -47,6 +47,7 @@ class Metric(StrEnum):
     # Texts and the web chat.
     SMS_REPLIES = "SmsReplies"
     CONVERSATION_REPLIES = "ConversationReplies"  # LINE, WhatsApp and VoIPBin's web chat widget
+    CHAT_PAGE_FILES_SERVED = "ChatPageFilesServed"  # the chat page and its widget's files (GET)
     CHAT_MESSAGES = "ChatMessages"
     CHAT_REPLIES = "ChatReplies"
     CHAT_SESSIONS_REFUSED = "ChatSessionsRefused"

@@ -78,7 +78,7 @@ def test_the_web_chat_sample_is_a_valid_chat_request_on_the_chat_route() -> None
     event = load_json(EVENTS_DIR / "web_chat.json")
 
     assert ChatRequest.model_validate_json(event["body"]).message
-    (route,) = [r for r in routes_from_template() if r.function == "WebChatFunction"]
+    (route,) = [r for r in routes_from_template() if (r.function, r.method) == ("WebChatFunction", "POST")]
     assert (route.method, route.path) == (event["requestContext"]["http"]["method"], event["rawPath"])
 
 

@@ -220,6 +220,22 @@ def test_the_webhook_and_chat_routes_are_throttled_apart_and_chat_tighter() -> N
     assert chat["ThrottlingBurstLimit"] < webhook["ThrottlingBurstLimit"]
 
 
+def test_the_chat_page_is_on_the_chat_api_throttled_as_the_chat_and_an_output() -> None:
+    events = resources("AWS::Serverless::Function")["WebChatFunction"]["Properties"]["Events"]
+
+    # The chat API's DefaultRouteSettings throttle every route of it alike; no route sets its own.
+    assert resources("AWS::Serverless::HttpApi")["ChatApi"]["Properties"]["DefaultRouteSettings"]
+    for name, event in events.items():
+        assert event["Properties"]["ApiId"] == {"Ref": "ChatApi"}, name
+        assert "RouteSettings" not in event["Properties"], name
+    assert {event["Properties"]["Path"] for event in events.values() if event["Properties"]["Method"] == "GET"} == {
+        "/",
+        "/widget.js",
+        "/widget.css",
+    }
+    assert template()["Outputs"]["ChatPageUrl"]["Value"]["Fn::Sub"].endswith("/")
+
+
 def test_secrets_manager_grants_name_exactly_one_secret() -> None:
     text = (REPO_ROOT / "template.yaml").read_text(encoding="utf-8")
 
