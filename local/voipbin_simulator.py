@@ -10,8 +10,8 @@ In tests use the ``voipbin_simulator`` fixture (tests/fakes/fixtures.py). As a p
         [--access-key K] [--webhook-url http://127.0.0.1:3000/voipbin/webhook]
 
 serves http://127.0.0.1:8900/v1.0 until interrupted. With a webhook URL, the events VoIPBin would send
-after an API call (call_terminating/call_hangup, transcribe_created/done, message_created, and
-conversation_message_created/updated for our own conversation messages) are sent to it.
+after an API call (call_terminating/call_hangup, transcribe_created/done, message_created, email_created,
+and conversation_message_created/updated for our own conversation messages) are sent to it.
 
 Control API (no auth, not recorded), JSON in and out:
   GET  /_sim/requests[?method=&path_prefix=]  the recorded /v1.0 requests
@@ -306,6 +306,11 @@ class VoipbinSimulator(LoopbackServer):
         """Messages sent through POST /messages, in order."""
         with self._lock:
             return self._state.all_resources("messages")
+
+    def sent_emails(self) -> list[dict[str, Any]]:
+        """E-mails sent through POST /emails, in order."""
+        with self._lock:
+            return self._state.all_resources("emails")
 
     def transport(self) -> httpx2.MockTransport:
         """The simulator in this process, with no socket: VoipbinClient(transport=...) for fast unit tests."""

@@ -20,6 +20,11 @@ MAX_PAGE_SIZE = 100
 LIVE_SPEAKING_STATUSES = ("initiating", "active")
 ENDED_CALL_STATUSES = ("terminating", "canceling", "hangup")
 CONVERSATION_CHANNELS = ("line", "whatsapp", "webchat")
+# The sender of every e-mail (bin-email-manager's defaultSource).
+EMAIL_SENDER = {"type": "email", "target": "service@voipbin.net", "target_name": "voipbin service"}
+# A bare address as Go's net/mail.ParseAddress takes it (its display-name forms aside): dot-atoms around an @.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL_ADDRESS = re.compile(rf"{_ATOM}(\.{_ATOM})*@{_ATOM}(\.{_ATOM})*")
 # The WhatsApp business number the simulated account answers on (WhatsApp writes numbers without the plus).
 WHATSAPP_BUSINESS_NUMBER = "15559876543"
 
@@ -100,12 +105,22 @@ def _address(value: Any, name: str) -> Resource:
     return dict(value)
 
 
+def _email_destination(value: Any) -> Resource:
+    """An e-mail destination, its target trimmed and lower-cased first (NormalizeTarget, then validation)."""
+    if not isinstance(value, dict):
+        raise ApiError(400, "INVALID_JSON_BODY", "The request body is not valid JSON.")
+    address = {**value, "target": str(value.get("target", "")).strip().lower()}
+    if address.get("type") != "email" or not _EMAIL_ADDRESS.fullmatch(address["target"]):
+        raise invalid("The request contains invalid data.")
+    return address
+
+
 def _new_id() -> str:
     return str(uuid.uuid4())
 
 
 class VoipbinState:
-    """Calls, speakings, transcribes, transcripts and messages of one customer."""
+    """Calls, speakings, transcribes, transcripts, messages, e-mails and conversations of one customer."""
 
     def __init__(self, emit: Callable[[Events], None]) -> None:
         self._emit = emit
@@ -117,6 +132,7 @@ class VoipbinState:
                 "transcribes",
                 "transcripts",
                 "messages",
+                "emails",
                 "conversations",
                 "conversation_messages",
             )
@@ -137,6 +153,7 @@ class VoipbinState:
             ("POST", "/transcribes/{id}/stop", self._stop_transcribe),
             ("GET", "/transcripts", self._list_transcripts),
             ("POST", "/messages", self._send_message),
+            ("POST", "/emails", self._send_email),
             ("GET", "/calls/{id}", self._get_call),
             ("POST", "/calls/{id}/hangup", self._hangup_call),
             ("POST", "/transfers", self._create_transfer),
@@ -490,6 +507,38 @@ class VoipbinState:
             "tm_delete": None,
         }
         return Reply(200, self._created("messages", message, "message_created"))
+
+    def _send_email(self, _: Query, body: Any) -> Reply:
+        """bin-email-manager's Create: destinations lower-cased and trimmed, then each must be an e-mail address.
+
+        Its errors reach the API as a bare 400 (INVALID_ARGUMENT). Nothing checks that there is a
+        destination: an empty list is sent to no one. The e-mail is answered "initiated"; the provider's
+        delivery (email_updated) and conversation-manager's copy of it as an outgoing conversation message
+        are not simulated.
+        """
+        request = _object(body)
+        destinations = request.get("destinations") or []
+        subject, content = request.get("subject", ""), request.get("content", "")
+        attachments = request.get("attachments") or []
+        if not (isinstance(destinations, list) and isinstance(attachments, list)):
+            raise ApiError(400, "INVALID_JSON_BODY", "The request body is not valid JSON.")
+        if not (isinstance(subject, str) and isinstance(content, str)):
+            raise ApiError(400, "INVALID_JSON_BODY", "The request body is not valid JSON.")
+        normalized = [_email_destination(item) for item in destinations]
+        email = {
+            "id": _new_id(),
+            "customer_id": CUSTOMER_ID,
+            "source": dict(EMAIL_SENDER),
+            "destinations": normalized,
+            "status": "initiated",
+            "subject": subject,
+            "content": content,
+            "attachments": attachments,
+            "tm_create": self._now(),
+            "tm_update": None,
+            "tm_delete": None,
+        }
+        return Reply(200, self._created("emails", email, "email_created"))
 
     def _send_conversation_message(self, _: Query, body: Any, conversation_id: str) -> Reply:
         """bin-conversation-manager's Send: the outgoing message, and its webhooks (the echo of our own reply).

@@ -57,6 +57,10 @@ DEFAULT_DROPPED_EVENT_TYPES = frozenset(
         "conversation_message_deleted",
         "recording_started",
         "recording_finished",
+        # send_email's own e-mails, as VoIPBin creates them and the provider delivers them.
+        "email_created",
+        "email_updated",
+        "email_deleted",
     }
 )
 

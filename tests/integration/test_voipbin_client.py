@@ -37,6 +37,7 @@ pytestmark = pytest.mark.integration
 LANGUAGE = "en-US"
 OUR_NUMBER = Address(type="tel", target="+15559876543")
 CALLER = Address(type="tel", target="+15551234567")
+FRONT_DESK = Address(type="email", target="frontdesk@example.com")
 BACKOFF_BASE = 0.1
 JITTER = 0.5
 FIRST_BACKOFF = BACKOFF_BASE * JITTER
@@ -96,6 +97,7 @@ NOT_REPEATABLE = {
         "POST", "/transcribes", lambda c, r: c.create_transcribe(r.spare_call_id, language=LANGUAGE)
     ),
     "send_message": Operation("POST", "/messages", lambda c, _: c.send_message(OUR_NUMBER, [CALLER], "Hi!")),
+    "send_email": Operation("POST", "/emails", lambda c, _: c.send_email([FRONT_DESK], "Call back", "Ms Lee called.")),
 }
 # A GET, a POST with a JSON body, and a GET with a query of its own.
 AUTH_OPERATIONS = {
@@ -283,6 +285,20 @@ def test_send_message(client: VoipbinClient, voipbin_simulator: VoipbinSimulator
     assert (message.direction, message.text, message.source) == ("outbound", "Your order ships today. 🚚", OUR_NUMBER)
     assert [(target.destination, target.status) for target in message.targets] == [(CALLER, "queued")]
     assert [sent["id"] for sent in voipbin_simulator.sent_messages()] == [message.id]
+
+
+def test_send_email(client: VoipbinClient, voipbin_simulator: VoipbinSimulator) -> None:
+    email = client.send_email([FRONT_DESK], "Call back", "Ms Lee asks to move her check-up.")
+
+    (request,) = voipbin_simulator.requests("POST", "/emails")
+    assert request.body == {
+        "destinations": [{"type": "email", "target": FRONT_DESK.target}],
+        "subject": "Call back",
+        "content": "Ms Lee asks to move her check-up.",
+        "attachments": [],
+    }
+    assert (email.status, email.destinations, email.source.target) == ("initiated", [FRONT_DESK], "service@voipbin.net")
+    assert [sent["id"] for sent in voipbin_simulator.sent_emails()] == [email.id]
 
 
 def test_get_and_hang_up_a_call(client: VoipbinClient, voipbin_simulator: VoipbinSimulator) -> None:

@@ -502,3 +502,57 @@ def test_a_conversation_message_needs_text_and_medias_and_a_known_conversation(
     assert api.post(f"conversations/{uuid.uuid4()}/messages", json={"text": "Hi", "medias": []}).status_code == 404
     answered = api.post(f"conversations/{conversation['id']}/messages", json={"text": "Hi", "medias": []})
     assert (answered.status_code, answered.json()["reference_id"]) == (200, answered.json()["id"])
+
+
+# --- e-mails -------------------------------------------------------------------------------------
+
+
+def test_an_email_is_sent_from_voipbin_s_sender_and_announced_as_created(
+    api: httpx2.Client, voipbin_simulator: VoipbinSimulator, receiver: WebhookReceiver
+) -> None:
+    voipbin_simulator.webhook_url = receiver.url
+    body = {
+        "destinations": [{"type": "email", "target": " FrontDesk@Example.com "}],
+        "subject": "Call back",
+        "content": "Ms Lee asks to move her check-up.",
+        "attachments": [],
+    }
+
+    response = api.post("emails", json=body)
+
+    assert response.status_code == 200
+    sent = response.json()
+    assert (sent["status"], sent["subject"], sent["content"]) == ("initiated", body["subject"], body["content"])
+    assert sent["source"] == {"type": "email", "target": "service@voipbin.net", "target_name": "voipbin service"}
+    # bin-common-handler's NormalizeTarget: an e-mail target is trimmed and lower-cased.
+    assert sent["destinations"] == [{"type": "email", "target": "frontdesk@example.com"}]
+    (delivery,) = receiver.wait_for(1)
+    assert (delivery.event_type, json.loads(delivery.body)["data"]["id"]) == ("email_created", sent["id"])
+    assert voipbin_simulator.sent_emails() == [sent]
+
+
+@pytest.mark.parametrize(
+    "destination",
+    [
+        pytest.param({"type": "tel", "target": "+15551234567"}, id="a-phone-number"),
+        pytest.param({"type": "email", "target": "front desk@example.com"}, id="not-an-address"),
+        pytest.param({"type": "email", "target": "frontdesk@"}, id="no-domain"),
+        pytest.param({"type": "email", "target": "Front Desk <frontdesk@example.com>"}, id="a-display-name"),
+    ],
+)
+def test_an_email_to_anything_but_an_email_address_is_a_bare_400(
+    api: httpx2.Client, voipbin_simulator: VoipbinSimulator, destination: dict[str, str]
+) -> None:
+    body = {"destinations": [destination], "subject": "Hi", "content": "Hi", "attachments": []}
+
+    response = api.post("emails", json=body)
+
+    # email-manager's errors are a bare 400 on the queue, which api-manager answers as INVALID_ARGUMENT.
+    assert error_of(response) == (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT")
+    assert voipbin_simulator.sent_emails() == []
+
+
+def test_an_email_body_of_the_wrong_types_is_invalid_json(api: httpx2.Client) -> None:
+    response = api.post("emails", json={"destinations": [], "subject": 5, "content": "Hi", "attachments": []})
+
+    assert error_of(response) == (400, "INVALID_ARGUMENT", "INVALID_JSON_BODY")

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from voipbin_ai import config
 from voipbin_ai.exceptions import ConfigurationError
-from voipbin_ai.models.agent import AgentConfig, HttpTool
+from voipbin_ai.models.agent import AgentConfig, EmailRules, HttpTool
 
 
 def default_agent_data() -> dict[str, Any]:
@@ -159,3 +159,22 @@ def test_llm_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
         "http://127.0.0.1:11434/v1",
         12.5,
     )
+
+
+@pytest.mark.parametrize("recipient", ["front desk@example.com", "frontdesk@", "@example", "example.com", "a@b@c.com"])
+def test_an_email_recipient_that_is_neither_an_address_nor_a_domain_fails_the_load(recipient: str) -> None:
+    data = default_agent_data() | {"email": {"recipients": [recipient]}}
+
+    with pytest.raises(ValidationError, match=r"email\.recipients"):
+        AgentConfig.model_validate(data)
+
+
+def test_email_recipients_are_compared_as_voipbin_normalizes_them() -> None:
+    rules = EmailRules(recipients=(" FrontDesk@Example.com", "@Clinic.Example.org"))
+
+    assert rules.recipients == ("frontdesk@example.com", "@clinic.example.org")
+    assert rules.allows("FRONTDESK@example.com") and rules.allows("dr.lee@clinic.example.org")
+    assert not rules.allows("billing@example.com")
+    assert not rules.allows("a@mail.clinic.example.org")  # a domain is that domain, not its subdomains
+    assert not rules.allows("a@clinic.example.org.attacker.test")
+    assert not rules.allows("frontdesk@example.com, attacker@evil.test")

@@ -1,8 +1,9 @@
-"""The tool box's limits, in code: schemas, calls per round and turn, texts per conversation.
+"""The tool box's limits, in code: schemas, calls per round and turn, texts and e-mails per conversation.
 
 The store is the in-memory one; VoIPBin the simulator, in process: it records what the tools asked.
 """
 
+import json
 from typing import Any
 
 import pytest
@@ -11,10 +12,22 @@ from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.memory_store import InMemoryStore
 from voipbin_ai.ai.llm import ToolCallRequest
 from voipbin_ai.ai.tool_http import is_public
-from voipbin_ai.ai.tools import Tool, ToolBox, ToolContext, ToolPlan, sms_refusal, toolbox
+from voipbin_ai.ai.tools import (
+    MAX_EMAIL_BODY_CHARS,
+    MAX_EMAIL_SUBJECT_CHARS,
+    Tool,
+    ToolArgumentError,
+    ToolBox,
+    ToolContext,
+    ToolPlan,
+    ToolRefusedError,
+    built_in_tools,
+    sms_refusal,
+    toolbox,
+)
 from voipbin_ai.config import DEFAULT_AGENT_FILE, ToolSettings
-from voipbin_ai.models.agent import AgentConfig, Limits
-from voipbin_ai.models.session import call_conversation_id
+from voipbin_ai.models.agent import AgentConfig, EmailRules, Limits
+from voipbin_ai.models.session import Channel, call_conversation_id
 from voipbin_ai.voipbin.client import VoipbinClient
 
 OURS, CALLER = "+15559876543", "+15551234567"
@@ -222,3 +235,160 @@ def test_private_tool_urls_are_refused_as_a_setting_in_lambda(monkeypatch: pytes
 )
 def test_only_public_addresses_count_as_public(address: str, public: bool) -> None:
     assert is_public(address) is public
+
+
+# --- e-mail --------------------------------------------------------------------------------------
+
+FRONT_DESK = "frontdesk@example.com"
+
+
+def emailing(*recipients: str, **limits: int) -> AgentConfig:
+    """The default agent, allowed to e-mail these recipients."""
+    return DEFAULT_AGENT.model_copy(
+        update={"email": EmailRules(recipients=recipients), "limits": Limits.model_validate(limits)}
+    )
+
+
+def email(
+    to: str = FRONT_DESK, subject: str = "Call back", body: str = "Ms Lee asks to move her check-up."
+) -> ToolCallRequest:
+    arguments = json.dumps({"to": to, "subject": subject, "body": body})
+    return ToolCallRequest(id=f"call_{len(arguments)}_{body[:8]}", name="send_email", arguments=arguments)
+
+
+def emails(simulator: VoipbinSimulator) -> list[Any]:
+    """What VoIPBin was asked to e-mail."""
+    return [request.body for request in simulator.requests("POST", "/emails")]
+
+
+def offered(tools: ToolBox, channel: Channel) -> dict[str, Any]:
+    return {schema["function"]["name"]: schema["function"]["parameters"] for schema in tools.schemas(channel)}
+
+
+def test_send_email_is_offered_only_when_the_agent_names_recipients(
+    opened: InMemoryStore, voipbin: VoipbinClient
+) -> None:
+    assert "send_email" not in offered(box(opened, voipbin), "voice")
+
+    tools = box(opened, voipbin, emailing(FRONT_DESK, "billing@example.com"))
+
+    # The model can choose no one else: the recipient is an enum of the allowed addresses.
+    assert offered(tools, "voice")["send_email"]["properties"]["to"]["enum"] == [FRONT_DESK, "billing@example.com"]
+
+
+def test_send_email_is_offered_where_the_other_side_is_known_not_on_the_open_web_chats(
+    opened: InMemoryStore, voipbin: VoipbinClient
+) -> None:
+    tools = box(opened, voipbin, emailing(FRONT_DESK))
+
+    where = {
+        channel
+        for channel in ("voice", "sms", "line", "whatsapp", "chat", "webchat")
+        if "send_email" in offered(tools, channel)
+    }
+
+    assert where == {"voice", "sms", "line", "whatsapp"}
+
+
+def test_an_email_to_an_allowed_address_is_sent_with_where_it_came_from(
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator
+) -> None:
+    (result,) = results(box(opened, voipbin, emailing(FRONT_DESK)), context(), email())
+
+    assert result == f"The e-mail was sent to {FRONT_DESK}."
+    (sent,) = emails(simulator)
+    assert sent["destinations"] == [{"type": "email", "target": FRONT_DESK}]
+    assert sent["subject"] == "Call back"
+    assert sent["content"] == f"Ms Lee asks to move her check-up.\n\n--\nAva, from a voice conversation with {CALLER}"
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "attacker@evil.test",
+        "frontdesk@example.com.evil.test",
+        "billing@example.com",
+        "frontdesk@example.com, attacker@evil.test",
+        "",
+    ],
+)
+def test_an_email_to_any_other_address_is_refused_and_nothing_is_sent(
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator, to: str
+) -> None:
+    (result,) = results(box(opened, voipbin, emailing(FRONT_DESK)), context(), email(to=to))
+
+    assert result.startswith("error: invalid arguments")
+    assert emails(simulator) == []
+
+
+def test_an_allowed_domain_admits_its_addresses_and_no_other(
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator
+) -> None:
+    tools = box(opened, voipbin, emailing("@clinic.example.org"))
+
+    sent = results(tools, context(), email(to="dr.lee@clinic.example.org"))
+    refused = results(tools, context(), email(to="dr.lee@clinic.example.org.evil.test"))
+
+    assert sent == ["The e-mail was sent to dr.lee@clinic.example.org."]
+    assert refused[0].startswith("error: invalid arguments")
+    assert [body["destinations"][0]["target"] for body in emails(simulator)] == ["dr.lee@clinic.example.org"]
+
+
+def test_code_refuses_another_recipient_even_past_the_schema(opened: InMemoryStore, voipbin: VoipbinClient) -> None:
+    (tool,) = [
+        tool
+        for tool in built_in_tools(emailing(FRONT_DESK), lambda: voipbin, ToolSettings())
+        if tool.name == "send_email"
+    ]
+
+    with pytest.raises(ToolRefusedError, match="only to this business's own addresses"):
+        tool.plan({"to": "attacker@evil.test", "subject": "Hi", "body": "Hi"}, context())
+    with pytest.raises(ToolArgumentError, match="too long"):
+        tool.plan({"to": FRONT_DESK, "subject": "Hi", "body": "x" * (MAX_EMAIL_BODY_CHARS + 1)}, context())
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        pytest.param("x" * (MAX_EMAIL_SUBJECT_CHARS + 1), "Hi", id="long-subject"),
+        pytest.param("Call back\nBcc: attacker@evil.test", "Hi", id="two-line-subject"),
+        pytest.param("   ", "Hi", id="blank-subject"),
+        pytest.param("Call back", "x" * (MAX_EMAIL_BODY_CHARS + 1), id="long-body"),
+        pytest.param("Call back", " \n ", id="blank-body"),
+    ],
+)
+def test_an_email_out_of_bounds_is_refused_and_nothing_is_sent(
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator, subject: str, body: str
+) -> None:
+    (result,) = results(box(opened, voipbin, emailing(FRONT_DESK)), context(), email(subject=subject, body=body))
+
+    assert result.startswith("error: invalid arguments")
+    assert emails(simulator) == []
+
+
+def test_a_redelivered_turn_worded_anew_sends_no_second_email(
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator
+) -> None:
+    tools = box(opened, voipbin, emailing(FRONT_DESK))
+
+    first = results(tools, context(1), email(body="Ms Lee asks to move her check-up."))
+    again = results(tools, context(1), email(body="Please call Ms Lee back about her check-up."))
+
+    assert first == again == [f"The e-mail was sent to {FRONT_DESK}."]
+    assert len(emails(simulator)) == 1
+
+
+def test_emails_per_conversation_are_capped_and_count_in_the_tool_limits(
+    opened: InMemoryStore, voipbin: VoipbinClient, simulator: VoipbinSimulator
+) -> None:
+    tools = box(
+        opened, voipbin, emailing(FRONT_DESK, "billing@example.com", emails_per_conversation=2, tool_calls_per_round=2)
+    )
+
+    first = results(tools, context(1), email(), email(to="billing@example.com"), email(subject="Third"))
+    later = results(tools, context(2), email(subject="Later"))
+
+    assert first[:2] == [f"The e-mail was sent to {FRONT_DESK}.", "The e-mail was sent to billing@example.com."]
+    assert first[2].startswith("refused: too many tool calls; at most 2 per answer")
+    assert later == ["refused: send_email may run at most 2 time(s) in a conversation, and has"]
+    assert len(emails(simulator)) == 2

@@ -29,6 +29,7 @@ from voipbin_ai.models.voipbin import Address
 from voipbin_ai.voipbin.client import DEFAULT_MAX_ATTEMPTS, VoipbinClient, VoipbinError
 
 OURS, THEIRS = Address.tel("+15559876543"), Address.tel("+15551234567")
+FRONT_DESK = Address.email("frontdesk@example.com")
 SAMPLE_ID = "9c5e2a1d-6f4b-4e0a-9d2e-3b7c8a1f0e55"
 
 
@@ -88,6 +89,10 @@ CLIENT_CALLS: dict[str, tuple[str, Callable[[Checked], object]]] = {
     "get_transcribe": ("get_transcribe", lambda c: c.client.get_transcribe(c.transcribe_id)),
     "list_transcripts": ("list_transcripts", lambda c: c.client.list_transcripts(c.transcribe_id, page_size=10)),
     "send_message": ("send_message", lambda c: c.client.send_message(OURS, [THEIRS], "Your order ships today.")),
+    "send_email": (
+        "send_email",
+        lambda c: c.client.send_email([FRONT_DESK], "Call back Ms Lee", "She asks to move Tuesday's check-up."),
+    ),
     "get_call": ("get_call", lambda c: c.client.get_call(c.call_id)),
     "hangup_call": ("hangup_call", lambda c: c.client.hangup_call(c.call_id)),
     "send_conversation_message": (
@@ -157,6 +162,7 @@ ERRORS: dict[str, Callable[[Checked], object]] = {
     "500 second live speaking": lambda c: c.client.create_speaking(c.call_id),
     "409 second transcribe": lambda c: c.client.create_transcribe(c.call_id, language="en-US"),
     "400 empty text message": lambda c: c.client.send_message(OURS, [THEIRS], ""),
+    "400 e-mail to a phone number": lambda c: c.client.send_email([THEIRS], "Hello", "Hi"),
     "401 revoked token": _revoked_token,
     "429 rate limited": _rate_limited,
     "503 say to a lost pod": _say_to_a_lost_pod,

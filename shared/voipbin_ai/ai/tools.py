@@ -1,10 +1,10 @@
-"""Tools the LLM may call: built-in end_call and send_sms, and HTTPS tools from configuration.
+"""Tools the LLM may call: built-in end_call, send_sms and send_email, and HTTPS tools from configuration.
 
 Each tool says on which channels it makes sense; only those are offered (no end_call on SMS). A tool's
 side effect runs once per (conversation, turn, tool call), even when the event is delivered again: the
 store claims it first (begin_tool_call) and keeps its answer. The call is identified by the tool's name
-and its canonical arguments rather than by the provider's tool call id, because a redelivered event asks
-the LLM again and providers mint a new id for every completion.
+and its canonical arguments (or those of its identity) rather than by the provider's tool call id, because
+a redelivered event asks the LLM again and providers mint a new id for every completion.
 
 end_call acts after the reply: the goodbye is said first. There is no transfer to a person: VoIPBin
 transfers only calls in a conference bridge, which a call driven by /speakings and /transcribes is not in
@@ -14,11 +14,14 @@ The limits are here, in code, whatever the prompt says or a caller talks the mod
 match the tool's JSON Schema before anything runs; at most limits.tool_calls_per_round calls of one LLM
 answer and limits.tool_calls_per_turn of a turn run; send_sms sends at most limits.sms_per_conversation
 texts, only to numbers of the allowed countries and never to premium-rate ones (the caller's number can be
-spoofed).
+spoofed); send_email sends at most limits.emails_per_conversation e-mails, only to the addresses and domains
+of the agent's email.recipients: the model can pick no other (the schema's enum or pattern), and code
+refuses any other all the same, since a caller may talk the model into anything.
 """
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -39,6 +42,8 @@ from voipbin_ai.voipbin.client import VoipbinError
 MAX_RESULT_CHARS: Final = 2000
 _MAX_RESULT_BYTES: Final = 4 * MAX_RESULT_CHARS
 MAX_SMS_TOOL_CHARS: Final = 320
+MAX_EMAIL_SUBJECT_CHARS: Final = 150
+MAX_EMAIL_BODY_CHARS: Final = 4000
 _UNKNOWN_OUTCOME: Final = "This was already attempted for this turn and its outcome is unknown; do not retry it."
 _TOO_MANY: Final = "refused: too many tool calls; at most {} per answer, fewer in a turn. Do not retry it."
 _NO_ARGUMENTS: Final[dict[str, Any]] = {"type": "object", "properties": {}, "additionalProperties": False}
@@ -93,6 +98,15 @@ class Tool:
     parameters: Mapping[str, Any] = field(default_factory=lambda: _NO_ARGUMENTS)
     # Most runs in one conversation (None: no such limit), counted in the session.
     per_conversation: int | None = None
+    # The arguments that make two calls of a turn the same call (None: all of them). An e-mail is one per
+    # recipient: a redelivered turn's LLM words it anew, and is told it was sent rather than send another.
+    identity: tuple[str, ...] | None = None
+
+    def key(self, arguments: Mapping[str, Any]) -> str:
+        """A call's identity within a turn: call_key of its identifying arguments."""
+        if self.identity is None:
+            return call_key(self.name, arguments)
+        return call_key(self.name, {name: arguments.get(name) for name in self.identity})
 
     def schema(self) -> ToolSchema:
         """The tool as the Chat Completions API takes it."""
@@ -131,7 +145,7 @@ class ToolBox:
         except ToolRefusedError as error:
             logger.warning("Tool call refused", tool=request.name, reason=str(error))
             return ToolOutcome(f"refused: {error}")
-        key = call_key(request.name, arguments)
+        key = tool.key(arguments)
         logger.info("Tool called", tool=request.name, tool_call_id=request.id, call_key=key)
         if plan.after_reply:
             return ToolOutcome(plan.acknowledgement, after_reply=request)
@@ -150,7 +164,7 @@ class ToolBox:
             plan = tool.plan(arguments, context)
         except (ValueError, ToolArgumentError, ToolRefusedError) as error:
             return f"refused: {error}"
-        return self._once(tool, context, call_key(request.name, arguments), plan.effect)
+        return self._once(tool, context, tool.key(arguments), plan.effect)
 
     def _once(self, tool: Tool, context: ToolContext, key: str, effect: Callable[[], str]) -> str:
         earlier = self._store.begin_tool_call(context.conversation_id, context.turn, key)
@@ -242,7 +256,7 @@ def toolbox(
 
 
 def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinApi], settings: ToolSettings) -> list[Tool]:
-    """end_call and send_sms, on calls."""
+    """end_call and send_sms on calls; send_email where the agent's email rules allow it, if they name recipients."""
 
     def end_call(_: dict[str, Any], context: ToolContext) -> ToolPlan:
         call_id = _call_of(context)
@@ -264,6 +278,21 @@ def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinApi], settin
         def send() -> str:
             voipbin().send_message(Address.tel(context.our_address), [Address.tel(context.their_address)], text)
             return "The text message was sent to the caller."
+
+        return ToolPlan(send)
+
+    def send_email(arguments: dict[str, Any], context: ToolContext) -> ToolPlan:
+        to, subject, body = arguments["to"].strip().lower(), arguments["subject"].strip(), arguments["body"].strip()
+        if not agent.email.allows(to):
+            raise ToolRefusedError("e-mails go only to this business's own addresses, and that is not one of them")
+        if len(subject) > MAX_EMAIL_SUBJECT_CHARS or len(body) > MAX_EMAIL_BODY_CHARS or "\n" in subject:
+            raise ToolArgumentError("the subject or the body is too long, or the subject is more than one line")
+        with_whom = f" with {context.their_address}" if context.their_address else ""
+        content = f"{body}\n\n--\n{agent.name}, from a {context.channel} conversation{with_whom}"
+
+        def send() -> str:
+            voipbin().send_email([Address.email(to)], subject, content)
+            return f"The e-mail was sent to {to}."
 
         return ToolPlan(send)
 
@@ -295,7 +324,47 @@ def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinApi], settin
             per_conversation=agent.limits.sms_per_conversation,
         ),
     ]
+    if agent.email.recipients:
+        tools.append(
+            Tool(
+                name="send_email",
+                description="E-mail this business's staff: a message for the front desk, a request to call back.",
+                plan=send_email,
+                channels=frozenset(agent.email.channels),
+                parameters=_email_parameters(agent),
+                per_conversation=agent.limits.emails_per_conversation,
+                identity=("to",),
+            )
+        )
     return tools
+
+
+def _email_parameters(agent: AgentConfig) -> dict[str, Any]:
+    """send_email's JSON Schema: the recipient is one of the allowed addresses (an enum, when no domain is)."""
+    rules = agent.email
+    to: dict[str, Any] = {"type": "string", "description": "Who gets it: " + ", ".join(rules.recipients) + "."}
+    if rules.domains:
+        allowed = [re.escape(address) for address in rules.addresses]
+        allowed += [r"[^@\s]+@" + re.escape(domain) for domain in rules.domains]
+        to["pattern"] = f"^({'|'.join(allowed)})$"
+    else:
+        to["enum"] = list(rules.addresses)
+    line = r"^[^\r\n]*\S[^\r\n]*$"
+    return {
+        "type": "object",
+        "properties": {
+            "to": to,
+            "subject": {"type": "string", "pattern": line, "maxLength": MAX_EMAIL_SUBJECT_CHARS},
+            "body": {
+                "type": "string",
+                "description": "Plain text: who called, what they want, how to reach them.",
+                "pattern": r"\S",
+                "maxLength": MAX_EMAIL_BODY_CHARS,
+            },
+        },
+        "required": ["to", "subject", "body"],
+        "additionalProperties": False,
+    }
 
 
 def http_tool(config: HttpTool, settings: ToolSettings) -> Tool:

@@ -5,6 +5,7 @@ SSM parameter (config.agent_config). Nothing of what the agent says or may do is
 """
 
 import ipaddress
+import re
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -14,7 +15,12 @@ from voipbin_ai.models.session import Channel
 
 # OpenAI's rule for function names.
 TOOL_NAME_PATTERN: Final = r"^[a-zA-Z0-9_-]{1,64}$"
-BUILT_IN_TOOLS: Final = frozenset({"end_call", "send_sms"})
+BUILT_IN_TOOLS: Final = frozenset({"end_call", "send_sms", "send_email"})
+# An address ("frontdesk@example.com") or a whole domain ("@example.com"), as send_email's allowlist takes them.
+_LABEL: Final = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN: Final = rf"{_LABEL}(\.{_LABEL})+"
+EMAIL_ADDRESS_PATTERN: Final = rf"[a-z0-9!#$%&'*+/=?^_`{{|}}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{{|}}~-]+)*@{_DOMAIN}"
+_RECIPIENT: Final = re.compile(rf"{EMAIL_ADDRESS_PATTERN}|@{_DOMAIN}")
 
 
 class _Config(BaseModel):
@@ -90,6 +96,50 @@ class Limits(_Config):
     tool_calls_per_round: int = Field(default=3, ge=1, description="Tool calls run from one LLM answer.")
     tool_calls_per_turn: int = Field(default=6, ge=1, description="Tool calls run in one turn, all rounds together.")
     sms_per_conversation: int = Field(default=2, ge=0, description="Texts send_sms may send in one conversation.")
+    emails_per_conversation: int = Field(
+        default=2, ge=0, description="E-mails send_email may send in one conversation."
+    )
+
+
+class EmailRules(_Config):
+    """Where send_email may write: the business's own inboxes (the front desk), never an address a caller gives.
+
+    An entry is an address ("frontdesk@example.com") or a whole domain ("@example.com"); none, the
+    default, and the tool is not offered. The web chats are left out of the default channels: anyone can
+    open as many of them as they like, and each e-mail lands in a person's inbox and is billed.
+    """
+
+    recipients: tuple[str, ...] = Field(default=(), description="The addresses and @domains e-mails may go to.")
+    channels: tuple[Channel, ...] = ("voice", "sms", "line", "whatsapp")
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses_or_domains(cls, recipients: tuple[str, ...]) -> tuple[str, ...]:
+        """Lower-cased, as VoIPBin normalizes them; a mistake fails the load, not the first e-mail."""
+        lowered = tuple(recipient.strip().lower() for recipient in recipients)
+        for recipient in lowered:
+            if not _RECIPIENT.fullmatch(recipient):
+                raise ValueError(f"{recipient!r} is neither an e-mail address nor an @domain")
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("recipients must be unique")
+        return lowered
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The allowed addresses named one by one."""
+        return tuple(recipient for recipient in self.recipients if not recipient.startswith("@"))
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """The domains any of whose addresses is allowed, without their @."""
+        return tuple(recipient[1:] for recipient in self.recipients if recipient.startswith("@"))
+
+    def allows(self, address: str) -> bool:
+        """Whether an e-mail may go to address (compared as VoIPBin does: trimmed, lower-cased)."""
+        address = address.strip().lower()
+        if not re.fullmatch(EMAIL_ADDRESS_PATTERN, address):
+            return False
+        return address in self.addresses or address.rpartition("@")[2] in self.domains
 
 
 class HttpTool(_Config):
@@ -154,6 +204,7 @@ class AgentConfig(_Config):
     channels: Channels
     limits: Limits = Limits()
     tools: tuple[HttpTool, ...] = ()
+    email: EmailRules = Field(default=EmailRules(), description="Where send_email may write; nowhere by default.")
 
     @model_validator(mode="after")
     def _unique_tool_names(self) -> "AgentConfig":

@@ -54,6 +54,7 @@ CONVERSATION_REFERENCE_TYPE_SMS: Final = "message"
 CONVERSATION_REFERENCE_TYPES_ANSWERED: Final = ("line", "whatsapp", "webchat")
 
 ADDRESS_TYPE_TEL: Final = "tel"
+ADDRESS_TYPE_EMAIL: Final = "email"
 # What a transcribe or speaking is attached to.
 REFERENCE_TYPE_CALL: Final = "call"
 
@@ -123,6 +124,11 @@ class Address(VoipbinModel):
     def tel(cls, number: str) -> "Address":
         """A phone number as an address."""
         return cls(type=ADDRESS_TYPE_TEL, target=number)
+
+    @classmethod
+    def email(cls, address: str) -> "Address":
+        """An e-mail address as an address."""
+        return cls(type=ADDRESS_TYPE_EMAIL, target=address)
 
 
 class CallAction(VoipbinModel):
@@ -249,6 +255,29 @@ class Message(VoipbinModel):
     targets: list[MessageTarget] = Field(default_factory=list)
     text: str = ""
     direction: str = ""
+    tm_create: Timestamp = None
+    tm_update: Timestamp = None
+    tm_delete: Timestamp = None
+
+
+class EmailAttachment(VoipbinModel):
+    """A file of VoIPBin's sent with an e-mail (a recording)."""
+
+    reference_type: str = ""
+    reference_id: OptionalId = None
+
+
+class Email(VoipbinModel):
+    """An e-mail (POST /emails, email_* events); the sender is VoIPBin's own (service@voipbin.net)."""
+
+    id: Id
+    customer_id: OptionalId = None
+    source: Address = Field(default_factory=Address)
+    destinations: list[Address] = Field(default_factory=list)
+    status: str = ""
+    subject: str = ""
+    content: str = ""
+    attachments: list[EmailAttachment] = Field(default_factory=list)
     tm_create: Timestamp = None
     tm_update: Timestamp = None
     tm_delete: Timestamp = None

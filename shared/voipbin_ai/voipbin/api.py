@@ -8,11 +8,11 @@ against the contract.
 from collections.abc import Sequence
 from typing import Protocol
 
-from voipbin_ai.models.voipbin import Address, Call, ConversationMessage, Message, Page, Speaking, Transcribe
+from voipbin_ai.models.voipbin import Address, Call, ConversationMessage, Email, Message, Page, Speaking, Transcribe
 
 
 class VoipbinApi(Protocol):
-    """Speakings (TTS into a call), transcribes (STT), messages, conversations and calls."""
+    """Speakings (TTS into a call), transcribes (STT), messages, conversations, e-mails and calls."""
 
     def create_speaking(
         self, reference_id: str, *, language: str = "", provider: str = "", voice_id: str = "", direction: str = ""
@@ -54,6 +54,10 @@ class VoipbinApi(Protocol):
 
     def send_conversation_message(self, conversation_id: str, text: str) -> ConversationMessage:
         """Send a text into a VoIPBin conversation (LINE, WhatsApp, its web chat widget)."""
+        ...
+
+    def send_email(self, destinations: Sequence[Address], subject: str, content: str) -> Email:
+        """Send an e-mail (from VoIPBin's own sender)."""
         ...
 
     def hangup_call(self, call_id: str) -> Call:

@@ -1,4 +1,4 @@
-"""Typed client of VoIPBin's REST API (CONTRACT.md §3, §10, §11): speakings, transcribes, messages, calls.
+"""Typed client of VoIPBin's REST API (CONTRACT.md §3, §10, §11): speakings, transcribes, messages, calls, e-mails.
 
 One `httpx2.Client` (one connection pool) per container: `get_client()` builds it from config on first
 use and every invocation reuses it. Auth is a Bearer token or an `?accesskey=` query parameter (VoIPBin
@@ -11,7 +11,7 @@ server's Retry-After on 429. Other 4xx are never retried.
 
 * Safe to repeat (GETs; stop, flush, delete, hangup: repeating them changes nothing): retried on any
   transport error (connect, timeout, dropped connection) and on any 5xx or 429.
-* Not safe to repeat (create speaking, say, create transcribe, send a message): a second
+* Not safe to repeat (create speaking, say, create transcribe, send a message or an e-mail): a second
   /say after a lost answer would speak a sentence twice, a second send a second SMS. Retried only when
   the request provably did not run: connect errors and pool timeouts (nothing was sent), 429 (the rate
   limiter answers before any handler), 503 except REQUEST_TIMEOUT (the backend was unreachable; a
@@ -46,6 +46,7 @@ from voipbin_ai.models.voipbin import (
     ApiErrorBody,
     Call,
     ConversationMessage,
+    Email,
     Message,
     Page,
     Speaking,
@@ -383,6 +384,22 @@ class VoipbinClient:
         body = {"text": text, "medias": []}
         path = f"conversations/{_segment(conversation_id)}/messages"
         return self._call(ConversationMessage, "POST", path, json=body, repeatable=False, deadline=deadline)
+
+    def send_email(
+        self, destinations: Sequence[Address], subject: str, content: str, *, deadline: float | None = None
+    ) -> Email:
+        """Send an e-mail from VoIPBin's own sender; its delivery comes later as email_updated.
+
+        attachments is required by VoIPBin even when empty (CONTRACT §11). A destination that is not an
+        e-mail address, an unverified customer or a low balance is a 400, not the spec's 402.
+        """
+        body = {
+            "destinations": [_address_json(destination) for destination in destinations],
+            "subject": subject,
+            "content": content,
+            "attachments": [],
+        }
+        return self._call(Email, "POST", "emails", json=body, repeatable=False, deadline=deadline)
 
     def get_call(self, call_id: str, *, deadline: float | None = None) -> Call:
         """One call."""
