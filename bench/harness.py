@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from local.backing import agent_file
 from local.driver import StackDriver, fakes_environment
 from local.fake_openai import FakeOpenAI, RecordedRequest, Script, tokenize
 from local.stack import LocalStack, function_limits
@@ -373,8 +374,8 @@ def running(
     from local.dynamodb_local import running as dynamodb_running
 
     with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="voipbin-ai-bench-")))
         if dynamodb_url is None:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="voipbin-ai-bench-")))
             if log:
                 log("starting DynamoDB Local")
             dynamodb = stack.enter_context(dynamodb_running(workdir))
@@ -388,6 +389,9 @@ def running(
             "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            # Each turn waits until the stack is idle, which a pending silence check would put off for
+            # minutes; the cost model counts the checks as deployed (bench/turns.py).
+            "AGENT_CONFIG_FILE": str(agent_file(workdir, {"silence.enabled": False})),
         }
         local_stack = TimedStack(environment, workers=workers)
         for server in (simulator._server, llm._server, local_stack._server, local_stack.bus._endpoint._server):

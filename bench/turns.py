@@ -37,9 +37,11 @@ STREAMING_SIZES: Final = (1, 3, 6)
 # Besides transcript_created, VoIPBin sends speech started (the transcript function: barge-in), interim
 # results and speech ended (dropped at the ingress) for each utterance: an assumption on its behaviour.
 INTERIM_RESULTS: Final = 3
-# As deployed (SMS_BURST_SECONDS=1) an SMS's answer goes through the delayed-actions queue (send, receive,
-# delete) and DelayedActionFunction; the runs use 0, the same work done in the SMS function.
-SQS_REQUESTS_PER_SMS: Final = 3
+# As deployed, each unit queues one delayed action (send, receive, delete on its queue, then
+# DelayedActionFunction): an SMS's answer after its burst window (SMS_BURST_SECONDS=1; the runs use 0, the
+# same work in the SMS function), the silence check after a call's greeting and after each reply (the runs
+# turn it off; a caller who speaks in time makes it moot, so it does almost nothing).
+SQS_REQUESTS_PER_ACTION: Final = 3
 STAGES: Final = ("to_function_ms", "to_llm_ms", "after_llm_ms")
 Log = Callable[[str], None]
 
@@ -192,8 +194,8 @@ class UnitMeasure:
             "output_tokens": round(self.completion_tokens / n, 1),
         }
 
-    def usage(self, init_ms: dict[str, float], queued_sms: bool = False) -> UnitUsage:
-        """One unit's UnitUsage for bench.cost; queued_sms adds the queue's trip an SMS makes as deployed."""
+    def usage(self, init_ms: dict[str, float]) -> UnitUsage:
+        """One unit's UnitUsage for bench.cost, with the one delayed action each unit queues as deployed."""
         n = max(self.units, 1)
         times: dict[str, list[float]] = defaultdict(list)
         for record in self.invocations:
@@ -202,9 +204,8 @@ class UnitMeasure:
             Invocation(f, memory_mb(f), statistics.fmean(t), len(t) / n, init_ms.get(f, 0.0))
             for f, t in sorted(times.items())
         ]
-        if queued_sms:
-            consumer = "DelayedActionFunction"
-            invocations.append(Invocation(consumer, memory_mb(consumer), 1.0, init_ms=init_ms.get(consumer, 0.0)))
+        consumer = "DelayedActionFunction"
+        invocations.append(Invocation(consumer, memory_mb(consumer), 1.0, init_ms=init_ms.get(consumer, 0.0)))
         return UnitUsage(
             http_requests=self.webhooks / n,
             put_events_entries=len(self.published) / n,
@@ -212,7 +213,7 @@ class UnitMeasure:
             invocations=tuple(invocations),
             dynamodb_read_units=self.dynamodb.read_units / n,
             dynamodb_write_units=self.dynamodb.write_units / n,
-            sqs_requests=SQS_REQUESTS_PER_SMS if queued_sms else 0.0,
+            sqs_requests=SQS_REQUESTS_PER_ACTION,
             input_tokens=self.prompt_tokens / n,
             output_tokens=self.completion_tokens / n,
         )
@@ -349,7 +350,5 @@ def measure_usage(
         "units": {name: unit.per_unit() for name, unit in units.items()},
         "init_ms": init_ms,
         "assumptions": asdict(assumptions),
-        "cost": price(
-            after_reply.usage(init_ms), call_events.usage(init_ms), sms_units.usage(init_ms, True), assumptions
-        ),
+        "cost": price(after_reply.usage(init_ms), call_events.usage(init_ms), sms_units.usage(init_ms), assumptions),
     }

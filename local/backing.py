@@ -7,7 +7,7 @@ OPENAI_API_KEY is set, otherwise the offline SmolLM2 model on loopback (installe
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,30 +29,42 @@ class Backing:
 
 
 @contextlib.contextmanager
-def backing_services(workdir: Path) -> Iterator[Backing]:
-    """DynamoDB Local and an LLM, for as long as the block runs."""
+def backing_services(workdir: Path, *, silence_checks: bool = True) -> Iterator[Backing]:
+    """DynamoDB Local and an LLM, for as long as the block runs.
+
+    silence_checks False turns the agent's re-prompts of a quiet caller off: a scripted run waits until the
+    stack is idle, and a pending silence check would make every such wait last until the call is hung up.
+    """
     with contextlib.ExitStack() as stack:
         dynamodb = stack.enter_context(running(workdir))
         create_table(dynamodb.client(), LOCAL_TABLE)
         environment = {"TABLE_NAME": LOCAL_TABLE, "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.endpoint_url}
+        changes: dict[str, object] = {} if silence_checks else {"silence.enabled": False}
         if os.environ.get("OPENAI_API_KEY"):
             llm = f"{os.environ.get('LLM_MODEL', 'gpt-4o-mini')} at {os.environ.get('OPENAI_BASE_URL') or 'OpenAI'}"
         else:
             server = stack.enter_context(offline_llm.running())
             environment |= server.environment()
             llm = f"offline {server.model} at {server.base_url}"
-            if not os.environ.get("AGENT_CONFIG_FILE"):
-                environment["AGENT_CONFIG_FILE"] = str(_patient_agent(workdir))
+            changes["channels.voice.deadline_seconds"] = OFFLINE_VOICE_DEADLINE_SECONDS
+        if changes and not os.environ.get("AGENT_CONFIG_FILE"):
+            environment["AGENT_CONFIG_FILE"] = str(agent_file(workdir, changes))
+            if "channels.voice.deadline_seconds" in changes:
                 llm += f" (voice deadline {OFFLINE_VOICE_DEADLINE_SECONDS:.0f} s for its slow first prompt)"
         yield Backing(environment, llm)
 
 
-def _patient_agent(workdir: Path) -> Path:
-    """The default agent with a voice deadline the offline model's first prompt of a call fits in."""
+def agent_file(workdir: Path, changes: Mapping[str, object]) -> Path:
+    """The default agent with some settings changed, each named by its dotted path ("silence.enabled")."""
     from voipbin_ai.config import DEFAULT_AGENT_FILE
 
     agent = json.loads(DEFAULT_AGENT_FILE.read_text(encoding="utf-8"))
-    agent["channels"]["voice"]["deadline_seconds"] = OFFLINE_VOICE_DEADLINE_SECONDS
-    path = workdir / "agent.offline.json"
-    path.write_text(json.dumps(agent), encoding="utf-8")
-    return path
+    for path, value in changes.items():
+        *parents, leaf = path.split(".")
+        node = agent
+        for name in parents:
+            node = node[name]
+        node[leaf] = value
+    path_of_file = workdir / "agent.local.json"
+    path_of_file.write_text(json.dumps(agent), encoding="utf-8")
+    return path_of_file

@@ -45,7 +45,7 @@ def main() -> int:
         VoipbinSimulator(token="demo-token", webhook_secret=WEBHOOK_SECRET) as voipbin,
     ):
         try:
-            with backing_services(Path(workdir)) as backing:
+            with backing_services(Path(workdir), silence_checks=False) as backing:
                 environment = {
                     **backing.environment,
                     "EVENT_BUS_NAME": "voipbin-ai-local",

@@ -1,4 +1,4 @@
-"""The delayed-actions queue: an SMS burst's answer, a hang-up after the goodbye (voipbin_ai/later.py).
+"""The delayed-actions queue: an SMS burst's answer, a hang-up after the goodbye, a re-prompt (voipbin_ai/later.py).
 
 Each message is one action; one that fails goes back to the queue and, after the queue's receives, to the
 dead-letter queue (ReportBatchItemFailures: the others of the batch are not redone).

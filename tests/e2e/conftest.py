@@ -67,9 +67,14 @@ class Stack(StackDriver):
 
 @pytest.fixture
 def agent_file(tmp_path: Path) -> Path:
-    """The default agent with a short voice deadline, so a slow LLM is noticed quickly."""
+    """The default agent with a short voice deadline, so a slow LLM is noticed quickly, and no silence checks.
+
+    The driver's wait for the stack to be idle waits out delayed actions too: a silence check would make
+    every call wait for its re-prompts and the hang-up. The silence test turns them on.
+    """
     data = json.loads(DEFAULT_AGENT_FILE.read_text())
     data["channels"]["voice"]["deadline_seconds"] = 1.0
+    data["silence"]["enabled"] = False
     path = tmp_path / "agent.json"
     path.write_text(json.dumps(data))
     return path

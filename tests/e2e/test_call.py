@@ -244,9 +244,60 @@ def test_end_call_says_goodbye_then_hangs_up(e2e: Stack) -> None:
     ]
     assert goodbye.received_at < hangup.received_at
     # The hang-up waited in the delayed-actions queue until what was said had played (whole seconds).
-    (queued,) = e2e.stack.queues.sent
+    (queued,) = e2e.stack.queues.sent  # no silence check after a goodbye
     assert json.loads(queued["body"])["tool"] == "end_call"
     assert 1 <= queued["delay_seconds"] <= 15
+
+
+def test_a_silent_caller_is_reprompted_then_told_goodbye_and_hung_up(e2e: Stack, agent_file: Path) -> None:
+    from local.stack import cold_start
+
+    agent = json.loads(agent_file.read_text())
+    agent["greeting"] = "Hello!"
+    agent["silence"] = {"reprompt_seconds": 1, "max_reprompts": 1, "reprompt": "Still there?", "goodbye": "Bye now!"}
+    agent_file.write_text(json.dumps(agent))
+    cold_start()  # the containers read their agent anew
+    call = e2e.voipbin.add_call(CALLER, OURS)
+
+    e2e.webhook("call_progressing", call, wait=False)  # the stack is idle only once the caller is hung up on
+
+    assert wait_until(lambda: bool(e2e.voipbin.requests("POST", f"/calls/{call['id']}/hangup")), timeout=30)
+    e2e.stack.wait_idle()
+    (speaking,) = [s for s in e2e.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
+    assert e2e.voipbin.said_texts(speaking["id"]) == ["Hello!", "Still there?", "Bye now!"]
+    assert len(e2e.voipbin.requests("POST", f"/calls/{call['id']}/hangup")) == 1
+    kinds = [json.loads(queued["body"])["kind"] for queued in e2e.stack.queues.sent]
+    assert kinds == ["silence", "silence", "after_reply"]  # the greeting's check, the re-prompt's, the hang-up
+    (greeting,) = e2e.store.history(call_conversation_id(call["id"]), limit=10)
+    assert greeting.text == "Hello! Still there? Bye now!"  # the LLM would see them as the agent's words
+
+
+def test_a_caller_who_speaks_is_reprompted_only_after_the_reply(e2e: Stack, agent_file: Path) -> None:
+    from local.stack import cold_start
+
+    agent = json.loads(agent_file.read_text())
+    agent["greeting"] = "Hello!"
+    agent["silence"] = {"reprompt_seconds": 2, "max_reprompts": 1, "reprompt": "Still there?", "goodbye": "Bye now!"}
+    agent_file.write_text(json.dumps(agent))
+    cold_start()
+    call = e2e.voipbin.add_call(CALLER, OURS)
+    e2e.webhook("call_progressing", call, wait=False)
+    assert wait_until(lambda: bool([s for s in e2e.voipbin.resources("speakings") if s["reference_id"] == call["id"]]))
+    (speaking,) = [s for s in e2e.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
+    assert wait_until(lambda: e2e.voipbin.said_texts(speaking["id"]) == ["Hello!"])
+    (transcribe,) = [t for t in e2e.voipbin.resources("transcribes") if t["reference_id"] == call["id"]]
+
+    e2e.webhook("transcript_created", e2e.voipbin.add_transcript(transcribe["id"], "Hours?"), wait=False)
+
+    assert wait_until(lambda: "Still there?" in e2e.voipbin.said_texts(speaking["id"]), timeout=30)
+    # The greeting's check came due after the caller spoke and said nothing; the reply's re-prompted once.
+    assert e2e.voipbin.said_texts(speaking["id"]) == [
+        "Hello!",
+        "You asked: Hours.",
+        "We are open from eight to six.",
+        "Still there?",
+    ]
+    e2e.webhook("call_hangup", hung_up(call))
 
 
 def test_a_model_that_keeps_calling_send_sms_texts_the_caller_twice_in_all(e2e: Stack, agent_file: Path) -> None:

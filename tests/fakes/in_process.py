@@ -22,7 +22,7 @@ from voipbin_ai.config import DEFAULT_AGENT_FILE, ChannelSettings, ToolSettings,
 from voipbin_ai.logic.later import run_delayed
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.agent import AgentConfig
-from voipbin_ai.models.later import DelayedAction
+from voipbin_ai.models.later import DelayedAction, DelayedKind
 from voipbin_ai.voipbin.client import VoipbinClient
 
 DEFAULT_AGENT = AgentConfig.model_validate_json(DEFAULT_AGENT_FILE.read_text())
@@ -98,6 +98,10 @@ class RecordingLater:
 
     def schedule(self, action: DelayedAction, *, after_seconds: float) -> None:
         self.queued.append((action, after_seconds))
+
+    def of_kind(self, kind: DelayedKind) -> list[tuple[DelayedAction, float]]:
+        """What is queued of one kind, with its delays."""
+        return [(action, after_seconds) for action, after_seconds in self.queued if action.kind == kind]
 
     def run_all(self, services: Services) -> None:
         """Deliver what is queued, in the order it was sent, as the queue's consumer does once it is due."""

@@ -199,6 +199,12 @@ class InMemoryStore:
             if item is not None:
                 item.halted_turn = turn
 
+    def hear_caller(self, conversation_id: str, *, at_ms: int) -> None:
+        with self._lock:
+            item = self._active(conversation_id)
+            if item is not None:
+                item.fields["heard_at_ms"] = at_ms
+
     def mark_interrupted(self, conversation_id: str, turn: int) -> None:
         with self._lock:
             key = (conversation_id, turn, 1)

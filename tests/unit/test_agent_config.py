@@ -110,6 +110,33 @@ def test_tool_urls_must_be_https(url: str, allowed: bool) -> None:
             HttpTool.model_validate(tool)
 
 
+def test_silence_handling_defaults_to_a_reprompt_after_30_seconds_and_can_be_turned_off() -> None:
+    shipped = config.agent_config().silence
+    data = default_agent_data()
+    del data["silence"]
+    defaults = AgentConfig.model_validate(data).silence
+    off = AgentConfig.model_validate(default_agent_data() | {"silence": {"enabled": False}}).silence
+
+    assert (shipped.enabled, shipped.reprompt_seconds, shipped.max_reprompts) == (True, 30, 2)
+    assert (defaults.enabled, defaults.reprompt_seconds, defaults.max_reprompts) == (True, 30, 2)
+    assert not off.enabled
+
+
+@pytest.mark.parametrize(
+    ("silence", "field"),
+    [
+        ({"reprompt_seconds": 0}, "reprompt_seconds"),
+        ({"max_reprompts": -1}, "max_reprompts"),
+        ({"reprompt": ""}, "reprompt"),
+        ({"goodbye": ""}, "goodbye"),
+        ({"repromt": "Hello?"}, "repromt"),
+    ],
+)
+def test_a_silence_setting_out_of_bounds_names_its_field(silence: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError, match=rf"silence\.{field}"):
+        AgentConfig.model_validate(default_agent_data() | {"silence": silence})
+
+
 def test_configured_tools_cannot_shadow_built_ins_or_repeat() -> None:
     with pytest.raises(ValidationError, match="built-in"):
         HttpTool.model_validate({"name": "end_call", "description": "x", "url": "https://a.example"})

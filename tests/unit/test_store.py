@@ -309,6 +309,17 @@ def test_media_are_not_attached_to_an_ended_call(store: ConversationStore) -> No
     assert store.conversation_of_transcribe("bbf08426") is None
 
 
+def test_a_caller_heard_is_recorded_on_a_live_call_only(store: ConversationStore) -> None:
+    open_call(store)
+    store.hear_caller(CALL, at_ms=NOW * 1000)
+    store.end_conversation(CALL, channel="voice")
+
+    store.hear_caller(CALL, at_ms=NOW * 1000 + 5000)
+
+    session = store.get_session(CALL)
+    assert session is not None and session.heard_at_ms == NOW * 1000
+
+
 def test_a_transcribe_can_be_mapped_later(store: ConversationStore) -> None:
     assert store.conversation_of_transcribe("bbf08426") is None
 

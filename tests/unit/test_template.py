@@ -343,7 +343,17 @@ def test_only_the_functions_that_leave_work_for_later_may_queue_it() -> None:
         if function["Properties"].get("Environment", {}).get("Variables", {}).get("DELAYED_ACTIONS_QUEUE_URL")
     }
 
-    assert senders == queue_urls == {"TranscriptCreatedFunction", "InboundSmsFunction", "ConversationMessageFunction"}
+    assert (
+        senders
+        == queue_urls
+        == {
+            "CallProgressingFunction",
+            "TranscriptCreatedFunction",
+            "InboundSmsFunction",
+            "ConversationMessageFunction",
+            "DelayedActionFunction",
+        }
+    )
     queue = resources("AWS::SQS::Queue")["DelayedActionsQueue"]
     assert queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     (consumer,) = resources("AWS::Serverless::Function")["DelayedActionFunction"]["Properties"]["Events"].values()

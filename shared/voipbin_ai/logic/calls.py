@@ -1,4 +1,4 @@
-"""Phone calls around their turns: answering, barge-in, hanging up, and which call a transcript is of.
+"""Phone calls around their turns: answering, barge-in, a silent caller, hanging up, and which call a transcript is of.
 
 Answering (call_progressing) opens the conversation, starts the transcribe and the speaking, and greets.
 VoIPBin's races are part of the contract: a second speaking on a call answers 500 (the live one is found
@@ -10,14 +10,21 @@ Transcripts carry a transcribe id, not the call id (CONTRACT.md §6). call_progr
 once POST /transcribes returns, but VoIPBin starts streaming before that, so a transcript can arrive first.
 The fallback asks VoIPBin (GET /transcribes/{id} -> reference_id) and stores what it learns. A warm
 container remembers its mappings, so a turn reads DynamoDB only once.
+
+A silent caller (agent.silence): after the greeting and each reply a check is queued for reprompt_seconds
+after the words end playing. It is moot once the caller took a newer turn or the call ended, and put off
+while the caller was heard since (speech started, no transcript yet). Each re-prompt, and the goodbye after
+the last, is claimed per turn and count, so a redelivered check says it once; it is added to the turn's
+reply, so the LLM sees it in the history. The goodbye's hang-up is end_call's, once the words are heard.
 """
 
 from typing import Final
 
 from voipbin_ai.container import forget_on_reset
-from voipbin_ai.exceptions import LlmError
+from voipbin_ai.exceptions import LlmError, PublishError
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.session import ReplySoFar, call_conversation_id, call_of_conversation
+from voipbin_ai.models.later import DelayedAction
+from voipbin_ai.models.session import ReplySoFar, Session, call_conversation_id, call_of_conversation
 from voipbin_ai.models.voipbin import (
     CALL_DIRECTION_INCOMING,
     REFERENCE_TYPE_CALL,
@@ -39,6 +46,8 @@ from voipbin_ai.voipbin.client import (
 
 # How many history messages a call's summary reads.
 _SUMMARY_MESSAGES: Final = 100
+# The longest wait for a goodbye to finish playing before end_call hangs up (a queued message's delay).
+MAX_GOODBYE_WAIT_SECONDS: Final = 15.0
 # A warm container serves many calls over hours: it remembers the most recent ones, oldest forgotten first.
 _KNOWN_MAX: Final = 4096
 # transcribe id -> call conversation id; a transcribe never moves to another call.
@@ -106,6 +115,7 @@ def answer_call(call: Call, services: Services) -> bool:
         voipbin.say(speaking.id, greeting)
         store.keep_reply(conversation_id, reply, spoken=True)
         logger.info("Caller greeted", speaking_id=speaking.id, transcribe_id=transcribe_id or None)
+        expect_caller(conversation_id, 0, until_ms=until, services=services)
     return True
 
 
@@ -182,16 +192,96 @@ def barge_in(speech: SpeechEvent, services: Services) -> None:
     session = services.store.get_session(conversation_id)
     if session is None or not session.active or not session.speaking_id:
         return
-    if not services.playback.still_playing(session.speaking_until_ms):
+    if services.playback.still_playing(session.speaking_until_ms):
+        _cut_reply(session, session.speaking_id, services)
+    else:
         logger.info("Nothing playing; no barge-in")
-        return
+    if services.agent.silence.enabled:  # after the flush: the caller is not silent, a re-prompt waits
+        services.store.hear_caller(conversation_id, at_ms=services.playback.now_ms())
+
+
+def _cut_reply(session: Session, speaking_id: str, services: Services) -> None:
     try:
-        services.voipbin.flush_speaking(session.speaking_id)
+        services.voipbin.flush_speaking(speaking_id)
     except SPEAKING_GONE as error:  # nothing plays there any more; the reply's next /say replaces it
         logger.info("Speaking gone", error=type(error).__name__)
-    services.store.halt_reply(conversation_id, session.reply_turn)
-    services.store.mark_interrupted(conversation_id, session.reply_turn)
+    services.store.halt_reply(session.conversation_id, session.reply_turn)
+    services.store.mark_interrupted(session.conversation_id, session.reply_turn)
     logger.info("Barge-in: reply flushed", turn=session.reply_turn)
+
+
+def expect_caller(conversation_id: str, turn: int, *, until_ms: int, services: Services, reprompts: int = 0) -> None:
+    """Queue the check for a silent caller, due once the words said so far (ending at until_ms) were heard."""
+    if not services.agent.silence.enabled:
+        return
+    action = DelayedAction(kind="silence", conversation_id=conversation_id, turn=turn, reprompts=reprompts)
+    wait = _until_silent(until_ms, services)
+    try:
+        services.later.schedule(action, after_seconds=wait)
+    except PublishError as error:  # the call goes on; only a silent caller is left waiting
+        logger.error("Silence check not queued", error=str(error))
+        return
+    logger.info("Silence check queued", after_seconds=round(wait, 1), reprompts=reprompts)
+
+
+def _until_silent(since_ms: int, services: Services) -> float:
+    """Seconds until the caller has been quiet for reprompt_seconds after since_ms (epoch ms, maybe still ahead)."""
+    return services.agent.silence.reprompt_seconds - (services.playback.now_ms() - since_ms) / 1000
+
+
+def check_silence(action: DelayedAction, services: Services) -> None:
+    """A silence check came due: re-prompt the caller, or after the last re-prompt say goodbye and hang up."""
+    store, silence = services.store, services.agent.silence
+    session = store.get_session(action.conversation_id)
+    if session is None or not session.active or session.turn != action.turn or not session.speaking_id:
+        logger.info("Silence check is moot", active=bool(session and session.active))
+        return
+    wait = _until_silent(max(session.speaking_until_ms, session.heard_at_ms), services)
+    if wait > 0:  # the caller was heard, or more was said, since it was queued
+        services.later.schedule(action, after_seconds=wait)
+        logger.info("Silence check put off", after_seconds=round(wait, 1))
+        return
+    if store.begin_tool_call(session.conversation_id, action.turn, f"silence#{action.reprompts}") is not None:
+        logger.info("Silence already handled by an earlier delivery", reprompts=action.reprompts)
+        return
+    goodbye = action.reprompts >= silence.max_reprompts
+    until = _say_more(session, silence.goodbye if goodbye else silence.reprompt, session.speaking_id, services)
+    if until is None:
+        logger.info("Silence check is moot: the turn was taken, barged in on or hung up")
+        return
+    store.finish_tool_call(session.conversation_id, action.turn, f"silence#{action.reprompts}", "said")
+    logger.info("Silent caller prompted", reprompts=action.reprompts, goodbye=goodbye)
+    if not goodbye:
+        expect_caller(
+            session.conversation_id, action.turn, until_ms=until, services=services, reprompts=action.reprompts + 1
+        )
+        return
+    hang_up = DelayedAction(
+        kind="after_reply", conversation_id=session.conversation_id, turn=action.turn, tool="end_call"
+    )
+    services.later.schedule(hang_up, after_seconds=min(services.playback.seconds_left(until), MAX_GOODBYE_WAIT_SECONDS))
+
+
+def _say_more(session: Session, words: str, speaking_id: str, services: Services) -> int | None:
+    """Say words after the turn's reply, recorded as part of it: until when they play; None if the turn is over.
+
+    A speaking found gone is replaced, and the words said on the new one.
+    """
+    store, conversation_id = services.store, session.conversation_id
+    said = [m.text for m in store.history(conversation_id, limit=2) if m.turn == session.turn and m.role == "assistant"]
+    until = services.playback.until_ms(session.speaking_until_ms, words)
+    reply = ReplySoFar(turn=session.turn, text=" ".join([*said, words]))
+    if not store.record_reply(conversation_id, reply, speaking_until_ms=until):
+        return None
+    try:
+        services.voipbin.say(speaking_id, words)
+    except SPEAKING_GONE:
+        replaced = replace_speaking(conversation_id, speaking_id, services)
+        if replaced is None:
+            return None
+        services.voipbin.say(replaced, words)
+    store.keep_reply(conversation_id, reply, spoken=True)
+    return until
 
 
 def end_call(call: Call, services: Services) -> None:

@@ -17,13 +17,18 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Final
 
 from voipbin_ai.ai.core import Conversation, Reply
 from voipbin_ai.ai.llm import ToolCallRequest
 from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import LlmError, PublishError, StoreError
-from voipbin_ai.logic.calls import call_conversation_of, live_speaking, replace_speaking
+from voipbin_ai.logic.calls import (
+    MAX_GOODBYE_WAIT_SECONDS,
+    call_conversation_of,
+    expect_caller,
+    live_speaking,
+    replace_speaking,
+)
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.later import DelayedAction
 from voipbin_ai.models.session import ReplySoFar, Session, Turn, call_of_conversation, epoch_ms
@@ -31,8 +36,6 @@ from voipbin_ai.models.voipbin import Transcript
 from voipbin_ai.observability import Metric, emit_metric, logger
 from voipbin_ai.voipbin.client import SPEAKING_GONE, VoipbinError
 
-# The longest wait for a goodbye to finish playing before end_call hangs up (a queued message's delay).
-_MAX_GOODBYE_WAIT_SECONDS: Final = 15.0
 # The history read beside taking the turn, and the flush beside the LLM request; each awaited in its turn.
 # A Lambda container runs one turn at a time; the local stack runs up to 8 side by side.
 _background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voice")
@@ -230,8 +233,13 @@ def _say(
 
 
 def _after_reply(reply: Reply, speech: _Speech, session: Session, services: Services) -> None:
-    """Queue the tool calls that wait for the words (hang up after the goodbye); then the rolling summary."""
-    wait = min(services.playback.seconds_left(speech.until_ms), _MAX_GOODBYE_WAIT_SECONDS)
+    """Queue the tool calls that wait for the words (hang up after the goodbye), or else the silence check.
+
+    Then the rolling summary.
+    """
+    wait = min(services.playback.seconds_left(speech.until_ms), MAX_GOODBYE_WAIT_SECONDS)
+    if not reply.after_reply:
+        expect_caller(session.conversation_id, session.turn, until_ms=speech.until_ms, services=services)
     try:
         for request in reply.after_reply:
             action = DelayedAction(

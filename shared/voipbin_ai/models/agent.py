@@ -142,6 +142,21 @@ class EmailRules(_Config):
         return address in self.addresses or address.rpartition("@")[2] in self.domains
 
 
+class Silence(_Config):
+    """What a call does when the caller says nothing: re-prompt, and after the last re-prompt say goodbye and hang up.
+
+    VoIPBin's integration guide suggests prompting a caller from whom no transcript came within 30 seconds.
+    """
+
+    enabled: bool = True
+    reprompt_seconds: float = Field(
+        default=30.0, gt=0, description="Quiet after the agent's words end playing before the re-prompt is said."
+    )
+    max_reprompts: int = Field(default=2, ge=0, le=10, description="Re-prompts before the goodbye.")
+    reprompt: str = Field(default="Are you still there?", min_length=1)
+    goodbye: str = Field(default="I can't hear you, so I will end the call now. Goodbye!", min_length=1)
+
+
 class HttpTool(_Config):
     """A tool the LLM may call that POSTs its JSON arguments to an HTTPS endpoint and reads the JSON answer.
 
@@ -203,6 +218,7 @@ class AgentConfig(_Config):
     summary_prompt: str = Field(min_length=1, description="How to summarize a conversation for later turns.")
     channels: Channels
     limits: Limits = Limits()
+    silence: Silence = Silence()
     tools: tuple[HttpTool, ...] = ()
     email: EmailRules = Field(default=EmailRules(), description="Where send_email may write; nowhere by default.")
 

@@ -1,16 +1,16 @@
 """Work that must happen a little later than the event that asked for it, as the queue carries it.
 
-Two kinds: the answer to a text thread once its burst window has passed (answer_text), and a tool's effect once the
-words before it have been heard (after_reply: end_call's hang-up). Either is
-for one turn of one conversation, and moot once a newer turn has been taken (but the hang-up at the turn
-limit) or the conversation ended.
+Three kinds: the answer to a text thread once its burst window has passed (answer_text), a tool's effect once the
+words before it have been heard (after_reply: end_call's hang-up), and a call's check for a silent caller
+(silence: re-prompt, or say goodbye and hang up). Each is for one turn of one conversation, and moot once
+a newer turn has been taken (but the hang-up at the turn limit) or the conversation ended.
 """
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-DelayedKind = Literal["answer_text", "after_reply"]
+DelayedKind = Literal["answer_text", "after_reply", "silence"]
 
 
 class DelayedAction(BaseModel):
@@ -26,3 +26,5 @@ class DelayedAction(BaseModel):
     arguments: str = "{}"
     # Run even after a newer turn: the hang-up at the conversation's turn limit, which more words must not defer.
     even_if_superseded: bool = False
+    # For silence: how many re-prompts were said in this turn before (Silence.max_reprompts of them: the goodbye).
+    reprompts: int = 0

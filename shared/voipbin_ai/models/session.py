@@ -102,6 +102,8 @@ class Session(_Model):
     reply_turn: int = 0
     # Until when (epoch milliseconds) what was said may still be playing: a new turn flushes it first.
     speaking_until_ms: int = 0
+    # When the caller was last heard starting to speak (epoch milliseconds): a silence re-prompt waits from then too.
+    heard_at_ms: int = 0
     speaking_id: str | None = None
     transcribe_id: str | None = None
     our_address: str = ""

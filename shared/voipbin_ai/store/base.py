@@ -122,6 +122,10 @@ class ConversationStore(ToolLedger, SummaryStore, Protocol):
         """Stop a turn's reply at its next piece without taking a new turn (the caller barged in)."""
         ...
 
+    def hear_caller(self, conversation_id: str, *, at_ms: int) -> None:
+        """Record when a live call's caller started to speak (Session.heard_at_ms), though no turn is taken yet."""
+        ...
+
     def mark_interrupted(self, conversation_id: str, turn: int) -> None:
         """Flag a turn's recorded reply as cut short by a newer turn or the hangup."""
         ...

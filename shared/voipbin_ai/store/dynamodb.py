@@ -116,6 +116,7 @@ def _session(item: Mapping[str, Any]) -> Session:
         turn=_number(item, "turn"),
         reply_turn=_number(item, "reply_turn"),
         speaking_until_ms=_number(item, "speaking_until_ms"),
+        heard_at_ms=_number(item, "heard_at_ms"),
         speaking_id=_text(item, "speaking_id") or None,
         transcribe_id=_text(item, "transcribe_id") or None,
         our_address=_text(item, "our_address"),
@@ -471,6 +472,10 @@ class DynamoDBStore:
     def halt_reply(self, conversation_id: str, turn: int) -> None:
         """One update (halted_turn), while the session is active."""
         self._update_active(conversation_id, "halted_turn = :turn", {":turn": _n(turn)})
+
+    def hear_caller(self, conversation_id: str, *, at_ms: int) -> None:
+        """One update (heard_at_ms), while the session is active."""
+        self._update_active(conversation_id, "heard_at_ms = :at", {":at": _n(at_ms)})
 
     def mark_interrupted(self, conversation_id: str, turn: int) -> None:
         """One update of the reply's MSG# item, if it was written."""
