@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 BUILD_DIR := .aws-sam/build
 
-.PHONY: venv lock lint format validate build test unit integration e2e demo serve bench clean
+.PHONY: venv lock lint format validate build browser test unit integration e2e demo serve bench clean
 
 # The dev virtual environment, on the Lambda runtime's minor version: exactly the locked set, hashes checked.
 # pip brings in the locked uv alone (its entry of the lock), and uv the rest: in parallel, several times faster.
@@ -56,12 +56,19 @@ unit: venv
 integration: venv build
 	pytest tests/integration
 
-e2e: venv build
+e2e: venv build browser
 	pytest tests/e2e
 
 # The property tests on their thorough profile (tests/conftest.py).
-test: lint validate build
+test: lint validate build browser
 	pytest --hypothesis-profile=thorough
+
+# Debian's chromium for the web chat page's browser test (tests/e2e/test_web_chat_page.py), installed with
+# apt when it is missing and this runs as root; otherwise the test says why it is skipped (CI fails it).
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium is not installed (apt-get install chromium): the web chat page's browser test is skipped"
 
 # A scripted call and SMS thread through the local stack (the offline LLM unless OPENAI_API_KEY is set).
 demo: venv

@@ -232,6 +232,7 @@ def measure(runs: int, *, log: bool = True) -> dict[str, Any]:
     from local.dynamodb_local import create_table, running
     from local.fake_openai import FakeOpenAI
     from local.invoke import LocalInvokeError, load_function
+    from local.queue import LocalQueues, consumers_from_template
     from local.voipbin_simulator import VoipbinSimulator
 
     env_vars = json.loads((EVENTS_DIR / "env.json").read_text(encoding="utf-8"))
@@ -246,11 +247,22 @@ def measure(runs: int, *, log: bool = True) -> dict[str, Any]:
         create_table(dynamodb.client(), TABLE_NAME)
         bus = LocalBus(rules_from_template(), lambda _function, _event: None).start()
         stack.callback(bus.stop)
+        # Delayed actions (the silence check after a greeting) are accepted and never run.
+        queues = LocalQueues(consumers_from_template(), lambda _function, _event: None, lambda *_: None).start()
+        stack.callback(queues.stop)
         simulator = stack.enter_context(VoipbinSimulator(token=env_vars["Parameters"]["VOIPBIN_API_TOKEN"]))
         llm = stack.enter_context(FakeOpenAI())
+        # The conversation the sample message belongs to exists at VoIPBin, as a real message's does.
+        message = json.loads((EVENTS_DIR / "conversation_message_created.json").read_text(encoding="utf-8"))
+        data = message["detail"]["data"]
+        simulator.add_conversation(
+            data["reference_type"], data["source"]["target"], conversation_id=data["conversation_id"]
+        )
         shell = {
             "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.endpoint_url,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": bus.url,
+            "AWS_ENDPOINT_URL_SQS": queues.url,
+            "DELAYED_ACTIONS_QUEUE_URL": queues.queue_url("DelayedActionsQueue"),
             "TABLE_NAME": TABLE_NAME,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",

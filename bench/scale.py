@@ -145,7 +145,7 @@ def _lost(harness: Harness, tag: str, transcript_id: str) -> dict[str, Any]:
         "tag": tag,
         "ingress_received": received is not None,
         "published": sum(
-            1 for e in list(harness.stack.bus.published) if e["detail"]["data"].get("id") == transcript_id
+            1 for e in list(harness.stack.bus.published) if (e["detail"].get("data") or {}).get("id") == transcript_id
         ),
         "invocations_ms": [
             round(r.duration_ms)

@@ -3,7 +3,6 @@ the VoIPBin simulator and the fake OpenAI server. Tests assert on what the simul
 received.
 """
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +11,13 @@ from typing import Any
 import httpx2
 import pytest
 
+from local.backing import agent_file as write_agent_file
 from local.driver import StackDriver, fakes_environment
 from local.fake_openai import FakeOpenAI, RecordedRequest, Script
 from local.stack import LocalStack
 from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.dynamodb_local import DynamoDBTable
 from tests.fakes.fixtures import SIMULATOR_WEBHOOK_SECRET
-from voipbin_ai.config import DEFAULT_AGENT_FILE
 from voipbin_ai.store.dynamodb import DynamoDBStore
 from voipbin_ai.voipbin.signature import SIGNATURE_HEADER, sign
 
@@ -72,12 +71,7 @@ def agent_file(tmp_path: Path) -> Path:
     The driver's wait for the stack to be idle waits out delayed actions too: a silence check would make
     every call wait for its re-prompts and the hang-up. The silence test turns them on.
     """
-    data = json.loads(DEFAULT_AGENT_FILE.read_text())
-    data["channels"]["voice"]["deadline_seconds"] = 1.0
-    data["silence"]["enabled"] = False
-    path = tmp_path / "agent.json"
-    path.write_text(json.dumps(data))
-    return path
+    return write_agent_file(tmp_path, {"channels.voice.deadline_seconds": 1.0, "silence.enabled": False})
 
 
 @pytest.fixture
