@@ -29,34 +29,44 @@ STATUS_ACTIVE: Final = "active"
 STATUS_ENDED: Final = "ended"
 
 
-_CALL_PREFIX: Final = "call:"
+@dataclass(frozen=True)
+class _IdSpace:
+    """Our conversation ids of one kind: a prefix before the other system's id, and the way back."""
+
+    prefix: str
+    kind: str
+
+    def ours(self, theirs: str) -> str:
+        return f"{self.prefix}{theirs}"
+
+    def theirs(self, conversation_id: str) -> str:
+        if not conversation_id.startswith(self.prefix):
+            raise ValueError(f"not {self.kind}: {conversation_id}")
+        return conversation_id.removeprefix(self.prefix)
+
+
+_CALLS: Final = _IdSpace("call:", "a call's conversation")
+_VOIPBIN_CONVERSATIONS: Final = _IdSpace("conversation:", "a VoIPBin conversation")
 
 
 def call_conversation_id(call_id: str) -> str:
     """The conversation of a phone call."""
-    return f"{_CALL_PREFIX}{call_id}"
+    return _CALLS.ours(call_id)
 
 
 def call_of_conversation(conversation_id: str) -> str:
     """The call id of a call's conversation (call_conversation_id, read back)."""
-    if not conversation_id.startswith(_CALL_PREFIX):
-        raise ValueError(f"not a call's conversation: {conversation_id}")
-    return conversation_id.removeprefix(_CALL_PREFIX)
-
-
-_VOIPBIN_CONVERSATION_PREFIX: Final = "conversation:"
+    return _CALLS.theirs(conversation_id)
 
 
 def voipbin_conversation_id(conversation_id: str) -> str:
     """The conversation of a VoIPBin conversation (its id is a UUID of VoIPBin's, not personal data)."""
-    return f"{_VOIPBIN_CONVERSATION_PREFIX}{conversation_id}"
+    return _VOIPBIN_CONVERSATIONS.ours(conversation_id)
 
 
 def voipbin_conversation_of(conversation_id: str) -> str:
     """VoIPBin's conversation id of one of ours (voipbin_conversation_id, read back)."""
-    if not conversation_id.startswith(_VOIPBIN_CONVERSATION_PREFIX):
-        raise ValueError(f"not a VoIPBin conversation: {conversation_id}")
-    return conversation_id.removeprefix(_VOIPBIN_CONVERSATION_PREFIX)
+    return _VOIPBIN_CONVERSATIONS.theirs(conversation_id)
 
 
 def chat_conversation_id(session_id: str) -> str:
