@@ -1,7 +1,8 @@
 """transcript_created (+ transcribe_speech_started): the caller said something, or started to.
 
-A final transcript takes a turn and is answered sentence by sentence; speech starting cuts what is
-playing at once (early barge-in) without taking a turn.
+A final transcript takes a turn and is answered sentence by sentence, and claims its event itself, beside
+taking the turn (logic/voice.py); speech starting cuts what is playing at once (early barge-in) without
+taking a turn.
 """
 
 import time
@@ -14,7 +15,7 @@ from voipbin_ai.models.events import TranscribeSpeechEvent, TranscriptCreatedEve
 from voipbin_ai.observability import logger
 
 
-@voipbin_event_handler(TranscriptCreatedEvent, TranscribeSpeechEvent)
+@voipbin_event_handler(TranscriptCreatedEvent, TranscribeSpeechEvent, claimed_by_process=(TranscriptCreatedEvent,))
 def lambda_handler(event: TranscriptCreatedEvent | TranscribeSpeechEvent) -> None:
     """Route by type; the words themselves are never logged."""
     started_at = time.monotonic()

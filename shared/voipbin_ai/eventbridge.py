@@ -20,17 +20,18 @@ from voipbin_ai.exceptions import InvalidEventError
 from voipbin_ai.models.events import outside_window, parse_webhook
 from voipbin_ai.models.voipbin import VoipbinModel
 from voipbin_ai.observability import Metric, emit_metric, logger, metrics
-from voipbin_ai.store.idempotency import run_once
+from voipbin_ai.store.idempotency import register_invocation, run_once
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], None]
 
 
 def voipbin_event_handler(
-    *event_models: type[VoipbinModel],
+    *event_models: type[VoipbinModel], claimed_by_process: tuple[type[VoipbinModel], ...] = ()
 ) -> Callable[[Callable[[Any], None]], LambdaHandler]:
     """Turn `process(event)` into a Lambda handler for EventBridge deliveries of these event models.
 
-    `process` is typed by its own annotation (one of event_models, or their union).
+    `process` is typed by its own annotation (one of event_models, or their union). Events of the
+    claimed_by_process models reach it unclaimed: it claims them itself (run_once), beside its first reads.
     """
 
     def decorate(process: Callable[[Any], None]) -> LambdaHandler:
@@ -55,9 +56,11 @@ def voipbin_event_handler(
                 logger.warning("Event outside the replay window ignored", occurred_at=str(webhook.occurred_at))
                 emit_metric(Metric.STALE_EVENTS)
                 return
-            if not run_once(webhook.idempotency_key, lambda: process(webhook), context=context):
-                logger.info("Duplicate event skipped", idempotency_key=webhook.idempotency_key)
-                emit_metric(Metric.DUPLICATE_EVENTS)
+            register_invocation(context)
+            if isinstance(webhook, claimed_by_process):
+                process(webhook)
+            else:
+                run_once(webhook.idempotency_key, lambda: process(webhook))
 
         return lambda_handler
 

@@ -5,7 +5,8 @@ through an httpx2 mock transport: the shipped VoipbinClient sends real requests,
 as the contract says and records them. Registered by tests/conftest.py (pytest_plugins).
 """
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,29 @@ class RecordingLater:
 
 
 @dataclass
+class MemoryClaims:
+    """Each event acted on once, as Powertools Idempotency does it: a failed run's claim is released."""
+
+    claimed: set[str] = field(default_factory=set)
+    skipped: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, key: str, work: Callable[[], None]) -> bool:
+        with self._lock:
+            if key in self.claimed:
+                self.skipped.append(key)
+                return False
+            self.claimed.add(key)
+        try:
+            work()
+        except BaseException:
+            with self._lock:
+                self.claimed.discard(key)
+            raise
+        return True
+
+
+@dataclass
 class Fakes:
     """The in-process fakes of one test, from which Services are made."""
 
@@ -119,6 +143,7 @@ class Fakes:
     voipbin: VoipbinClient
     wall_clock: FakeClock
     later: RecordingLater
+    claims: MemoryClaims = field(default_factory=MemoryClaims)
 
     def services(self, agent: AgentConfig = DEFAULT_AGENT, /, **settings: str) -> Services:
         """What a use case works with: this agent, these channel settings (by their variables' names)."""
@@ -132,6 +157,7 @@ class Fakes:
             clock=self.wall_clock,
             _engine=engine,
             _later=self.later,
+            _claim=self.claims,
         )
 
 

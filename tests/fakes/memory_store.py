@@ -31,6 +31,7 @@ class _SessionItem:
 
     fields: dict[str, Any]
     turn_event: str | None = None
+    turn_said_at_ms: int = 0
     halted_turn: int | None = None
     summary_turn: int | None = None
     pending_reply: ReplySoFar | None = None
@@ -119,6 +120,7 @@ class InMemoryStore:
         their_address: str = "",
         event_key: str | None = None,
         fresh_after_seconds: int | None = None,
+        said_at_ms: int | None = None,
     ) -> Turn | None:
         with self._lock:
             item = self._sessions.get(conversation_id)
@@ -135,6 +137,8 @@ class InMemoryStore:
                     return None
                 session = item.session()
                 return Turn(number=session.turn, session=session, replayed=True) if session.active else None
+            if item is not None and said_at_ms is not None and said_at_ms < item.turn_said_at_ms:
+                return None
             if item is None:
                 if not open_if_missing:
                     return None
@@ -152,6 +156,8 @@ class InMemoryStore:
                 self._sessions[conversation_id] = item
             item.fields["turn"] += 1
             item.fields["last_turn_at"] = now
+            if said_at_ms is not None:
+                item.turn_said_at_ms = said_at_ms
             if event_key is not None:
                 item.turn_event = event_key
             session = item.session()

@@ -9,7 +9,7 @@ import pytest
 
 from local.dynamodb_local import ttl_attribute
 from tests.fakes.dynamodb_local import DynamoDBTable
-from tests.helpers import PHONE_IDS, WEBHOOK_SAMPLES, lambda_context, load_json
+from tests.helpers import PHONE_IDS, WEBHOOK_SAMPLES, load_json
 from tests.store_calls import one_voice_turn_calls, reads, replied, writes
 from voipbin_ai.models.events import parse_webhook
 from voipbin_ai.models.session import ReplySoFar, call_conversation_id
@@ -48,7 +48,7 @@ def in_threads[T](count: int, work: Callable[[int], T]) -> list[T]:
 def test_a_duplicate_delivered_again_later_runs_nothing(dynamodb_table: DynamoDBTable) -> None:
     runs: list[int] = []
 
-    results = [run_once("call_hangup:c1:hangup", lambda: runs.append(1), context=lambda_context()) for _ in range(3)]
+    results = [run_once("call_hangup:c1:hangup", lambda: runs.append(1)) for _ in range(3)]
 
     assert results == [True, False, False]
     assert runs == [1]
@@ -64,7 +64,7 @@ def test_duplicates_delivered_at_once_run_once_and_none_fails(dynamodb_table: Dy
         runs.append(1)
 
     def deliver(_: int) -> bool:
-        ran = run_once("transcript_created:t1", slow_work, context=lambda_context())
+        ran = run_once("transcript_created:t1", slow_work)
         if not ran:
             skipped.release()
         return ran
@@ -82,9 +82,7 @@ def test_both_webhooks_of_one_sms_run_once(dynamodb_table: DynamoDBTable) -> Non
     ]
     replies: list[str] = []
 
-    results = in_threads(
-        2, lambda i: run_once(webhooks[i].idempotency_key, lambda: replies.append("reply"), context=lambda_context())
-    )
+    results = in_threads(2, lambda i: run_once(webhooks[i].idempotency_key, lambda: replies.append("reply")))
 
     assert sorted(results) == [False, True]
     assert replies == ["reply"]
@@ -150,7 +148,7 @@ def test_every_item_has_a_ttl(store: DynamoDBStore, call: str, dynamodb_table: D
     turn = store.take_turn(call, channel="voice", open_if_missing=False)
     assert turn and replied(store, call, turn.number, "Hello.", user_text="hi")
     store.take_turn(PHONE_IDS.sms_conversation("+1", "+2"), channel="sms", open_if_missing=True)
-    run_once("call_hangup:c1:hangup", lambda: None, context=lambda_context())
+    run_once("call_hangup:c1:hangup", lambda: None)
     store.end_conversation(call, channel="voice")
 
     items = dynamodb_table.client.scan(TableName=dynamodb_table.name)["Items"]

@@ -6,9 +6,15 @@ import pytest
 
 from tests.helpers import EVENTS_DIR, WEBHOOK_SAMPLES, lambda_context, load_json
 from voipbin_ai.models.events import parse_webhook
-from voipbin_ai.store.idempotency import run_once
+from voipbin_ai.store.idempotency import register_invocation, run_once
 
 pytestmark = pytest.mark.usefixtures("moto_table")
+
+
+@pytest.fixture(autouse=True)
+def _invocation() -> None:
+    """An invocation's deadline, as the event handler registers it."""
+    register_invocation(lambda_context())
 
 
 def test_both_webhooks_of_one_sms_share_their_identity() -> None:
@@ -37,9 +43,9 @@ def test_speech_events_are_identified_by_stream_and_moment_not_their_random_id()
 def test_work_runs_once_per_key() -> None:
     runs: list[str] = []
 
-    assert run_once("k1", lambda: runs.append("k1"), context=lambda_context())
-    assert not run_once("k1", lambda: runs.append("k1 again"), context=lambda_context())
-    assert run_once("k2", lambda: runs.append("k2"), context=lambda_context())
+    assert run_once("k1", lambda: runs.append("k1"))
+    assert not run_once("k1", lambda: runs.append("k1 again"))
+    assert run_once("k2", lambda: runs.append("k2"))
 
     assert runs == ["k1", "k2"]
 
@@ -49,10 +55,10 @@ def test_failed_work_runs_again_on_retry() -> None:
         raise RuntimeError("VoIPBin unreachable")
 
     with pytest.raises(RuntimeError):
-        run_once("k", fail, context=lambda_context())
+        run_once("k", fail)
     runs: list[int] = []
 
-    assert run_once("k", lambda: runs.append(1), context=lambda_context())
+    assert run_once("k", lambda: runs.append(1))
     assert runs == [1]
 
 
@@ -60,7 +66,7 @@ def test_a_duplicate_while_the_first_is_running_is_skipped_without_failing() -> 
     inner: list[bool] = []
 
     # The duplicate arrives while the first delivery is still inside its work.
-    assert run_once("k", lambda: inner.append(run_once("k", lambda: None, context=lambda_context())), context=None)
+    assert run_once("k", lambda: inner.append(run_once("k", lambda: None)))
 
     assert inner == [False]
 

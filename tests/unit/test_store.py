@@ -270,6 +270,26 @@ def test_a_redelivery_after_the_window_gets_its_own_turn_back(clocked: tuple[Con
     assert turn is not None and (turn.number, turn.replayed) == (2, True)
 
 
+def test_words_said_before_the_latest_turn_take_no_turn_and_its_own_redelivery_is_replayed(
+    store: ConversationStore,
+) -> None:
+    open_call(store)
+
+    def voice_turn(key: str, said_at_ms: int) -> tuple[int, bool] | None:
+        turn = store.take_turn(CALL, channel="voice", open_if_missing=False, event_key=key, said_at_ms=said_at_ms)
+        return (turn.number, turn.replayed) if turn else None
+
+    assert voice_turn("t1", 1_000) == (1, False)
+    assert voice_turn("t2", 2_000) == (2, False)
+
+    assert voice_turn("t1", 1_000) is None  # a redelivery of t1, or t1 arriving late: t2 keeps its turn
+    assert voice_turn("t0", 1_500) is None
+    assert voice_turn("t2", 2_000) == (2, True)
+    assert voice_turn("t3", 2_000) == (3, False)  # words of the same moment are a turn of their own
+    session = store.get_session(CALL)
+    assert session is not None and session.turn == 3
+
+
 def test_an_ended_conversation_takes_no_turn_and_records_nothing(store: ConversationStore) -> None:
     open_call(store)
     turn = store.take_turn(CALL, channel="voice", open_if_missing=False)

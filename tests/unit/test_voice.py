@@ -124,6 +124,35 @@ def test_a_newer_turn_takes_over_and_the_cut_reply_is_kept_interrupted(
     assert [(message.role, message.interrupted) for message in first] == [("user", False), ("assistant", True)]
 
 
+def test_a_duplicate_of_answered_words_during_a_newer_reply_cuts_nothing(
+    phone: Phone, llm: ScriptedLlm, fakes: Fakes
+) -> None:
+    llm.enqueue(Script.text("Sure."), Script.text(REPLY))
+    first = phone.says("Can I book?")
+    phone.heard()
+    # The first words' webhook delivered again while the second reply is being said: its turn is taken
+    # beside the claim, before the claim turns the duplicate away, so the turn itself must refuse it.
+    llm.interject(6, lambda: reply_to_transcript(first, event_key=first.id, started_at=0.0, services=phone.services))
+
+    phone.says("When are you open?")
+
+    assert phone.said() == ["Sure.", "We open at eight.", "We close at six."]
+    assert fakes.claims.skipped == [first.id]
+    session = phone.store.get_session(phone.conversation_id)
+    assert session is not None and session.turn == 2
+
+
+def test_words_delivered_after_newer_words_take_no_turn(phone: Phone, llm: ScriptedLlm) -> None:
+    llm.enqueue(Script.text(REPLY))
+    older = Transcript.model_validate(phone.simulator.add_transcript(phone.transcribe_id, "Hello?"))
+    phone.says("When are you open?")
+
+    reply_to_transcript(older, event_key=older.id, started_at=0.0, services=phone.services)
+
+    assert phone.said() == ["We open at eight.", "We close at six."]
+    assert len(llm.requests) == 1
+
+
 def test_a_reply_still_playing_is_flushed_before_the_next_is_said(phone: Phone, llm: ScriptedLlm) -> None:
     llm.enqueue(Script.text("Sure."), Script.text("Of course."))
     phone.says("Can I book?")  # "Sure." is still playing when the caller goes on

@@ -15,7 +15,7 @@ from voipbin_ai.config import ChannelSettings, agent_config, channel_settings, p
 from voipbin_ai.later import Later, get_later
 from voipbin_ai.models.agent import AgentConfig
 from voipbin_ai.models.session import PhoneIds, Playback
-from voipbin_ai.store.base import ConversationStore
+from voipbin_ai.store.base import ConversationStore, EventClaim
 from voipbin_ai.store.dynamodb import get_store
 from voipbin_ai.voipbin.api import VoipbinApi
 from voipbin_ai.voipbin.client import get_client
@@ -36,6 +36,7 @@ class Services:
     clock: Callable[[], float] = time.time
     _engine: "Engine | None" = field(default=None, repr=False)
     _later: Later | None = field(default=None, repr=False)
+    _claim: EventClaim | None = field(default=None, repr=False)
 
     @classmethod
     def default(cls) -> "Services":
@@ -56,6 +57,15 @@ class Services:
     def later(self) -> Later:
         """Where work for later goes (given, or the configured queue on first use)."""
         return self._later if self._later is not None else get_later()
+
+    @cached_property
+    def claim(self) -> EventClaim:
+        """What acts on an event once, for a use case that claims its own (given, or Powertools Idempotency)."""
+        if self._claim is not None:
+            return self._claim
+        from voipbin_ai.store.idempotency import run_once
+
+        return run_once
 
     @cached_property
     def engine(self) -> "Engine":

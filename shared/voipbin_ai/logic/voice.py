@@ -1,6 +1,7 @@
 """One caller turn: the transcript in, the AI core's reply out through /say, sentence by sentence.
 
-The turn is taken first (the latest turn wins: an older reply stops at its next sentence). What may still
+The turn is taken first (the latest turn wins: an older reply stops at its next sentence), beside the
+history's read and the event's idempotency record: one round trip before the LLM is asked. What may still
 be playing of an earlier reply is flushed, in the background while the LLM thinks, before the first new
 sentence. Each sentence is recorded before it is said, so a superseded or hung-up turn says nothing more;
 a reply cut short that way is marked interrupted. A speaking that /say or the flush finds gone (404, or
@@ -31,12 +32,13 @@ from voipbin_ai.logic.calls import (
 )
 from voipbin_ai.logic.services import Services
 from voipbin_ai.models.later import DelayedAction
-from voipbin_ai.models.session import ReplySoFar, Session, Turn, call_of_conversation, epoch_ms
+from voipbin_ai.models.session import HistoryMessage, ReplySoFar, Session, Turn, call_of_conversation, epoch_ms
 from voipbin_ai.models.voipbin import Transcript
 from voipbin_ai.observability import Metric, emit_metric, logger
 from voipbin_ai.voipbin.client import SPEAKING_GONE, VoipbinError
 
-# The history read beside taking the turn, and the flush beside the LLM request; each awaited in its turn.
+# Taking the turn and reading the history beside the idempotency record, and the flush beside the LLM
+# request; each awaited in its turn.
 # A Lambda container runs one turn at a time; the local stack runs up to 8 side by side.
 _background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voice")
 
@@ -54,7 +56,12 @@ class _Speech:
 
 
 def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: float, services: Services) -> None:
-    """Answer one final utterance of the caller."""
+    """Answer one final utterance of the caller, once however often it is delivered.
+
+    The turn is taken and the history read while the event's record is claimed, and nothing is acted on
+    before the claim is this delivery's. Taking the turn is harmless to a duplicate: the same event gets
+    its own turn back, and words older than the latest turn's take none (ConversationStore.take_turn).
+    """
     if transcript.direction != "in":
         return  # our own voice, transcribed
     store = services.store
@@ -62,15 +69,43 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
     if conversation_id is None:
         return
     logger.append_keys(conversation_id=conversation_id)
-    # The history does not depend on the turn: read it beside taking the turn, one round trip in sequence.
+    said_at_ms = epoch_ms(transcript.tm_create)
+    take = partial(
+        store.take_turn,
+        conversation_id,
+        channel="voice",
+        open_if_missing=False,
+        event_key=event_key,
+        said_at_ms=said_at_ms,
+    )
+    # Undated words (the replay window off) could take a turn from a newer reply: their turn waits for the claim.
+    taking = _background.submit(take) if said_at_ms is not None else None
     reading = _background.submit(store.history, conversation_id, limit=services.agent.limits.history_messages)
-    turn = store.take_turn(conversation_id, channel="voice", open_if_missing=False, event_key=event_key)
+    try:
+        turn = taking.result if taking is not None else take
+        services.claim(event_key, lambda: _answer(transcript, turn(), reading, started_at, services))
+    finally:  # a duplicate's reads end here too: a frozen container would leave them half done
+        for future in (taking, reading):
+            if future is not None:
+                future.exception()
+
+
+def _answer(
+    transcript: Transcript,
+    turn: Turn | None,
+    reading: "Future[list[HistoryMessage]]",
+    started_at: float,
+    services: Services,
+) -> None:
+    """The claimed turn: the LLM's reply said sentence by sentence while the turn is the latest."""
     if turn is None:
-        logger.info("Call not active; transcript ignored")
+        logger.info("Call not active, or the words are older than its latest turn; transcript ignored")
         return
+    conversation_id = turn.session.conversation_id
     session = turn.session
     # A redelivery of this event (turn.replayed) redoes the turn: the earlier delivery failed before
-    # anything was said (once something is said the turn never fails), though it may have recorded a piece.
+    # anything was said (once something is said the turn never fails), though it may have recorded a piece;
+    # or a duplicate took the turn and then lost the claim to this delivery.
     logger.append_keys(turn=turn.number, replayed=turn.replayed)
     call_id = call_of_conversation(conversation_id)
     speaking_id = session.speaking_id or _speaking_of_new_call(call_id, conversation_id, services)

@@ -8,9 +8,21 @@ active and the caller has not barged in on it (halt_reply). A piece is said or s
 record_reply succeeded.
 """
 
+from collections.abc import Callable
 from typing import Protocol
 
 from voipbin_ai.models.session import Channel, HistoryMessage, ReplySoFar, Session, ToolRecord, Turn
+
+
+class EventClaim(Protocol):
+    """What acts on each event once, though it may be delivered again (store/idempotency.py)."""
+
+    def __call__(self, key: str, work: Callable[[], None]) -> bool:
+        """Run work unless an event with this key ran or is running; True when it ran now.
+
+        Raises what work raises, and then the event may run again.
+        """
+        ...
 
 
 class ToolLedger(Protocol):
@@ -87,6 +99,7 @@ class ConversationStore(ToolLedger, SummaryStore, Protocol):
         their_address: str = "",
         event_key: str | None = None,
         fresh_after_seconds: int | None = None,
+        said_at_ms: int | None = None,
     ) -> Turn | None:
         """The conversation's next turn number, taken atomically; None when it has ended or is unknown.
 
@@ -95,6 +108,8 @@ class ConversationStore(ToolLedger, SummaryStore, Protocol):
         its turn is still the latest, gets that turn back (replayed), so a redelivered event redoes its own
         turn rather than taking a new one. With fresh_after_seconds, a conversation whose last turn is older
         than that starts a fresh context with this turn (Session.context_turn), even when it had ended.
+        With said_at_ms (when the words were said, by VoIPBin's clock), words said before the latest turn's
+        take no turn: a late delivery, or a redelivery of words answered before, cannot cut a newer reply.
         """
         ...
 

@@ -281,8 +281,9 @@ class DynamoDBStore:
         their_address: str = "",
         event_key: str | None = None,
         fresh_after_seconds: int | None = None,
+        said_at_ms: int | None = None,
     ) -> Turn | None:
-        """One update: ADD turn under the status (and event key, and idleness) condition.
+        """One update: ADD turn under the status (and event key, idleness and words' age) condition.
 
         The item a failed condition returns tells a replay of the same event, or an idle conversation (whose
         context a second update restarts), from an ended conversation.
@@ -315,6 +316,10 @@ class DynamoDBStore:
         if fresh_after_seconds is not None:
             values[":cutoff"] = _n(now - fresh_after_seconds)
             condition += " AND (attribute_not_exists(last_turn_at) OR last_turn_at >= :cutoff)"
+        if said_at_ms is not None:
+            sets.append("turn_said_at_ms = :said")
+            values[":said"] = _n(said_at_ms)
+            condition += " AND (attribute_not_exists(turn_said_at_ms) OR turn_said_at_ms <= :said)"
         try:
             response = self._call(
                 self.client.update_item,

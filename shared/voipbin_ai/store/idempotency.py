@@ -3,9 +3,11 @@
 Powertools Idempotency on the same DynamoDB table, keyed on the event's identity (the event models'
 `idempotency_key`: VoIPBin sends no event id). A duplicate that arrives while the first delivery is still
 running is skipped, not failed: failing it would only make EventBridge retry it and end in the dead-letter
-queue. If the first delivery fails, its record is removed and the retry runs.
+queue. If the first delivery fails, its record is removed and the retry runs; if it timed out, its record
+expires with its invocation's deadline (register_invocation).
 """
 
+import contextlib
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Final
@@ -20,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voipbin_ai.config import store_settings
 from voipbin_ai.container import holds_connections
+from voipbin_ai.observability import Metric, emit_metric, logger
 from voipbin_ai.store.dynamodb import TTL_ATTRIBUTE
 
 # EventBridge retries for up to 5 minutes and Lambda's async retries add a few more: an hour covers both.
@@ -42,14 +45,17 @@ def _persistence_layer() -> DynamoDBPersistenceLayer:
     )
 
 
-def run_once(key: str, work: Callable[[], None], *, context: LambdaContext | None) -> bool:
-    """Run `work` unless an event with this key already ran or is running; True when it ran now.
+def register_invocation(context: LambdaContext) -> None:
+    """The invocation's deadline, after which its records in progress no longer hold off a retry."""
+    _CONFIG.register_lambda_context(context)
+
+
+def run_once(key: str, work: Callable[[], None]) -> bool:
+    """Run `work` unless an event with this key already ran or is running; True when it ran now (EventClaim).
 
     Raises whatever `work` raises (and then the event may run again).
     """
     ran = False
-    if context is not None:
-        _CONFIG.register_lambda_context(context)
 
     @idempotent_function(
         data_keyword_argument="event",
@@ -63,8 +69,9 @@ def run_once(key: str, work: Callable[[], None], *, context: LambdaContext | Non
         ran = True
         return {"key": event["key"]}
 
-    try:
+    with contextlib.suppress(IdempotencyAlreadyInProgressError):
         once(event={"key": key})
-    except IdempotencyAlreadyInProgressError:
-        return False
+    if not ran:
+        logger.info("Duplicate event skipped", idempotency_key=key)
+        emit_metric(Metric.DUPLICATE_EVENTS)
     return ran
