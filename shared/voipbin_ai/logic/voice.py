@@ -62,13 +62,19 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
     if conversation_id is None:
         return
     logger.append_keys(conversation_id=conversation_id)
-    # The history does not depend on the turn: read it beside taking the turn, one round trip in sequence.
-    reading = _background.submit(store.history, conversation_id, limit=services.agent.limits.history_messages)
+    # The history does not depend on the turn: read it beside taking the turn, one round trip in sequence;
+    # as much of it as any agent reads, since the call's agent is known once the turn brings the session.
+    reading = _background.submit(store.history, conversation_id, limit=services.agents.most_history_messages)
     turn = store.take_turn(conversation_id, channel="voice", open_if_missing=False, event_key=event_key)
     if turn is None:
         logger.info("Call not active; transcript ignored")
         return
     session = turn.session
+    served = services.serving_session(session)
+    if served is None:
+        logger.info("No agent serves the call's number any more; transcript ignored")
+        return
+    services = served
     # A redelivery of this event (turn.replayed) redoes the turn: the earlier delivery failed before
     # anything was said (once something is said the turn never fails), though it may have recorded a piece.
     logger.append_keys(turn=turn.number, replayed=turn.replayed)
@@ -78,7 +84,8 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
         return
     flushing = _flush_if_playing(session, services)
     # An earlier delivery of this turn may have recorded part of it: the LLM sees the turns before it.
-    history = [message for message in reading.result() if message.turn < turn.number]
+    earlier = [message for message in reading.result() if message.turn < turn.number]
+    history = earlier[-services.agent.limits.history_messages :]
     context = ToolContext(
         conversation_id=conversation_id,
         channel="voice",
@@ -261,9 +268,11 @@ def run_after_reply(action: DelayedAction, services: Services) -> None:
     """A queued tool call, now that the words before it were heard, unless a newer turn or the hangup came."""
     session = services.store.get_session(action.conversation_id)
     superseded = session is not None and session.turn != action.turn and not action.even_if_superseded
-    if session is None or not session.active or superseded:
+    served = None if session is None else services.serving_session(session)
+    if session is None or served is None or not session.active or superseded:
         logger.info("Tool call after the reply is moot", tool=action.tool, active=bool(session and session.active))
         return
+    services = served
     context = ToolContext(
         conversation_id=session.conversation_id,
         channel="voice",
