@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-from bench.harness import Call, Harness, running, spoken_pieces, summarize, turn_reply
+from bench.harness import OURS, Call, Harness, running, spoken_pieces, summarize, turn_reply
 from bench.turns import stage_summaries
 
 THINK_S: Final = (0.5, 1.5)  # the caller's pause before the next utterance, uniform
@@ -63,7 +63,9 @@ def lambda_like_pools(size: int) -> Iterator[None]:
 def _fallback_line() -> str:
     from voipbin_ai.config import agent_config
 
-    return agent_config().channels.voice.fallback
+    agent = agent_config().of_number(OURS)
+    assert agent is not None, "the benchmarks' number has an agent"
+    return agent.channels.voice.fallback
 
 
 def _drive(harness: Harness, run: CallRun, *, level: int, index: int, turns: int, think: tuple[float, float]) -> None:

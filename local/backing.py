@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from local import offline_llm
 from local.dynamodb_local import create_table, running
@@ -56,15 +57,38 @@ def backing_services(workdir: Path, *, silence_checks: bool = True) -> Iterator[
 
 def agent_file(workdir: Path, changes: Mapping[str, object]) -> Path:
     """The default agent with some settings changed, each named by its dotted path ("silence.enabled")."""
+    path_of_file = workdir / "agent.local.json"
+    path_of_file.write_text(json.dumps(changed_agent(changes)), encoding="utf-8")
+    return path_of_file
+
+
+def agents_file(
+    workdir: Path,
+    agents: Mapping[str, Mapping[str, object]],
+    *,
+    numbers: Mapping[str, str],
+    default: str | None = None,
+) -> Path:
+    """Several agents, each the default agent with its changes (as agent_file takes them), and their numbers."""
+    configuration = {
+        "agents": {agent_id: changed_agent(changes) for agent_id, changes in agents.items()},
+        "numbers": dict(numbers),
+        "default": default,
+    }
+    path_of_file = workdir / "agents.local.json"
+    path_of_file.write_text(json.dumps(configuration), encoding="utf-8")
+    return path_of_file
+
+
+def changed_agent(changes: Mapping[str, object]) -> dict[str, Any]:
+    """The default agent's JSON with some settings changed, each named by its dotted path."""
     from voipbin_ai.config import DEFAULT_AGENT_FILE
 
-    agent = json.loads(DEFAULT_AGENT_FILE.read_text(encoding="utf-8"))
+    agent: dict[str, Any] = json.loads(DEFAULT_AGENT_FILE.read_text(encoding="utf-8"))
     for path, value in changes.items():
         *parents, leaf = path.split(".")
         node = agent
         for name in parents:
-            node = node[name]
+            node = node.setdefault(name, {})
         node[leaf] = value
-    path_of_file = workdir / "agent.local.json"
-    path_of_file.write_text(json.dumps(agent), encoding="utf-8")
-    return path_of_file
+    return agent

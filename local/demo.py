@@ -8,6 +8,7 @@ the caller, the texter and the LINE user experience it, with each turn's latency
 webhook to the first /say. Run with `make demo`.
 """
 
+import json
 import sys
 import tempfile
 import time
@@ -33,6 +34,9 @@ CALL_SCRIPT = (
 SMS_SCRIPT = ("Hi, can I book a check-up on Friday?", "What is your address?")
 LINE_USER = "U4af4980629d3c1a7e8b2f5c6d9e0a1b2"
 LINE_SCRIPT = ("Hello! Are you open on Saturday morning?", "And how much is a cleaning?")
+# A second number, answered by a second agent in Spanish (its own greeting, transcribe language and voice).
+SPANISH_LINE = "+34910000000"
+SPANISH_SCRIPT = ("Hola, ¿abren el sábado por la mañana?", "Gracias, adiós.")
 _POLL_SECONDS = 0.01
 _WAIT_SECONDS = 60.0
 
@@ -56,7 +60,7 @@ def main() -> int:
                     "POWERTOOLS_METRICS_DISABLED": "true",
                     "SMS_BURST_SECONDS": "0",
                 }
-                stack = LocalStack(environment)
+                stack = LocalStack(with_a_spanish_line(Path(workdir), environment))
                 with stack.running():
                     print(f"HTTP API {stack.url} (POST /webhooks/voipbin, POST /chat); LLM: {backing.llm}\n")
                     Demo(stack, voipbin).play()
@@ -77,6 +81,7 @@ class Demo(StackDriver):
         self.call()
         self.texts()
         self.line()
+        self.spanish_call()
 
     def send(self, event_type: str, data: dict[str, Any], *, wait: bool = True) -> float:
         """VoIPBin POSTs a signed webhook; returns when it was sent (monotonic)."""
@@ -108,6 +113,27 @@ class Demo(StackDriver):
         flushes = len(self.voipbin.requests("POST", f"/speakings/{speaking_id}/flush"))
         stopped = bool(self.voipbin.requests("POST", f"/speakings/{speaking_id}/stop"))
         print(f"  [call ended: {flushes} flush(es), speaking stopped: {stopped}]\n")
+
+    def spanish_call(self) -> None:
+        """A call to the second number: its agent greets, listens and speaks in Spanish, with its own voice."""
+        call = self.voipbin.add_call(CALLER, SPANISH_LINE)
+        print(f"\nPhone call from {mask_phone(CALLER)} to {mask_phone(SPANISH_LINE)} (a second agent, in Spanish)")
+        self.send("call_progressing", call)
+        speakings = [s for s in self.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
+        transcribes = [t for t in self.voipbin.resources("transcribes") if t["reference_id"] == call["id"]]
+        if not speakings or not transcribes:
+            print("  (the call was not answered: see the logs above)")
+            return
+        speaking, transcribe = speakings[0], transcribes[0]
+        voice = f"speaking {speaking['language']} as voice {speaking['voice_id']}"
+        print(f"  [listening in {transcribe['language']}, {voice}]")
+        self.show_said(speaking["id"], 0, None)
+        for words in SPANISH_SCRIPT:
+            print(f"  Caller: {words}")
+            before = len(self.voipbin.said_texts(speaking["id"]))
+            sent_at = self.send("transcript_created", self.voipbin.add_transcript(transcribe["id"], words))
+            self.show_said(speaking["id"], before, sent_at)
+        self.send("call_hangup", {**call, "status": "hangup", "hangup_by": "remote", "hangup_reason": "normal"})
 
     def barge_in(self, transcribe_id: str, speaking_id: str, before: int) -> None:
         """Wait for the answer's first sentence, then the caller starts talking over it."""
@@ -158,6 +184,28 @@ class Demo(StackDriver):
                 self.send("conversation_message_created", {**ours[-1], "status": "progressing"})
         answered = len(self.voipbin.requests("POST", replies))
         print(f"  [{answered} replies to {len(LINE_SCRIPT)} messages; our own replies came back and were not answered]")
+
+
+def with_a_spanish_line(workdir: Path, environment: dict[str, str]) -> dict[str, str]:
+    """The demo's agents: the usual one on OURS (and any other number), a Spanish one on SPANISH_LINE.
+
+    A configuration of several agents given in AGENT_CONFIG_FILE is left as it is.
+    """
+    from voipbin_ai.config import DEFAULT_AGENT_FILE
+
+    ava = json.loads(Path(environment.get("AGENT_CONFIG_FILE") or DEFAULT_AGENT_FILE).read_text(encoding="utf-8"))
+    if "agents" in ava:
+        return environment
+    sofia = ava | {
+        "name": "Sofía",
+        "persona": "Eres Sofía, la asistente de la Clínica Dental Ejemplo. Responde siempre en español, con brevedad.",
+        "greeting": "Hola, soy Sofía de la Clínica Dental Ejemplo. ¿En qué puedo ayudarle?",
+        "language": "es-ES",
+    }
+    agents = {"agents": {"ava": ava, "sofia": sofia}, "numbers": {OURS: "ava", SPANISH_LINE: "sofia"}, "default": "ava"}
+    path = workdir / "agents.demo.json"
+    path.write_text(json.dumps(agents), encoding="utf-8")
+    return environment | {"AGENT_CONFIG_FILE": str(path)}
 
 
 def inbound_sms(key: str, text: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from voipbin_ai.config import chat_session_key, chat_settings
 from voipbin_ai.exceptions import (
     ChatBudgetSpentError,
+    ChatNotServedError,
     ChatRateLimitedError,
     ConversationBusyError,
     ConversationEndedError,
@@ -122,6 +123,11 @@ def _too_much(error: ChatRateLimitedError | ChatBudgetSpentError) -> Response[di
         body={"message": str(error)},
         headers={"Retry-After": "3600" if spent else "60"},
     )
+
+
+@app.exception_handler(ChatNotServedError)
+def _no_chat(error: ChatNotServedError) -> Response[dict[str, str]]:
+    return Response(status_code=404, content_type=content_types.APPLICATION_JSON, body={"message": str(error)})
 
 
 @app.exception_handler(ConversationEndedError)

@@ -8,12 +8,23 @@ runs and tests.
 """
 
 import hmac
+import json
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from voipbin_ai.container import holds_connections, per_container
 from voipbin_ai.exceptions import ConfigurationError
@@ -21,7 +32,7 @@ from voipbin_ai.exceptions import ConfigurationError
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
-    from voipbin_ai.models.agent import AgentConfig
+    from voipbin_ai.models.agent import Agents
 
 DEFAULT_VOIPBIN_API_URL = "https://api.voipbin.net/v1.0"
 SECRET_MAX_AGE_SECONDS = 300
@@ -30,6 +41,14 @@ DEFAULT_LLM_MODEL = "gpt-4o-mini"
 DEFAULT_AGENT_FILE = Path(__file__).parent / "ai" / "agent.json"
 # EventBridge takes at most 256 KiB per PutEvents entry, envelope and metadata included.
 MAX_EVENT_BYTES = 240 * 1024
+# Settings that were environment variables and are now each agent's (models/agent.py): variable -> field.
+MOVED_TO_AGENTS = {
+    "ANSWER_NUMBERS": "numbers",
+    "TRANSCRIBE_LANGUAGE": "language",
+    "SPEAKING_LANGUAGE": "speaking.language",
+    "SPEAKING_PROVIDER": "speaking.provider",
+    "SPEAKING_VOICE_ID": "speaking.voice_id",
+}
 # The webhook URL's last segment (/webhooks/<token>) unless WEBHOOK_PATH_TOKEN makes it unguessable.
 DEFAULT_WEBHOOK_PATH_TOKEN = "voipbin"
 
@@ -137,14 +156,8 @@ class LlmSettings(_Settings):
 
 
 class ChannelSettings(_Settings):
-    """Which numbers this deployment answers and how calls and texts are handled around the AI core."""
+    """How calls and texts are handled around the AI core (which numbers, languages and voices: the agents)."""
 
-    # E.164 numbers answered (calls) and replied from (SMS); empty: every number of the account.
-    answer_numbers: CsvSet = Field(default=frozenset(), alias="ANSWER_NUMBERS")
-    transcribe_language: str = Field(default="en-US", alias="TRANSCRIBE_LANGUAGE", min_length=2)
-    speaking_language: str = Field(default="", alias="SPEAKING_LANGUAGE")
-    speaking_provider: str = Field(default="", alias="SPEAKING_PROVIDER")
-    speaking_voice_id: str = Field(default="", alias="SPEAKING_VOICE_ID")
     # CONTRACT.md §9: which direction the caller hears is ambiguous in VoIPBin's code; "both" always works.
     speaking_direction: Literal["in", "out", "both"] = Field(default="both", alias="SPEAKING_DIRECTION")
     # How fast the TTS voice speaks: when a reply may still be playing (barge-in) and when a goodbye ends.
@@ -158,9 +171,15 @@ class ChannelSettings(_Settings):
     # Opt-in: memory is keyed on a phone number, and callers can spoof caller IDs (README, "Data protection").
     cross_channel_memory: bool = Field(default=False, alias="CROSS_CHANNEL_MEMORY")
 
-    def answers(self, number: str) -> bool:
-        """Whether this deployment serves that number of ours."""
-        return not self.answer_numbers or number in self.answer_numbers
+    @model_validator(mode="before")
+    @classmethod
+    def _no_moved_settings(cls, environment: Any) -> Any:
+        """A variable whose setting moved into the agent configuration fails loudly rather than being ignored."""
+        if isinstance(environment, Mapping):
+            moved = [f"{name} (now {field})" for name, field in MOVED_TO_AGENTS.items() if environment.get(name)]
+            if moved:
+                raise ValueError(f"set in the agent configuration instead: {', '.join(moved)}")
+        return environment
 
 
 class ChatSettings(_Settings):
@@ -267,8 +286,8 @@ def chat_settings() -> ChatSettings:
     return _load(ChatSettings)
 
 
-def agent_config() -> "AgentConfig":
-    """The agent's configuration, from the first of these that is set.
+def agent_config() -> "Agents":
+    """The agents' configuration, from the first of these that is set.
 
     The SSM parameter named by AGENT_CONFIG_PARAMETER (re-read every SECRET_MAX_AGE_SECONDS, so a change
     applies without a deploy), the file AGENT_CONFIG_FILE, the agent.json in the layer.
@@ -282,7 +301,7 @@ def agent_config() -> "AgentConfig":
 
 @per_container
 @lru_cache(maxsize=4)
-def _agent_file(path: str) -> "AgentConfig":
+def _agent_file(path: str) -> "Agents":
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
@@ -292,14 +311,27 @@ def _agent_file(path: str) -> "AgentConfig":
 
 @per_container
 @lru_cache(maxsize=4)
-def _parse_agent(text: str, *, source: str) -> "AgentConfig":
-    from voipbin_ai.models.agent import AgentConfig
+def _parse_agent(text: str, *, source: str) -> "Agents":
+    from voipbin_ai.models.agent import Agents
 
     try:
-        return AgentConfig.model_validate_json(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except ValueError as error:  # json.JSONDecodeError is one
+        raise ConfigurationError(f"invalid agent configuration in {source}: {error}") from error
+    try:
+        return Agents.of(data)
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise ConfigurationError(f"invalid agent configuration in {source}: {problems}") from error
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: a number (or any field) written twice is a mistake, not the last wins."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        twice = sorted({key for key, _ in pairs if [k for k, _ in pairs].count(key) > 1})
+        raise ValueError(f"{', '.join(twice)}: written more than once")
+    return data
 
 
 class VoipbinCredential(BaseModel):

@@ -63,6 +63,10 @@ class InvalidChatSessionError(VoipbinAIError):
     """A web-chat session id that was not issued by this deployment (made up, altered, or signed with an old key)."""
 
 
+class ChatNotServedError(VoipbinAIError):
+    """The agent configuration names no agent for the web chat (no `chat`, no `default`): there is no chat here."""
+
+
 class ChatRateLimitedError(VoipbinAIError):
     """A web-chat session or address sent more messages this minute than allowed."""
 

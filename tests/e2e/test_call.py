@@ -9,6 +9,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from local.backing import agents_file
 from local.fake_openai import Script
 from local.voipbin_state import go_time
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
@@ -322,11 +323,11 @@ def test_a_model_that_keeps_calling_send_sms_texts_the_caller_twice_in_all(e2e: 
     assert {text.body["destinations"][0]["target"] for text in texts} == {CALLER}
 
 
-def test_a_call_to_a_number_not_served_is_left_alone(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from voipbin_ai.config import channel_settings
-
-    monkeypatch.setenv("ANSWER_NUMBERS", "+15550000000")
-    channel_settings.cache_clear()
+def test_a_call_to_a_number_not_served_is_left_alone(
+    e2e: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_another = agents_file(tmp_path, {"ava": {}}, numbers={"+15550000000": "ava"}, default=None)
+    monkeypatch.setenv("AGENT_CONFIG_FILE", str(only_another))
 
     e2e.webhook("call_progressing", e2e.voipbin.add_call(CALLER, OURS))
 

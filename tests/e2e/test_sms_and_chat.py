@@ -6,10 +6,12 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatch
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from local.backing import agents_file
 from local.fake_openai import Script
 from local.voipbin_state import go_time
 from tests.e2e.conftest import CALLER, OURS, SUMMARY, Stack
@@ -73,11 +75,11 @@ def test_our_own_outbound_sms_coming_back_is_never_answered(e2e: Stack) -> None:
     assert len(e2e.replies()) == 1
 
 
-def test_a_text_from_another_of_our_numbers_is_never_answered(e2e: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from voipbin_ai.config import channel_settings
-
-    monkeypatch.setenv("ANSWER_NUMBERS", f"{OURS},+15550001111")
-    channel_settings.cache_clear()
+def test_a_text_from_another_of_our_numbers_is_never_answered(
+    e2e: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = agents_file(tmp_path, {"ava": {}}, numbers={OURS: "ava", "+15550001111": "ava"}, default=None)
+    monkeypatch.setenv("AGENT_CONFIG_FILE", str(ours))
 
     e2e.webhook("message_created", {**inbound_sms("Ping"), "source": {"type": "tel", "target": "+15550001111"}})
 

@@ -22,7 +22,7 @@ from voipbin_ai.ai.tools import toolbox
 from voipbin_ai.config import DEFAULT_AGENT_FILE, ChannelSettings, ToolSettings, VoipbinCredential
 from voipbin_ai.logic.later import run_delayed
 from voipbin_ai.logic.services import Services
-from voipbin_ai.models.agent import AgentConfig
+from voipbin_ai.models.agent import SINGLE_AGENT_ID, AgentConfig, Agents
 from voipbin_ai.models.later import DelayedAction, DelayedKind
 from voipbin_ai.voipbin.client import VoipbinClient
 
@@ -145,20 +145,25 @@ class Fakes:
     later: RecordingLater
     claims: MemoryClaims = field(default_factory=MemoryClaims)
 
-    def services(self, agent: AgentConfig = DEFAULT_AGENT, /, **settings: str) -> Services:
-        """What a use case works with: this agent, these channel settings (by their variables' names)."""
-        engine = engine_of(agent, llm=self.llm, store=self.store, voipbin=self.voipbin)
+    def services(self, agents: AgentConfig | Agents = DEFAULT_AGENT, /, **settings: str) -> Services:
+        """What a use case works with: these agents (one: the default for every number), these channel settings."""
+        if isinstance(agents, AgentConfig):
+            agents = Agents(agents={SINGLE_AGENT_ID: agents}, default=SINGLE_AGENT_ID)
         channel = ChannelSettings.model_validate(settings)
         return Services(
             store=self.store,
             voipbin=self.voipbin,
-            agent=agent,
+            agents=agents,
             settings=channel,
             clock=self.wall_clock,
-            _engine=engine,
+            _engines=self.engine,
             _later=self.later,
             _claim=self.claims,
         )
+
+    def engine(self, agent: AgentConfig) -> Engine:
+        """An agent's engine on these fakes."""
+        return engine_of(agent, llm=self.llm, store=self.store, voipbin=self.voipbin)
 
 
 @pytest.fixture

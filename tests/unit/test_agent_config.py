@@ -11,7 +11,12 @@ from pydantic import ValidationError
 
 from voipbin_ai import config
 from voipbin_ai.exceptions import ConfigurationError
-from voipbin_ai.models.agent import AgentConfig, EmailRules, HttpTool
+from voipbin_ai.models.agent import SINGLE_AGENT_ID, AgentConfig, EmailRules, HttpTool
+
+
+def shipped_agent() -> AgentConfig:
+    """The agent as configured: an old single-agent file (the layer's is one) loads as the default agent."""
+    return config.agent_config().agents[SINGLE_AGENT_ID]
 
 
 def default_agent_data() -> dict[str, Any]:
@@ -20,7 +25,7 @@ def default_agent_data() -> dict[str, Any]:
 
 
 def test_the_layer_ships_a_valid_default_agent() -> None:
-    agent = config.agent_config()
+    agent = shipped_agent()
 
     assert agent.name == "Ava"
     assert agent.channels.sms.max_segments == 2
@@ -32,7 +37,7 @@ def test_the_layer_ships_a_valid_default_agent() -> None:
 
 
 def test_the_default_agent_answers_on_line_whatsapp_and_the_web_chat_widget_in_their_formats() -> None:
-    channels = config.agent_config().channels
+    channels = shipped_agent().channels
 
     assert all(channels.serves(channel) for channel in ("line", "whatsapp", "webchat"))
     assert [rules.formatting for rules in (channels.line, channels.whatsapp, channels.webchat) if rules] == [
@@ -60,7 +65,7 @@ def test_a_local_file_replaces_the_default(tmp_path: Path, monkeypatch: pytest.M
     path.write_text(json.dumps(data))
     monkeypatch.setenv("AGENT_CONFIG_FILE", str(path))
 
-    assert config.agent_config().greeting == "Hi, Bob here."
+    assert shipped_agent().greeting == "Hi, Bob here."
 
 
 def test_an_ssm_parameter_overrides_the_files(aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,7 +74,7 @@ def test_an_ssm_parameter_overrides_the_files(aws: None, tmp_path: Path, monkeyp
     monkeypatch.setenv("AGENT_CONFIG_PARAMETER", "/voipbin-ai/agent")
     monkeypatch.setenv("AGENT_CONFIG_FILE", str(tmp_path / "missing.json"))
 
-    assert config.agent_config().persona == "You are the night shift."
+    assert shipped_agent().persona == "You are the night shift."
 
 
 def test_an_invalid_agent_names_the_field_and_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,14 +85,14 @@ def test_an_invalid_agent_names_the_field_and_the_source(tmp_path: Path, monkeyp
     monkeypatch.setenv("AGENT_CONFIG_FILE", str(path))
 
     with pytest.raises(ConfigurationError, match=r"agent\.json: channels\.voice\.deadline_seconds"):
-        config.agent_config()
+        shipped_agent()
 
 
 def test_a_missing_agent_file_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_CONFIG_FILE", str(tmp_path / "nope.json"))
 
     with pytest.raises(ConfigurationError, match="cannot read the agent configuration"):
-        config.agent_config()
+        shipped_agent()
 
 
 @pytest.mark.parametrize(
@@ -111,7 +116,7 @@ def test_tool_urls_must_be_https(url: str, allowed: bool) -> None:
 
 
 def test_silence_handling_defaults_to_a_reprompt_after_30_seconds_and_can_be_turned_off() -> None:
-    shipped = config.agent_config().silence
+    shipped = shipped_agent().silence
     data = default_agent_data()
     del data["silence"]
     defaults = AgentConfig.model_validate(data).silence

@@ -15,6 +15,7 @@ from tests.fakes.scripted_llm import FakeClock, ScriptedLlm
 from tests.helpers import PHONE_IDS
 from voipbin_ai.logic.calls import answer_call, barge_in, call_conversation_of, end_call
 from voipbin_ai.logic.services import Services
+from voipbin_ai.models.agent import AgentConfig, Agents
 from voipbin_ai.models.session import ReplySoFar, call_conversation_id
 from voipbin_ai.models.voipbin import Call, SpeechEvent
 from voipbin_ai.voipbin.client import VoipbinClient
@@ -100,20 +101,23 @@ def test_a_speaking_a_503_did_not_create_is_created_once_more(
     assert speaking_creates(simulator) == 2
 
 
+ONLY_ANOTHER_NUMBER = Agents(agents={"ava": DEFAULT_AGENT}, numbers={"+15550000000": "ava"})
+
+
 @pytest.mark.parametrize(
-    ("changes", "settings"),
-    [({"direction": "outgoing"}, {}), ({}, {"ANSWER_NUMBERS": "+15550000000"})],
+    ("changes", "agents"),
+    [({"direction": "outgoing"}, DEFAULT_AGENT), ({}, ONLY_ANOTHER_NUMBER)],
     ids=["outgoing", "another number"],
 )
 def test_a_call_not_served_here_is_left_alone(
     call: Call,
     changes: dict[str, Any],
-    settings: dict[str, str],
+    agents: AgentConfig | Agents,
     fakes: Fakes,
     memory_store: InMemoryStore,
     simulator: VoipbinSimulator,
 ) -> None:
-    services = fakes.services(**settings)
+    services = fakes.services(agents)
 
     assert not answer_call(call.model_copy(update=changes), services)
     assert simulator.requests() == []

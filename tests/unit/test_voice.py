@@ -4,6 +4,7 @@ Asserts on what the simulator was asked to say and flush, and what the store kee
 """
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 
@@ -144,8 +145,10 @@ def test_a_duplicate_of_answered_words_during_a_newer_reply_cuts_nothing(
 
 def test_words_delivered_after_newer_words_take_no_turn(phone: Phone, llm: ScriptedLlm) -> None:
     llm.enqueue(Script.text(REPLY))
+    newer = phone.says("When are you open?")
     older = Transcript.model_validate(phone.simulator.add_transcript(phone.transcribe_id, "Hello?"))
-    phone.says("When are you open?")
+    said_before = newer.tm_create - timedelta(seconds=2) if newer.tm_create else None
+    older = older.model_copy(update={"tm_create": said_before})
 
     reply_to_transcript(older, event_key=older.id, started_at=0.0, services=phone.services)
 

@@ -11,6 +11,10 @@ once POST /transcribes returns, but VoIPBin starts streaming before that, so a t
 The fallback asks VoIPBin (GET /transcribes/{id} -> reference_id) and stores what it learns. A warm
 container remembers its mappings, so a turn reads DynamoDB only once.
 
+The agent is the one of our number the call came in on (Agents.of_number): its greeting, its language
+(the transcribe's) and its voice (the speaking's), and for every later turn and delayed action the same,
+found again from the number the session keeps.
+
 A silent caller (agent.silence): after the greeting and each reply a check is queued for reprompt_seconds
 after the words end playing. It is moot once the caller took a newer turn or the call ended, and put off
 while the caller was heard since (speech started, no transcript yet). Each re-prompt, and the goodbye after
@@ -90,9 +94,11 @@ def answer_call(call: Call, services: Services) -> bool:
     True when this delivery answered it (not a call for another number, a duplicate or one already over).
     """
     caller, ours = call.source.target, call.destination.target
-    if call.direction != CALL_DIRECTION_INCOMING or not services.settings.answers(ours):
+    served = services.serving("voice", ours) if call.direction == CALL_DIRECTION_INCOMING else None
+    if served is None:
         logger.info("Call not served here", direction=call.direction, callee=mask_phone(ours))
         return False
+    services = served
     store, voipbin, conversation_id = services.store, services.voipbin, call_conversation_id(call.id)
     memory = ""
     if services.settings.cross_channel_memory and caller:
@@ -144,13 +150,13 @@ def live_speaking(call_id: str, services: Services, *, stale: str = "") -> Speak
 
 
 def _new_speaking(call_id: str, services: Services) -> Speaking:
-    settings = services.settings
+    voice = services.agent.voice
     return services.voipbin.create_speaking(
         call_id,
-        language=settings.speaking_language or settings.transcribe_language,
-        provider=settings.speaking_provider,
-        voice_id=settings.speaking_voice_id,
-        direction=settings.speaking_direction,
+        language=voice.language,
+        provider=voice.provider,
+        voice_id=voice.voice_id,
+        direction=services.settings.speaking_direction,
     )
 
 
@@ -175,9 +181,7 @@ def replace_speaking(conversation_id: str, stale: str, services: Services) -> st
 def _start_transcribe(call_id: str, services: Services) -> str:
     """The new transcribe's id; "" when one is already progressing (409): transcripts map by the fallback."""
     try:
-        return services.voipbin.create_transcribe(
-            call_id, language=services.settings.transcribe_language, direction="in"
-        ).id
+        return services.voipbin.create_transcribe(call_id, language=services.agent.language, direction="in").id
     except VoipbinConflict:
         logger.info("Transcribe already progressing")
         return ""
@@ -196,7 +200,8 @@ def barge_in(speech: SpeechEvent, services: Services) -> None:
         _cut_reply(session, session.speaking_id, services)
     else:
         logger.info("Nothing playing; no barge-in")
-    if services.agent.silence.enabled:  # after the flush: the caller is not silent, a re-prompt waits
+    served = services.serving_session(session)
+    if served is not None and served.agent.silence.enabled:  # after the flush: the caller is not silent
         services.store.hear_caller(conversation_id, at_ms=services.playback.now_ms())
 
 
@@ -231,11 +236,19 @@ def _until_silent(since_ms: int, services: Services) -> float:
 
 def check_silence(action: DelayedAction, services: Services) -> None:
     """A silence check came due: re-prompt the caller, or after the last re-prompt say goodbye and hang up."""
-    store, silence = services.store, services.agent.silence
+    store = services.store
     session = store.get_session(action.conversation_id)
-    if session is None or not session.active or session.turn != action.turn or not session.speaking_id:
+    served = None if session is None else services.serving_session(session)
+    if (
+        session is None
+        or served is None
+        or not session.active
+        or session.turn != action.turn
+        or not session.speaking_id
+    ):
         logger.info("Silence check is moot", active=bool(session and session.active))
         return
+    services, silence = served, served.agent.silence
     wait = _until_silent(max(session.speaking_until_ms, session.heard_at_ms), services)
     if wait > 0:  # the caller was heard, or more was said, since it was queued
         services.later.schedule(action, after_seconds=wait)
@@ -294,8 +307,12 @@ def end_call(call: Call, services: Services) -> None:
     if not any(message.role == "user" for message in history):
         logger.info("Call ended without a word from the caller", turns=session.turn)
         return
+    served = services.serving_session(session)
+    if served is None:
+        logger.info("No agent serves the call's number any more; no summary", turns=session.turn)
+        return
     try:
-        summary = services.engine.summarize(history, previous=session.summary)
+        summary = served.engine.summarize(history, previous=session.summary)
     except LlmError as error:
         logger.warning("No summary of the call", error=str(error))
         return

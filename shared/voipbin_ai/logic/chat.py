@@ -18,6 +18,7 @@ from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.config import ChatSettings
 from voipbin_ai.exceptions import (
     ChatBudgetSpentError,
+    ChatNotServedError,
     ChatRateLimitedError,
     ConversationBusyError,
     ConversationEndedError,
@@ -79,6 +80,7 @@ def reply_to_chat(
     """The agent's answer to a visitor's message, in a new session when session_id is None.
 
     Raises:
+        ChatNotServedError: no agent answers the web chat.
         InvalidChatSessionError: session_id was not issued here.
         ChatRateLimitedError: the session or the sender's address sent too many messages this minute.
         ChatBudgetSpentError: the chat's LLM tokens for today are spent.
@@ -86,6 +88,10 @@ def reply_to_chat(
         ConversationBusyError: a newer message of the same session is being answered instead.
 
     """
+    served = services.serving("chat")
+    if served is None:
+        raise ChatNotServedError("there is no chat here")
+    services = served
     session_id = session_id or issue_session(gate.key)
     conversation_id = chat_conversation_id(verified_session(gate.key, session_id))
     logger.append_keys(conversation_id=conversation_id)

@@ -3,7 +3,9 @@
 VoIPBin sends conversation_message_created for every message of a conversation, ours included: only an
 incoming one on a channel the agent has rules for is answered (our replies come back as outgoing), and an
 SMS's copy (reference_type message) never, since its message_created is answered instead (logic/sms.py).
-The reply goes back through POST /conversations/{id}/messages, in the channel's own rules.
+The reply goes back through POST /conversations/{id}/messages, in the channel's own rules. The agent is
+the one of our number for WhatsApp (its business number, the destination), the same as that number's calls
+and texts; LINE and the web chat widget name no number of ours and get the default agent (Agents).
 """
 
 from typing import cast
@@ -30,9 +32,12 @@ def reply_to_conversation_message(message: ConversationMessage, *, event_key: st
         logger.info("Not a channel answered here", reference_type=message.reference_type)
         return
     channel = cast(ConversationChannel, message.reference_type)
-    if not services.agent.channels.serves(channel):
-        logger.info("The agent has no rules for this channel; not answered", reference_type=channel)
-        return
     # Incoming: the source is the customer, the destination our account (CONTRACT §2.8).
-    thread = TextThread(conversation_id, channel, ours=message.destination.target, theirs=message.source.target)
+    ours = message.destination.target
+    served = services.serving(channel, ours)
+    if served is None or not served.agent.channels.serves(channel):
+        logger.info("No agent has rules for this channel here; not answered", reference_type=channel)
+        return
+    services = served
+    thread = TextThread(conversation_id, channel, ours=ours, theirs=message.source.target)
     receive_text(thread, message.text, written_at=message.tm_create, event_key=event_key, services=services)

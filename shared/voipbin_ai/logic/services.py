@@ -1,20 +1,22 @@
-"""What the channel logic works with: the store, VoIPBin, the AI engine, the delayed actions and the settings.
+"""What the channel logic works with: the store, VoIPBin, the agents, the AI engine, the delayed actions, settings.
 
 Functions build it once per invocation with Services.default() (the clients inside are per container);
-tests build it from their fakes. The engine, and with it the openai SDK, is made only when a use case asks
-for it, so answering a call does not pay for importing the LLM client.
+tests build it from their fakes. A use case first picks the agent of its conversation (serving: by the
+channel and our number, which the session keeps, so every turn and delayed action of a conversation gets
+the same agent); the engine is that agent's. The engine, and with it the openai SDK, is made only when a
+use case asks for it, so answering a call does not pay for importing the LLM client.
 """
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from voipbin_ai.config import ChannelSettings, agent_config, channel_settings, phone_id_pepper, tool_settings
 from voipbin_ai.later import Later, get_later
-from voipbin_ai.models.agent import AgentConfig
-from voipbin_ai.models.session import PhoneIds, Playback
+from voipbin_ai.models.agent import AgentConfig, Agents
+from voipbin_ai.models.session import Channel, PhoneIds, Playback, Session
 from voipbin_ai.store.base import ConversationStore, EventClaim
 from voipbin_ai.store.dynamodb import get_store
 from voipbin_ai.voipbin.api import VoipbinApi
@@ -30,18 +32,36 @@ class Services:
 
     store: ConversationStore
     voipbin: VoipbinApi
-    agent: AgentConfig
+    agents: Agents
     settings: ChannelSettings
     # Epoch seconds: when what is said ends playing (tests move it instead of waiting).
     clock: Callable[[], float] = time.time
-    _engine: "Engine | None" = field(default=None, repr=False)
+    _agent: AgentConfig | None = field(default=None, repr=False)
+    # The engine of an agent (given by tests; else the configured LLM and the agent's tools).
+    _engines: "Callable[[AgentConfig], Engine] | None" = field(default=None, repr=False)
     _later: Later | None = field(default=None, repr=False)
     _claim: EventClaim | None = field(default=None, repr=False)
 
     @classmethod
     def default(cls) -> "Services":
-        """The container's store and clients, and the agent as configured now."""
-        return cls(store=get_store(), voipbin=get_client(), agent=agent_config(), settings=channel_settings())
+        """The container's store and clients, and the agents as configured now."""
+        return cls(store=get_store(), voipbin=get_client(), agents=agent_config(), settings=channel_settings())
+
+    def serving(self, channel: Channel, our_address: str = "") -> "Services | None":
+        """These services for the agent of a conversation (its channel, our end of it); None when no agent serves it."""
+        agent = self.agents.of_conversation(channel, our_address)
+        return None if agent is None else replace(self, _agent=agent)
+
+    def serving_session(self, session: Session) -> "Services | None":
+        """These services for the agent of a conversation in progress: the same one every turn."""
+        return self.serving(session.channel, session.our_address)
+
+    @property
+    def agent(self) -> AgentConfig:
+        """The agent of the conversation at hand (picked by serving)."""
+        if self._agent is None:
+            raise RuntimeError("no agent picked for this conversation: use Services.serving first")
+        return self._agent
 
     @cached_property
     def playback(self) -> Playback:
@@ -69,9 +89,9 @@ class Services:
 
     @cached_property
     def engine(self) -> "Engine":
-        """The AI engine (given, or the configured one on first use)."""
-        if self._engine is not None:
-            return self._engine
+        """The AI engine of the conversation's agent (given, or the configured one on first use)."""
+        if self._engines is not None:
+            return self._engines(self.agent)
         from voipbin_ai.ai.core import Engine
         from voipbin_ai.ai.llm import get_llm
         from voipbin_ai.ai.tools import toolbox

@@ -6,7 +6,8 @@ were written (VoIPBin's tm_create, not the order they were processed in). The re
 turn is still the latest when it is recorded, and the send is claimed like a tool call, so a redelivery
 never sends twice. A thread with no message for CONVERSATION_IDLE_HOURS starts a fresh context, as VoIPBin's
 managed AI does: no history, summary or turn count from before. logic/sms.py and logic/conversations.py
-decide which messages are a customer's; this module answers them.
+decide which messages are a customer's and which agent's; this module answers them, each turn with the
+agent of the number the session keeps.
 """
 
 from dataclasses import dataclass
@@ -84,7 +85,11 @@ def answer_text_turn(conversation_id: str, turn: int, services: Services) -> Non
     if session is None or not session.active or session.turn != turn:
         logger.info("A newer message takes over")
         return
-    channel = _text_channel(session)
+    served = services.serving_session(session)
+    if served is None:
+        logger.info("No agent serves this conversation any more; not answered")
+        return
+    services, channel = served, _text_channel(session)
     # The burst's messages in the order they were written: the last of them is the one the reply answers.
     *history, newest = store.history(conversation_id, limit=services.agent.limits.history_messages)
     asked = newest.text

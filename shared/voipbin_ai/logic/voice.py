@@ -80,7 +80,8 @@ def reply_to_transcript(transcript: Transcript, *, event_key: str, started_at: f
     )
     # Undated words (the replay window off) could take a turn from a newer reply: their turn waits for the claim.
     taking = _background.submit(take) if said_at_ms is not None else None
-    reading = _background.submit(store.history, conversation_id, limit=services.agent.limits.history_messages)
+    # As much history as any agent reads: the call's agent is known once the turn brings the session.
+    reading = _background.submit(store.history, conversation_id, limit=services.agents.most_history_messages)
     try:
         turn = taking.result if taking is not None else take
         services.claim(event_key, lambda: _answer(transcript, turn(), reading, started_at, services))
@@ -103,6 +104,11 @@ def _answer(
         return
     conversation_id = turn.session.conversation_id
     session = turn.session
+    served = services.serving_session(session)
+    if served is None:
+        logger.info("No agent serves the call's number any more; transcript ignored")
+        return
+    services = served
     # A redelivery of this event (turn.replayed) redoes the turn: the earlier delivery failed before
     # anything was said (once something is said the turn never fails), though it may have recorded a piece;
     # or a duplicate took the turn and then lost the claim to this delivery.
@@ -113,7 +119,8 @@ def _answer(
         return
     flushing = _flush_if_playing(session, services)
     # An earlier delivery of this turn may have recorded part of it: the LLM sees the turns before it.
-    history = [message for message in reading.result() if message.turn < turn.number]
+    earlier = [message for message in reading.result() if message.turn < turn.number]
+    history = earlier[-services.agent.limits.history_messages :]
     context = ToolContext(
         conversation_id=conversation_id,
         channel="voice",
@@ -296,9 +303,11 @@ def run_after_reply(action: DelayedAction, services: Services) -> None:
     """A queued tool call, now that the words before it were heard, unless a newer turn or the hangup came."""
     session = services.store.get_session(action.conversation_id)
     superseded = session is not None and session.turn != action.turn and not action.even_if_superseded
-    if session is None or not session.active or superseded:
+    served = None if session is None else services.serving_session(session)
+    if session is None or served is None or not session.active or superseded:
         logger.info("Tool call after the reply is moot", tool=action.tool, active=bool(session and session.active))
         return
+    services = served
     context = ToolContext(
         conversation_id=session.conversation_id,
         channel="voice",

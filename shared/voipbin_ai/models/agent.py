@@ -1,12 +1,14 @@
-"""What the AI agent is: persona, business facts, per-channel rules, limits and tools, as configuration.
+"""What the AI agents are: persona, business facts, language and voice, per-channel rules, limits and tools.
 
-The default is voipbin_ai/ai/agent.json in the layer; a deployment replaces it with its own JSON in an
-SSM parameter (config.agent_config). Nothing of what the agent says or may do is written in code.
+One configuration (Agents) holds the agents of a deployment and which of our numbers each answers. The
+default is voipbin_ai/ai/agent.json in the layer; a deployment replaces it with its own JSON in an SSM
+parameter (config.agent_config). Nothing of what an agent says or may do is written in code.
 """
 
 import ipaddress
 import re
-from typing import Any, Final, Literal
+from collections.abc import Mapping
+from typing import Any, Final, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,6 +23,33 @@ _LABEL: Final = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN: Final = rf"{_LABEL}(\.{_LABEL})+"
 EMAIL_ADDRESS_PATTERN: Final = rf"[a-z0-9!#$%&'*+/=?^_`{{|}}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{{|}}~-]+)*@{_DOMAIN}"
 _RECIPIENT: Final = re.compile(rf"{EMAIL_ADDRESS_PATTERN}|@{_DOMAIN}")
+# A BCP 47 language tag as VoIPBin's transcribe and speaking take them ("en-US", "es-ES", "ja").
+LANGUAGE_PATTERN: Final = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+E164_PATTERN: Final = r"^\+[1-9][0-9]{1,14}$"
+AGENT_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+# The agent id an old single-agent file loads as (it is the default agent).
+SINGLE_AGENT_ID: Final = "default"
+# VoIPBin's default ElevenLabs voice of each language (the "Neutral" column of "default ElevenLabs Voice IDs"
+# in VoIPBin's AI overview, bin-api-manager/docsdev/source/ai_overview.rst, as bin-tts-manager's
+# pkg/streaminghandler/elevenlabs.go elevenlabsVoiceIDMap holds them), by the language's primary subtag.
+# VoIPBin looks these up by language names ("spanish"), which a BCP 47 tag never matches, so a speaking
+# started with "es-ES" alone gets the English default voice: the voice is sent explicitly instead.
+ELEVENLABS_VOICES: Final[Mapping[str, str]] = {
+    "en": "EXAVITQu4vr4xnSDxMaL",  # Rachel, also VoIPBin's default for every other language
+    "ja": "PmgfHCGeS5b7sH90BOOJ",  # Fumi
+    "zh": "ZL9dtgFhmkTzAHUUtQL8",  # Xiao
+    "de": "nF7t9cuYo0u3kuVI9q4B",  # Dana
+    "fr": "SmWACbi37pETyxxMhSpc",
+    "hi": "MF4J4IDTRo0AxOO4dpFR",  # Devi
+    "ko": "AW5wrnG1jVizOYY7R1Oo",  # Jiyoung
+    "it": "b8jhBTcGAq4kQGWmKprT",  # Sami
+    "es": "UOIqAnmS11Reiei1Ytkc",  # Carolina (Spain)
+    "pt": "CZD4BJ803C6T0alQxsR7",  # Andreia (Brazil)
+    "nl": "YUdpWWny7k5yb4QCeweX",  # Ruth
+    "ru": "ymDCYd8puC7gYjxIamPt",
+    "ar": "4wf10lgibMnboGJGCLrP",  # Farah
+    "pl": "W0sqKm1Sfw1EzlCH14FQ",  # Beata
+}
 
 
 class _Config(BaseModel):
@@ -157,6 +186,29 @@ class Silence(_Config):
     goodbye: str = Field(default="I can't hear you, so I will end the call now. Goodbye!", min_length=1)
 
 
+class Speaking(_Config):
+    """The agent's voice on calls (POST /speakings): what is left empty follows the agent's language."""
+
+    language: str = Field(default="", description="The TTS language; empty: the agent's language.")
+    provider: Literal["", "elevenlabs", "gcp", "aws"] = Field(default="", description="Empty: VoIPBin's, ElevenLabs.")
+    voice_id: str = Field(default="", description="Empty: ElevenLabs' voice of the language (ELEVENLABS_VOICES).")
+
+    @field_validator("language")
+    @classmethod
+    def _a_language_tag(cls, language: str) -> str:
+        if language and not re.fullmatch(LANGUAGE_PATTERN, language):
+            raise ValueError(f"{language!r} is not a language tag such as 'es-ES'")
+        return language
+
+
+class Voice(_Config):
+    """What a call's speaking is started with: the agent's Speaking with its defaults filled in."""
+
+    language: str
+    provider: str
+    voice_id: str
+
+
 class HttpTool(_Config):
     """A tool the LLM may call that POSTs its JSON arguments to an HTTPS endpoint and reads the JSON answer.
 
@@ -221,6 +273,10 @@ class AgentConfig(_Config):
     silence: Silence = Silence()
     tools: tuple[HttpTool, ...] = ()
     email: EmailRules = Field(default=EmailRules(), description="Where send_email may write; nowhere by default.")
+    language: str = Field(
+        default="en-US", pattern=LANGUAGE_PATTERN, description="The callers' language (VoIPBin's transcribe)."
+    )
+    speaking: Speaking = Speaking()
 
     @model_validator(mode="after")
     def _unique_tool_names(self) -> "AgentConfig":
@@ -228,6 +284,88 @@ class AgentConfig(_Config):
         if len(names) != len(set(names)):
             raise ValueError("tool names must be unique")
         return self
+
+    @property
+    def voice(self) -> Voice:
+        """The speaking's language, provider and voice, defaults filled in: one voice per language by default."""
+        language = self.speaking.language or self.language
+        voice_id = self.speaking.voice_id
+        if not voice_id and self.speaking.provider in ("", "elevenlabs"):
+            voice_id = ELEVENLABS_VOICES.get(language.split("-")[0], "")
+        return Voice(language=language, provider=self.speaking.provider, voice_id=voice_id)
+
+
+class Agents(_Config):
+    """The agents of a deployment and which of our numbers each answers.
+
+    A call or SMS to one of our numbers, and a WhatsApp message to our business number, is answered by
+    the agent the number maps to; any other number by the default agent, or by none (ignored) when there
+    is no default. LINE and VoIPBin's web chat widget carry no number of ours: the default agent answers
+    them. The web chat (POST /chat) is the `chat` agent's, else the default's.
+    """
+
+    agents: dict[str, AgentConfig] = Field(min_length=1)
+    numbers: dict[str, str] = Field(default_factory=dict, description="Our E.164 numbers -> the agent answering.")
+    default: str | None = Field(default=None, description="The agent of any other number; None: not answered.")
+    chat: str | None = Field(default=None, description="The agent of the web chat; None: the default agent.")
+
+    @classmethod
+    def of(cls, data: object) -> Self:
+        """The configuration from parsed JSON: an Agents object, or an old single-agent file as the default agent."""
+        if isinstance(data, dict) and "agents" not in data:
+            agent = AgentConfig.model_validate(data)
+            return cls(agents={SINGLE_AGENT_ID: agent}, default=SINGLE_AGENT_ID)
+        return cls.model_validate(data)
+
+    @field_validator("agents")
+    @classmethod
+    def _agent_ids(cls, agents: dict[str, AgentConfig]) -> dict[str, AgentConfig]:
+        for agent_id in agents:
+            if not re.fullmatch(AGENT_ID_PATTERN, agent_id):
+                raise ValueError(f"agent id {agent_id!r} is not 1 to 64 letters, digits, '_' or '-'")
+        return agents
+
+    @field_validator("numbers")
+    @classmethod
+    def _e164_numbers(cls, numbers: dict[str, str]) -> dict[str, str]:
+        for number in numbers:
+            if not re.fullmatch(E164_PATTERN, number):
+                raise ValueError(f"{number!r} is not an E.164 number such as '+15551234567'")
+        return numbers
+
+    @model_validator(mode="after")
+    def _known_agents(self) -> Self:
+        named = [(f"numbers.{number}", agent_id) for number, agent_id in self.numbers.items()]
+        named += [(name, getattr(self, name)) for name in ("default", "chat") if getattr(self, name) is not None]
+        for where, agent_id in named:
+            if agent_id not in self.agents:
+                raise ValueError(f"{where}: no agent {agent_id!r} in agents (there are {sorted(self.agents)})")
+        return self
+
+    def of_number(self, number: str) -> AgentConfig | None:
+        """The agent that answers calls and texts to one of our numbers; None when it is not served."""
+        agent_id = self.numbers.get(number, self.default)
+        return None if agent_id is None else self.agents[agent_id]
+
+    def of_conversation(self, channel: Channel, our_address: str) -> AgentConfig | None:
+        """The agent of a conversation by its channel and our end of it (Session.our_address); None: not served."""
+        if channel == "chat":
+            agent_id = self.chat or self.default
+            return None if agent_id is None else self.agents[agent_id]
+        if channel == "whatsapp" and our_address.isdigit():
+            return self.of_number(f"+{our_address}")  # WhatsApp writes numbers without the plus
+        if channel in ("line", "webchat"):
+            return None if self.default is None else self.agents[self.default]
+        return self.of_number(our_address)
+
+    def is_ours(self, number: str) -> bool:
+        """Whether a number is one this configuration names (a text from it is never answered)."""
+        return number in self.numbers
+
+    @property
+    def most_history_messages(self) -> int:
+        """The longest history any agent reads: a read made before the conversation's agent is known."""
+        return max(agent.limits.history_messages for agent in self.agents.values())
 
 
 def _is_loopback(host: str) -> bool:
