@@ -197,12 +197,20 @@ class _Handler(TrackedHandler):
     def _stream(
         self, events: list[tuple[float, str]], *, complete: bool, hold: tuple[int, threading.Event] | None
     ) -> None:
-        """Write events as HTTP chunks after their delays; without the last chunk the client sees a cut."""
+        """Write events as HTTP chunks after their delays; without the last chunk the client sees a cut.
+
+        Each event is due at its delays' sum from the start (or from a hold's release): a late wake-up
+        shortens the next wait instead of delaying every event after it, so the stream keeps its script's time.
+        """
+        due = time.monotonic()
         try:
             for index, (delay, event) in enumerate(events):
-                if hold is not None and index == hold[0] and not self.server.owner.wait_for(hold[1]):
-                    break
-                if not self.server.owner.wait(delay):
+                if hold is not None and index == hold[0]:
+                    if not self.server.owner.wait_for(hold[1]):
+                        break
+                    due = time.monotonic()
+                due += delay
+                if not self.server.owner.wait(due - time.monotonic()):
                     break
                 data = event.encode()
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

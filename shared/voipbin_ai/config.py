@@ -95,7 +95,7 @@ CsvSet = Annotated[frozenset[str], BeforeValidator(_split_csv)]
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
 
 class BusSettings(_Settings):
@@ -337,7 +337,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 class VoipbinCredential(BaseModel):
     """An API token (sent as a Bearer header) or an access key (sent as ?accesskey=, never a header)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: Literal["token", "accesskey"]
     value: SecretStr

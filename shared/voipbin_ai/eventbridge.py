@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from voipbin_ai.bus import is_warm_up
 from voipbin_ai.config import event_settings
 from voipbin_ai.exceptions import InvalidEventError
-from voipbin_ai.models.events import outside_window, parse_webhook
+from voipbin_ai.models.events import outside_window, parse_webhook, prepare
 from voipbin_ai.models.voipbin import VoipbinModel
 from voipbin_ai.observability import Metric, emit_metric, logger, metrics
 from voipbin_ai.store.idempotency import register_invocation, run_once
@@ -33,6 +33,7 @@ def voipbin_event_handler(
     `process` is typed by its own annotation (one of event_models, or their union). Events of the
     claimed_by_process models reach it unclaimed: it claims them itself (run_once), beside its first reads.
     """
+    prepare(event_models)
 
     def decorate(process: Callable[[Any], None]) -> LambdaHandler:
         @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
@@ -45,9 +46,7 @@ def voipbin_event_handler(
             detail_type = str(event.get("detail-type", ""))
             logger.append_keys(event_type=detail_type)
             try:
-                webhook = parse_webhook(event.get("detail") or {})
-                if not isinstance(webhook, event_models):
-                    raise InvalidEventError(detail_type, "type", "this function does not handle it")
+                webhook = parse_webhook(event.get("detail") or {}, accepting=event_models)
             except InvalidEventError as error:
                 logger.error("Invalid VoIPBin event", field=error.field, reason=error.reason)
                 emit_metric(Metric.INVALID_EVENTS)

@@ -32,6 +32,11 @@ LEAN = {
 @cache
 def cold_modules(function: str) -> frozenset[str]:
     probe = f"import json, sys; import functions.{function}.app; print(json.dumps(sorted(sys.modules)))"
+    return frozenset(json.loads(_fresh_interpreter(probe)))
+
+
+def _fresh_interpreter(probe: str) -> str:
+    """What a probe prints in a new interpreter with the functions' paths, as Lambda starts one."""
     completed = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=REPO_ROOT,
@@ -46,7 +51,7 @@ def cold_modules(function: str) -> frozenset[str]:
         text=True,
         check=True,
     )
-    return frozenset(json.loads(completed.stdout))
+    return completed.stdout
 
 
 @pytest.mark.parametrize(("function", "module"), [(f, m) for f, modules in LEAN.items() for m in modules])
@@ -58,6 +63,22 @@ def test_the_probe_sees_what_the_functions_do_import() -> None:
     assert "voipbin_ai.voipbin.signature" in cold_modules("ingress")
     assert {"openai", "httpx2", "voipbin_ai.ai.llm"} <= cold_modules("transcript_created")
     assert len(FUNCTIONS) == len(template_resources("AWS::Serverless::Function"))
+
+
+@pytest.mark.parametrize(
+    ("function", "models"),
+    [
+        ("call_hangup", ["CallEvent"]),
+        ("transcript_created", ["TranscribeSpeechEvent", "TranscriptCreatedEvent"]),
+        ("inbound_sms", ["MessageEvent"]),
+    ],
+)
+def test_a_function_builds_at_init_the_validators_of_its_own_events_only(function: str, models: list[str]) -> None:
+    probe = (
+        f"import json; import functions.{function}.app; from voipbin_ai.models import events; "
+        "print(json.dumps(sorted(m.__name__ for m in events._MODELS if m.__pydantic_complete__)))"
+    )
+    assert json.loads(_fresh_interpreter(probe)) == models
 
 
 def test_snapstart_is_on_exactly_the_functions_that_load_the_llm_client() -> None:

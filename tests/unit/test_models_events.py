@@ -184,6 +184,31 @@ def test_nested_bad_field_is_a_dotted_path() -> None:
     assert (caught.value.event_type, caught.value.field) == ("message_created", "data.targets.0.parts")
 
 
+def test_a_function_parses_its_own_types_with_the_same_field_paths() -> None:
+    accepting = (TranscriptCreatedEvent, TranscribeSpeechEvent)
+    event = parse_webhook(transcript_created(), accepting=accepting)
+    assert isinstance(event, TranscriptCreatedEvent) and event == parse_webhook(transcript_created())
+
+    with pytest.raises(InvalidEventError) as caught:
+        parse_webhook(transcript_created(transcribe_id=42), accepting=accepting)
+    assert (caught.value.field, caught.value.reason) == ("data.transcribe_id", "Input should be a valid string")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        load_json(WEBHOOK_SAMPLES / "call_hangup.json"),
+        load_json(WEBHOOK_SAMPLES / "message_created.inbound_sms.json"),
+        {"type": "agent_created", "data": {}},
+    ],
+    ids=["call_hangup", "message_created", "unknown"],
+)
+def test_a_type_the_function_does_not_take_is_refused_by_its_type(body: dict[str, Any]) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        parse_webhook(body, accepting=(TranscriptCreatedEvent,))
+    assert (caught.value.event_type, caught.value.field) == (body["type"], "type")
+
+
 def test_missing_required_field() -> None:
     sample = load_json(WEBHOOK_SAMPLES / "call_hangup.json")
     del sample["data"]["id"]

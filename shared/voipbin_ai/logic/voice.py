@@ -180,7 +180,7 @@ def _deliver(
 ) -> None:
     """Record, then say, each piece while the turn is the latest; stop quietly when it no longer is.
 
-    Recording is the one write before a piece is said; its copy into the history runs beside the /say.
+    Recording is the one write before a piece is said; its copy into the history runs once it is on its way.
     """
     conversation_id = turn.session.conversation_id
     keeping: Future[None] | None = None
@@ -197,15 +197,13 @@ def _deliver(
                 user_sent_at_ms=epoch_ms(transcript.tm_create),
             )
             recorded = partial(services.store.record_reply, conversation_id, reply, speaking_until_ms=until)
-            if not recorded():
+            if not recorded() or not _say(piece, speech, conversation_id, still_latest=recorded, services=services):
                 _superseded(turn, transcript, speech, services)
                 return
             if keeping is not None:
                 keeping.result()  # the pieces' copies land in their order
+            # After the /say, so that its write does not hold the interpreter while the words are sent.
             keeping = _background.submit(services.store.keep_reply, conversation_id, reply, spoken=True)
-            if not _say(piece, speech, conversation_id, still_latest=recorded, services=services):
-                _superseded(turn, transcript, speech, services)
-                return
             speech.said.append(piece)
             speech.until_ms = until
     except (VoipbinError, StoreError, LlmError) as error:

@@ -53,7 +53,7 @@ ELEVENLABS_VOICES: Final[Mapping[str, str]] = {
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class ChannelRules(_Config):

@@ -6,7 +6,8 @@ UnhandledEvent (not an error). parse_webhook is the single entry point and raise
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from functools import cache
+from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
@@ -193,22 +194,44 @@ WebhookEvent = Annotated[
     | Annotated[UnhandledEvent, Tag(_UNHANDLED)],
     Discriminator(_tag),
 ]
-_WEBHOOK_EVENT: TypeAdapter[WebhookEvent] = TypeAdapter(WebhookEvent)
 
 
-def parse_webhook(payload: Mapping[str, Any] | bytes | str) -> WebhookEvent:
-    """The event of a webhook body (raw JSON or already decoded).
+@cache
+def _every_event() -> TypeAdapter[WebhookEvent]:
+    """The union's validator, built when first needed: only the ingress takes every type."""
+    return TypeAdapter(WebhookEvent)
+
+
+def prepare(models: tuple[type[VoipbinModel], ...]) -> None:
+    """Build the validators of these event models now (a function's init), not at its first event.
+
+    Models build when first used (defer_build), so a function builds only the models it takes.
+    """
+    for model in models:
+        model.model_rebuild(force=False)
+
+
+def parse_webhook(
+    payload: Mapping[str, Any] | bytes | str, *, accepting: tuple[type[VoipbinModel], ...] | None = None
+) -> WebhookEvent:
+    """The event of a webhook body (raw JSON or already decoded), of any type or of the `accepting` models'.
 
     Raises InvalidEventError naming the envelope type and the dotted path of the first bad field
-    ('body' when the body is not a JSON object).
+    ('body' when the body is not a JSON object, 'type' when it is not one of the accepting models').
     """
     event_type, _, body = read_envelope(payload)
+    model = None if accepting is None else next((m for m in accepting if m.__name__ == _tag(body)), None)
+    if accepting is not None and model is None:
+        raise InvalidEventError(event_type, "type", "this function does not handle it")
     try:
-        return _WEBHOOK_EVENT.validate_python(dict(body))
+        if model is None:
+            return _every_event().validate_python(dict(body))
+        return cast(WebhookEvent, model.model_validate(dict(body)))
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        # loc[0] is the union tag; the rest is the path inside the envelope.
-        raise InvalidEventError(event_type, ".".join(map(str, first["loc"][1:])), first["msg"]) from error
+        # In the union, loc[0] is the tag; the rest is the path inside the envelope.
+        path = first["loc"] if model is not None else first["loc"][1:]
+        raise InvalidEventError(event_type, ".".join(map(str, path)), first["msg"]) from error
 
 
 def outside_window(event: WebhookEvent, *, now: datetime, max_age_seconds: int) -> bool:

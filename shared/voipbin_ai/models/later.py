@@ -16,7 +16,7 @@ DelayedKind = Literal["answer_text", "after_reply", "silence"]
 class DelayedAction(BaseModel):
     """One delayed action: its kind, the turn it belongs to, and for after_reply the tool call to run."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     kind: DelayedKind
     conversation_id: str

@@ -98,7 +98,7 @@ class PhoneIds:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
 
 class Session(_Model):

@@ -100,7 +100,7 @@ Offset = Annotated[timedelta | None, BeforeValidator(_offset_since_year_one)]
 class VoipbinModel(BaseModel):
     """Base of every VoIPBin model: immutable, ignores unknown fields, reads null as absent."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     @model_validator(mode="before")
     @classmethod
