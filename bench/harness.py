@@ -12,7 +12,6 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +19,8 @@ from typing import Any, Final
 
 from local.backing import agent_file
 from local.driver import StackDriver, fakes_environment
-from local.fake_openai import FakeOpenAI, RecordedRequest, Script, tokenize
-from local.stack import LocalStack, function_limits
+from local.fake_openai import CHAT_PATH, FakeOpenAI, RecordedRequest, Script, tokenize
+from local.stack import LocalStack
 from local.voipbin_simulator import VoipbinSimulator
 from local.voipbin_state import Reply
 from voipbin_ai.ai.channels import speakable
@@ -166,56 +165,31 @@ class WatchingSimulator(VoipbinSimulator):
             return (speaking, media["transcribes"]) if greeted else None
 
 
-@dataclass(frozen=True)
-class LlmCall:
-    """One chat completion the fake LLM answered."""
-
-    tag: str | None
-    stream: bool
-    baseline: bool
-    received_at: float
-    prompt_tokens: int
-    completion_tokens: int
+def request_tag(request: RecordedRequest) -> str | None:
+    """The tag of a turn's streamed request (from the caller's words) or of the baseline's (its header)."""
+    if (tag := request.header(BASELINE_HEADER)) is not None or not (request.body or {}).get("stream"):
+        return tag
+    found = _TAG.search(str(request.messages[-1].get("content", ""))) if request.messages else None
+    return found[0] if found else None
 
 
 class Replies:
     """The fake LLM's responder: the reply planned for the tag in the caller's words, else the summary."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._planned: dict[str, str] = {}
-        self.calls: list[LlmCall] = []
 
     def plan(self, tag: str, text: str) -> None:
         """The reply to give to the turn tagged `tag`."""
-        with self._lock:
-            self._planned[tag] = text
+        self._planned[tag] = text
+
+    def text(self, request: RecordedRequest) -> str:
+        """The reply to one request."""
+        return self._planned.get(request_tag(request) or "", SUMMARY)
 
     def __call__(self, request: RecordedRequest) -> Script:
         """The Script for one request (called by the fake's server threads)."""
-        stream = isinstance(request.body, dict) and request.body.get("stream") is True
-        tag = baseline = request.header(BASELINE_HEADER)
-        if stream and tag is None and request.messages:
-            found = _TAG.search(str(request.messages[-1].get("content", "")))
-            tag = found[0] if found else None
-        prompt = sum(len(tokenize(m["content"])) for m in request.messages if isinstance(m.get("content"), str))
-        with self._lock:
-            text = self._planned.get(tag or "", SUMMARY)
-            call = LlmCall(tag, stream, baseline is not None, request.received_at, prompt, len(tokenize(text)))
-            self.calls.append(call)
-        return Script.text(text)
-
-    def first_request_at(self, tag: str, after: float) -> float | None:
-        """When the streamed request of a turn arrived (its first after `after`)."""
-        with self._lock:
-            return next(
-                (
-                    c.received_at
-                    for c in self.calls
-                    if c.tag == tag and c.stream and not c.baseline and c.received_at >= after
-                ),
-                None,
-            )
+        return Script.text(self.text(request))
 
 
 @dataclass(frozen=True)
@@ -274,11 +248,6 @@ def _event_identity(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return str(envelope.get("type")), None if data_id is None else str(data_id)
 
 
-def memory_mb(function: str) -> int:
-    """The function's MemorySize in template.yaml."""
-    return function_limits()[function][0]
-
-
 @dataclass
 class Call:
     """A call answered through the stack."""
@@ -286,7 +255,6 @@ class Call:
     call: dict[str, Any]
     speaking_id: str
     transcribe_id: str
-    streaming_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def hung_up(self) -> dict[str, Any]:
         """The call as call_hangup carries it after the caller hung up."""
@@ -320,9 +288,12 @@ class Harness(StackDriver):
         """POST a signed webhook once, not waiting: the ingress's status."""
         return self.webhook(event_type, data, wait=False, attempts=1) or 0
 
-    def answer_call(self, caller: str, *, timeout: float = 60.0, wait_idle: bool = True) -> Call:
-        """A new call answered through call_progressing, its greeting said."""
+    def answer_call(self, caller: str, *, timeout: float = 60.0, wait_idle: bool = True, ringing: bool = False) -> Call:
+        """A new call answered through call_progressing (after call_created and call_ringing), its greeting said."""
         call = self.voipbin.add_call(caller, OURS)
+        if ringing:
+            self.send("call_created", {**call, "status": "dialing"})
+            self.send("call_ringing", {**call, "status": "ringing"})
         if (status := self.send("call_progressing", call)) != 200:
             raise BenchError(f"call_progressing answered {status}")
         if wait_idle:
@@ -349,13 +320,18 @@ class Harness(StackDriver):
             raise BenchError(f"turn {tag}: its first sentence was never said")
         llm = first_piece_seconds(reply)
         started = self.stack.first_seen.get(("TranscriptCreatedFunction", transcript_id))
-        asked = self.replies.first_request_at(tag, received)
+        asked = self.first_request_at(tag, received)
         stages = {"after_llm_ms": ms(said - asked - llm)} if asked is not None else {}
         if started is not None:
             stages["to_function_ms"] = ms(started - received)
             if asked is not None:
                 stages["to_llm_ms"] = ms(asked - started)
         return TurnTiming(ms(said - received), ms(llm), ms(said - received - llm), stages)
+
+    def first_request_at(self, tag: str, after: float) -> float | None:
+        """When the fake LLM received a turn's streamed request (its first after `after`)."""
+        requests = self.llm.requests(CHAT_PATH)
+        return next((r.received_at for r in requests if r.received_at >= after and request_tag(r) == tag), None)
 
     def dynamodb_clients(self) -> tuple[Any, Any]:
         """The boto3 clients the functions use here: the store's and Powertools idempotency's."""

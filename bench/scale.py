@@ -152,7 +152,7 @@ def _lost(harness: Harness, tag: str, transcript_id: str) -> dict[str, Any]:
             for r in harness.stack.records
             if r.data_id == transcript_id and r.function != "IngressFunction"
         ],
-        "llm_asked": harness.replies.first_request_at(tag, received or 0.0) is not None,
+        "llm_asked": harness.first_request_at(tag, received or 0.0) is not None,
     }
 
 

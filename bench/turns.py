@@ -5,11 +5,9 @@ import json
 import os
 import statistics
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Final
 from unittest import mock
 
@@ -17,20 +15,19 @@ from bench.cost import Assumptions, DynamoDBUsage, Invocation, UnitUsage, consum
 from bench.harness import (
     BASELINE_HEADER,
     OURS,
-    BenchError,
     Call,
     Harness,
     InvocationRecord,
     completion_seconds,
     first_piece_seconds,
-    memory_mb,
     ms,
     question,
     reply_text,
     summarize,
     turn_reply,
 )
-from local.fake_openai import tokenize
+from local.fake_openai import CHAT_PATH, tokenize
+from local.stack import function_limits
 from voipbin_ai import config
 
 STREAMING_SIZES: Final = (1, 3, 6)
@@ -157,10 +154,14 @@ class UnitMeasure:
     units: int = 0
     dynamodb: DynamoDBUsage = field(default_factory=DynamoDBUsage)
     invocations: list[InvocationRecord] = field(default_factory=list)
-    webhooks: int = 0
     published: list[dict[str, Any]] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+    @property
+    def webhooks(self) -> int:
+        """Webhooks sent: each is one invocation of the ingress."""
+        return sum(record.function == "IngressFunction" for record in self.invocations)
 
     def event_size_kb(self) -> float:
         """Average size of a bus entry's detail."""
@@ -200,12 +201,13 @@ class UnitMeasure:
         times: dict[str, list[float]] = defaultdict(list)
         for record in self.invocations:
             times[record.function].append(record.duration_ms)
+        memory = {function: limits[0] for function, limits in function_limits().items()}
         invocations = [
-            Invocation(f, memory_mb(f), statistics.fmean(t), len(t) / n, init_ms.get(f, 0.0))
+            Invocation(f, memory[f], statistics.fmean(t), len(t) / n, init_ms.get(f, 0.0))
             for f, t in sorted(times.items())
         ]
         consumer = "DelayedActionFunction"
-        invocations.append(Invocation(consumer, memory_mb(consumer), 1.0, init_ms=init_ms.get(consumer, 0.0)))
+        invocations.append(Invocation(consumer, memory[consumer], 1.0, init_ms=init_ms.get(consumer, 0.0)))
         return UnitUsage(
             http_requests=self.webhooks / n,
             put_events_entries=len(self.published) / n,
@@ -223,25 +225,14 @@ class Meter:
     """Runs units of work one at a time, each waited for, and adds up what each used."""
 
     def __init__(self, harness: Harness) -> None:
-        self.harness, self.voipbin = harness, harness.voipbin
+        self.harness, self.voipbin, self.send = harness, harness.voipbin, harness.send
         self.clients = harness.dynamodb_clients()
-        self.webhooks = 0
-
-    def webhook(self, event_type: str, data: dict[str, Any]) -> None:
-        """Send a webhook, counted."""
-        self.webhooks += 1
-        self.harness.send(event_type, data)
 
     @contextlib.contextmanager
     def unit(self, into: UnitMeasure, *, new_unit: bool = True) -> Iterator[None]:
         """The block is one unit (or, new_unit False, more of the last one): it and all it set off, counted."""
-        stack, replies = self.harness.stack, self.harness.replies
-        records, published, llm_calls, webhooks = (
-            len(stack.records),
-            len(stack.bus.published),
-            len(replies.calls),
-            self.webhooks,
-        )
+        stack, llm = self.harness.stack, self.harness.llm
+        records, published, requests = len(stack.records), len(stack.bus.published), len(llm.requests(CHAT_PATH))
         with consumed_capacity(*self.clients) as usage:
             yield
             stack.wait_idle()
@@ -249,42 +240,33 @@ class Meter:
         into.dynamodb += usage
         into.invocations += stack.records[records:]
         into.published += stack.bus.published[published:]
-        into.webhooks += self.webhooks - webhooks
-        into.prompt_tokens += sum(call.prompt_tokens for call in replies.calls[llm_calls:])
-        into.completion_tokens += sum(call.completion_tokens for call in replies.calls[llm_calls:])
-
-    def _speech(self, call: Call, event_type: str, message: str = "") -> None:
-        speech = {"id": str(uuid.uuid4()), "customer_id": call.call["customer_id"], "streaming_id": call.streaming_id}
-        speech |= {"transcribe_id": call.transcribe_id, "direction": "in", "message": message}
-        self.webhook(event_type, speech | {"tm_event": _now(), "tm_create": _now()})
+        for request in llm.requests(CHAT_PATH)[requests:]:
+            contents = [m["content"] for m in request.messages if isinstance(m.get("content"), str)]
+            into.prompt_tokens += sum(len(tokenize(content)) for content in contents)
+            into.completion_tokens += len(tokenize(self.harness.replies.text(request)))
 
     def voice_turn(self, call: Call, tag: str) -> None:
         """One utterance's webhooks: speech started, interim results, speech ended, the transcript."""
-        self._speech(call, "transcribe_speech_started")
+        speech = self.voipbin.speech_started  # the data of every speech event
+        self.send("transcribe_speech_started", speech(call.transcribe_id))
         self.harness.stack.wait_idle()  # sent as the caller starts; the transcript comes seconds later
         for index in range(INTERIM_RESULTS):
-            self._speech(call, "transcribe_speech_interim", f"what are {index}")
-        self._speech(call, "transcribe_speech_ended")
+            self.send("transcribe_speech_interim", speech(call.transcribe_id) | {"message": f"what are {index}"})
+        self.send("transcribe_speech_ended", speech(call.transcribe_id))
         self.harness.replies.plan(tag, reply_text(tag, 2))
-        self.webhook("transcript_created", self.voipbin.add_transcript(call.transcribe_id, question(tag)))
+        self.send("transcript_created", self.voipbin.add_transcript(call.transcribe_id, question(tag)))
 
     def answer(self, caller: str) -> Call:
         """A call's webhooks until it is answered, its greeting said, and its transcribe created."""
-        call = self.voipbin.add_call(caller, OURS)
-        self.webhook("call_created", {**call, "status": "dialing"})
-        self.webhook("call_ringing", {**call, "status": "ringing"})
-        self.webhook("call_progressing", call)
-        self.harness.stack.wait_idle()
-        if (media := self.harness.voipbin.wait_call_media(str(call["id"]), 30.0)) is None:
-            raise BenchError(f"call {call['id']} was not answered")
-        self.webhook("transcribe_created", self._transcribe(media[1]))
-        return Call(call, *media)
+        call = self.harness.answer_call(caller, ringing=True)
+        self.send("transcribe_created", self._transcribe(call.transcribe_id))
+        return call
 
     def hang_up(self, call: Call) -> None:
         """The caller hanging up."""
-        self.webhook("call_terminating", {**call.call, "status": "terminating"})
-        self.webhook("call_hangup", call.hung_up())
-        self.webhook("transcribe_done", {**self._transcribe(call.transcribe_id), "status": "done"})
+        self.send("call_terminating", {**call.call, "status": "terminating"})
+        self.send("call_hangup", call.hung_up())
+        self.send("transcribe_done", {**self._transcribe(call.transcribe_id), "status": "done"})
 
     def _transcribe(self, transcribe_id: str) -> dict[str, Any]:
         return next(t for t in self.voipbin.resources("transcribes") if t["id"] == transcribe_id)
@@ -292,26 +274,14 @@ class Meter:
     def sms(self, theirs: str, tag: str) -> None:
         """An inbound SMS and its conversation copy, our reply, and the webhooks of our own reply."""
         self.harness.replies.plan(tag, f"{tag} we are open from eight to six on weekdays.")
-        message: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
-            "customer_id": "5e4a0680-804e-11ec-8477-2fea5968d85b",
-            "type": "sms",
-        }
-        message |= {"source": {"type": "tel", "target": theirs}, "direction": "inbound", "tm_create": _now()}
-        message |= {"targets": [{"destination": {"type": "tel", "target": OURS}, "status": "received", "parts": 1}]}
-        message["text"] = question(tag)
+        message = self.voipbin.inbound_sms(theirs, OURS, question(tag))
         sent_before = len(self.voipbin.sent_messages())
-        self.webhook("message_created", message)
-        self.webhook("conversation_message_created", {"id": message["id"], "text": message["text"]})
+        self.send("message_created", message)
+        self.send("conversation_message_created", {"id": message["id"], "text": message["text"]})
         self.harness.stack.wait_idle()
         for ours in self.voipbin.sent_messages()[sent_before:]:
-            self.webhook("message_created", ours)
-            self.webhook("message_updated", {**ours, "status": "delivered"})
-
-
-def _now() -> str:
-    """Now as VoIPBin writes it, to the microsecond (speech events are deduplicated on their time)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            self.send("message_created", ours)
+            self.send("message_updated", {**ours, "status": "delivered"})
 
 
 def measure_usage(
