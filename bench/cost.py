@@ -46,7 +46,6 @@ EVENTBRIDGE_CHUNK_KB: Final = 64
 WRITE_OPERATIONS: Final = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteTransaction"}
 )
-SERVICES: Final = ("lambda_requests", "lambda_duration", "http_api", "eventbridge", "dynamodb", "sqs")
 
 
 @dataclass
@@ -59,7 +58,6 @@ class DynamoDBUsage:
     """
 
     operations: Counter[str] = field(default_factory=Counter)
-    failed: Counter[str] = field(default_factory=Counter)
     read_units: float = 0.0
     write_units: float = 0.0
 
@@ -71,7 +69,6 @@ class DynamoDBUsage:
 
     def __iadd__(self, other: "DynamoDBUsage") -> "DynamoDBUsage":
         self.operations += other.operations
-        self.failed += other.failed
         self.read_units += other.read_units
         self.write_units += other.write_units
         return self
@@ -123,17 +120,12 @@ def consumed_capacity(*clients: Any) -> Iterator[DynamoDBUsage]:
         context["bench_capacity_floor"] = capacity_floor(model.name, params)
 
     def count(http_response: Any, parsed: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        floor = context.get("bench_capacity_floor", (0.0, 0.0))
-        if getattr(http_response, "status_code", 200) >= 300:
-            usage.failed[model.name] += 1
-            usage.add(model.name, (0.0, 0.0), floor)
-        else:
-            usage.add(model.name, reported_units(model.name, parsed.get("ConsumedCapacity")), floor)
+        failed = getattr(http_response, "status_code", 200) >= 300  # billed the floor, whatever it says
+        reported = (0.0, 0.0) if failed else reported_units(model.name, parsed.get("ConsumedCapacity"))
+        usage.add(model.name, reported, context.get("bench_capacity_floor", (0.0, 0.0)))
 
     def count_error(event_name: str, **_: Any) -> None:  # no response at all: nothing billed
-        operation = event_name.rsplit(".", 1)[-1]
-        usage.failed[operation] += 1
-        usage.add(operation, (0.0, 0.0), (0.0, 0.0))
+        usage.add(event_name.rsplit(".", 1)[-1], (0.0, 0.0), (0.0, 0.0))
 
     handlers = (
         ("provide-client-params.dynamodb.*", ask),
@@ -218,7 +210,7 @@ def price(turn: UnitUsage, call: UnitUsage, sms: UnitUsage, assumptions: Assumpt
     calls = 1000.0 / assumptions.call_minutes_per_call
     per_turn, per_call = unit_cost(turn, assumptions.cold_start_rate), unit_cost(call, assumptions.cold_start_rate)
     per_sms = unit_cost(sms, assumptions.cold_start_rate)
-    minutes = {service: per_turn[service] * turns + per_call[service] * calls for service in SERVICES}
+    minutes = {service: cost * turns + per_call[service] * calls for service, cost in per_turn.items()}
     return {
         "per_1000_call_minutes": {
             "by_service_usd": minutes,

@@ -46,9 +46,8 @@ SENTENCES: Final = (
 CLOSERS: Final = ("thank you.", "anything else?")
 BASELINE_HEADER: Final = "x-bench-baseline"
 _TAG: Final = re.compile(r"\bZ[0-9A-Z]+\b")
+STAGES: Final = ("to_function_ms", "to_llm_ms", "after_llm_ms")
 _SAY_PATH: Final = re.compile(r"^/v1\.0/speakings/([^/]+)/say$")
-# http.server's listen backlog of 5 drops SYNs when hundreds of calls connect at once (1 s retransmits).
-LISTEN_BACKLOG: Final = 1024
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -83,11 +82,17 @@ def question(tag: str) -> str:
     return f"{tag} what are your opening hours and prices?"
 
 
+def _released(text: str) -> list[tuple[int, str]]:
+    """(index of the token that released it, piece) of every /say the voice channel makes of a streamed reply."""
+    chunker, tokens = SentenceChunker(), tokenize(text)
+    pieces = [(index, chunk) for index, token in enumerate(tokens) for chunk in chunker.feed(token)]
+    pieces += [(len(tokens) - 1, chunk) for chunk in chunker.flush()]
+    return [(index, piece) for index, chunk in pieces if (piece := speakable(chunk))]
+
+
 def spoken_pieces(text: str) -> list[str]:
     """The /say pieces the voice channel makes of a reply streamed token by token."""
-    chunker = SentenceChunker()
-    chunks = [chunk for token in tokenize(text) for chunk in chunker.feed(token)] + chunker.flush()
-    return [piece for piece in map(speakable, chunks) if piece]
+    return [piece for _, piece in _released(text)]
 
 
 def first_piece_seconds(text: str) -> float:
@@ -95,11 +100,7 @@ def first_piece_seconds(text: str) -> float:
 
     Token i leaves at TTFT_S + i * TOKEN_DELAY_S; a sentence is released by the next non-space character.
     """
-    chunker = SentenceChunker()
-    for index, token in enumerate(tokenize(text)):
-        if any(map(speakable, chunker.feed(token))):
-            return TTFT_S + index * TOKEN_DELAY_S
-    return completion_seconds(text)
+    return TTFT_S + _released(text)[0][0] * TOKEN_DELAY_S
 
 
 def completion_seconds(text: str) -> float:
@@ -268,7 +269,12 @@ class TurnTiming:
     end_to_end_ms: float
     llm_first_piece_ms: float
     overhead_ms: float
-    stages: dict[str, float]  # to_function_ms, to_llm_ms, after_llm_ms, where known
+    stages: dict[str, float]  # those of STAGES that are known
+
+
+def stage_summaries(stages: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each stage summarized over the turns where it is known."""
+    return {s: summarize(values) for s in STAGES if (values := [t[s] for t in stages if s in t])}
 
 
 class BenchError(Exception):
@@ -370,8 +376,5 @@ def running(
             "AGENT_CONFIG_FILE": str(agent_file(workdir, {"silence.enabled": False})),
         }
         local_stack = TimedStack(environment, workers=workers)
-        for server in (simulator._server, llm._server, local_stack._server, local_stack.bus._endpoint._server):
-            if server is not None:
-                server.socket.listen(LISTEN_BACKLOG)  # Linux takes a new backlog on a listening socket
         stack.enter_context(local_stack.running())
         yield Harness(local_stack, simulator, llm, replies)

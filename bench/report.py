@@ -7,7 +7,7 @@ the markers and nothing else, so the reading of the figures stays the author's.
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from bench.cost import EXAMPLE_LLM_PRICES, PRICES, SERVICES
+from bench.cost import EXAMPLE_LLM_PRICES, PRICES
 
 Row = Sequence[object]
 Results = Mapping[str, Any]
@@ -135,7 +135,7 @@ def cost(results: Results) -> str:
     """Section 4: dollars per 1,000 call-minutes and SMS, the assumptions and the prices used."""
     section = results["usage"]
     minutes, sms = section["cost"]["per_1000_call_minutes"], section["cost"]["per_1000_sms"]
-    rows: list[Row] = [(s, _usd(minutes["by_service_usd"][s]), _usd(sms["by_service_usd"][s])) for s in SERVICES]
+    rows: list[Row] = [(s, _usd(usd), _usd(sms["by_service_usd"][s])) for s, usd in minutes["by_service_usd"].items()]
     rows.append(("**AWS total**", f"**{_usd(minutes['total_usd'])}**", f"**{_usd(sms['total_usd'])}**"))
     rows.append(("LLM at the example prices (not AWS)", _usd(minutes["llm_example_usd"]), _usd(sms["llm_example_usd"])))
     assumed = [(name.replace("_", " "), value) for name, value in section["assumptions"].items()]

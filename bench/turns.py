@@ -23,6 +23,7 @@ from bench.harness import (
     ms,
     question,
     reply_text,
+    stage_summaries,
     summarize,
     turn_reply,
 )
@@ -39,7 +40,6 @@ INTERIM_RESULTS: Final = 3
 # same work in the SMS function), the silence check after a call's greeting and after each reply (the runs
 # turn it off; a caller who speaks in time makes it moot, so it does almost nothing).
 SQS_REQUESTS_PER_ACTION: Final = 3
-STAGES: Final = ("to_function_ms", "to_llm_ms", "after_llm_ms")
 Log = Callable[[str], None]
 
 
@@ -66,11 +66,6 @@ def measure_overhead(harness: Harness, *, calls: int, turns: int, log: Log) -> d
     }
 
 
-def stage_summaries(stages: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Each stage summarized over the turns where it is known."""
-    return {s: summarize(values) for s in STAGES if (values := [t[s] for t in stages if s in t])}
-
-
 def _warm_up(harness: Harness) -> None:
     """A call of two turns, not measured: a process's first turn imports the LLM client and connects."""
     call = harness.answer_call("+15551009999")
@@ -81,51 +76,45 @@ def _warm_up(harness: Harness) -> None:
     harness.stack.wait_idle()
 
 
-class Baseline:
-    """A usual webhook bot with nothing in between: the whole completion, then one /say of all of it."""
-
-    def __init__(self, harness: Harness, call: Call) -> None:
-        import httpx2
-        import openai
-
-        self.harness, self.call = harness, call
-        self.llm = openai.OpenAI(base_url=harness.llm.base_url, api_key="bench-key", max_retries=0, timeout=30)
-        headers = {"Authorization": f"Bearer {harness.voipbin.token}"}
-        self.voipbin = httpx2.Client(base_url=harness.voipbin.base_url + "/", headers=headers, timeout=30)
-
-    def first_say_ms(self, tag: str, reply: str) -> float:
-        """From "webhook received" to the simulator receiving the one /say."""
-        self.harness.replies.plan(tag, reply)
-        started = time.monotonic()
-        completion = self.llm.chat.completions.create(
-            model="bench-model",
-            messages=[{"role": "user", "content": question(tag)}],
-            extra_headers={BASELINE_HEADER: tag},
-        )
-        text = completion.choices[0].message.content or ""
-        self.voipbin.post(f"speakings/{self.call.speaking_id}/say", json={"text": text}).raise_for_status()
-        return ms(next(at for at, said in self.harness.voipbin.said(self.call.speaking_id) if said == text) - started)
-
-
 def measure_streaming(harness: Harness, *, repetitions: int, log: Log) -> dict[str, Any]:
     """Streaming and baseline interleaved, for replies of 1, 3 and 6 sentences; medians."""
+    import httpx2
+    import openai
+
     calls = {size: harness.answer_call(f"+1555200{size:04d}") for size in STREAMING_SIZES}
-    baseline = Baseline(harness, harness.answer_call("+15552009999"))
+    speaking = harness.answer_call("+15552009999").speaking_id
     streamed: dict[int, list[float]] = defaultdict(list)
     whole: dict[int, list[float]] = defaultdict(list)
-    for repetition in range(repetitions + 1):  # the first warms each call and the baseline's connections
-        for size in STREAMING_SIZES:
-            tag = f"ZS{size}N{repetition}"
-            reply = reply_text(tag, size)
-            transcript = harness.say_turn(calls[size], tag, reply)
-            harness.stack.wait_idle()
-            streaming_ms = harness.turn_timing(calls[size], transcript, tag, reply).end_to_end_ms
-            baseline_ms = baseline.first_say_ms(f"ZB{size}N{repetition}", reply)
-            if repetition:
-                streamed[size].append(streaming_ms)
-                whole[size].append(baseline_ms)
-    baseline.llm.close()
-    baseline.voipbin.close()
+    headers = {"Authorization": f"Bearer {harness.voipbin.token}"}
+    with (
+        openai.OpenAI(base_url=harness.llm.base_url, api_key="bench-key", max_retries=0, timeout=30) as llm,
+        httpx2.Client(base_url=harness.voipbin.base_url + "/", headers=headers, timeout=30) as voipbin,
+    ):
+
+        def baseline_ms(tag: str, reply: str) -> float:
+            """A usual webhook bot with nothing in between: the whole completion, then one /say of all of it."""
+            harness.replies.plan(tag, reply)
+            started = time.monotonic()
+            completion = llm.chat.completions.create(
+                model="bench-model",
+                messages=[{"role": "user", "content": question(tag)}],
+                extra_headers={BASELINE_HEADER: tag},
+            )
+            text = completion.choices[0].message.content or ""
+            voipbin.post(f"speakings/{speaking}/say", json={"text": text}).raise_for_status()
+            return ms(next(at for at, said in harness.voipbin.said(speaking) if said == text) - started)
+
+        for repetition in range(repetitions + 1):  # the first warms each call and the baseline's connections
+            for size in STREAMING_SIZES:
+                tag = f"ZS{size}N{repetition}"
+                reply = reply_text(tag, size)
+                transcript = harness.say_turn(calls[size], tag, reply)
+                harness.stack.wait_idle()
+                streaming_ms = harness.turn_timing(calls[size], transcript, tag, reply).end_to_end_ms
+                baseline = baseline_ms(f"ZB{size}N{repetition}", reply)
+                if repetition:
+                    streamed[size].append(streaming_ms)
+                    whole[size].append(baseline)
     log(f"streaming gain: {repetitions} repetitions of {len(STREAMING_SIZES)} sizes")
     sizes = []
     for size in STREAMING_SIZES:
