@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from bench.harness import log
 from local.bus import LocalBus, rules_from_template
 from local.driver import fakes_environment
 from local.dynamodb_local import DynamoDBLocal, create_table, running
@@ -198,7 +199,7 @@ def _runs(function: LocalFunction, event: Any, runs: int, dynamodb: DynamoDBLoca
     }
 
 
-def measure(runs: int, *, log: bool = True) -> dict[str, Any]:
+def measure(runs: int) -> dict[str, Any]:
     """Every function in both layouts; VoIPBin is the simulator, the LLM a fake that answers at once."""
     env_vars = json.loads((EVENTS_DIR / "env.json").read_text(encoding="utf-8"))
     baseline = []
@@ -241,8 +242,7 @@ def measure(runs: int, *, log: bool = True) -> dict[str, Any]:
             except LocalInvokeError as error:
                 entry["error"] = str(error)
                 continue
-            if log:
-                print(f"cold start: {name} x {runs} ({event_file.name})", file=sys.stderr, flush=True)
+            log(f"cold start: {name} x {runs} ({event_file.name})")
             event = json.loads(event_file.read_text(encoding="utf-8"))
             _empty_table(dynamodb)
             _, stderr = run_probe(function, event, importtime=True)

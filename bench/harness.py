@@ -1,7 +1,7 @@
 """The local stack under measurement: DynamoDB Local, the VoIPBin simulator, the fake LLM and every function.
 
-All is timed in this process on time.monotonic(): the ingress receiving each webhook and every invocation
-(TimedStack), each /say (WatchingSimulator), each LLM request (Replies). Each turn's words carry a tag and every
+All is timed in this process on time.monotonic(): every invocation, the ingress's included (TimedStack), each
+/say (WatchingSimulator), each LLM request (the fake's own record). Each turn's words carry a tag and every
 sentence of its reply starts with it, so lost and duplicated sentences are counted exactly.
 """
 
@@ -9,10 +9,11 @@ import contextlib
 import json
 import re
 import statistics
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -26,8 +27,6 @@ from local.voipbin_state import Reply
 from voipbin_ai.ai.channels import speakable
 from voipbin_ai.sentences import SentenceChunker
 
-TOKEN: Final = "bench-token"
-WEBHOOK_SECRET: Final = "bench-webhook-secret"
 OURS: Final = "+15559876543"
 TABLE_NAME: Final = "voipbin-ai-bench"
 SUMMARY: Final = "The caller asked about opening hours and prices."
@@ -48,6 +47,11 @@ BASELINE_HEADER: Final = "x-bench-baseline"
 _TAG: Final = re.compile(r"\bZ[0-9A-Z]+\b")
 STAGES: Final = ("to_function_ms", "to_llm_ms", "after_llm_ms")
 _SAY_PATH: Final = re.compile(r"^/v1\.0/speakings/([^/]+)/say$")
+
+
+def log(message: str) -> None:
+    """Progress, on stderr."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -212,29 +216,30 @@ class InvocationRecord:
 
 @dataclass
 class TimedStack(LocalStack):
-    """LocalStack recording every invocation, and when each function first saw each event."""
+    """LocalStack recording every invocation."""
 
     records: list[InvocationRecord] = field(default_factory=list)
-    first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Invoke as LocalStack does, timed."""
         started, cpu_started = time.monotonic(), time.thread_time()
-        event_type, data_id = _event_identity(event)
-        if data_id is not None:
-            with self._lock:
-                self.first_seen.setdefault((function, data_id), started)
         try:
             return super().invoke(function, event)
         finally:
             cpu_ms = (time.thread_time() - cpu_started) * 1000
-            record = InvocationRecord(function, started, time.monotonic(), cpu_ms, event_type, data_id)
+            record = InvocationRecord(function, started, time.monotonic(), cpu_ms, *_event_identity(event))
             with self._lock:
                 self.records.append(record)
 
+    def first_started(self, function: str, data_id: str) -> float | None:
+        """When the function first started on an event of this VoIPBin resource (of the invocations ended)."""
+        with self._lock:
+            started = [r.started for r in self.records if r.data_id == data_id and r.function == function]
+        return min(started, default=None)
+
     def ingress_received(self, data_id: str) -> float | None:
         """When the ingress first received the webhook of this VoIPBin resource."""
-        return self.first_seen.get(("IngressFunction", data_id))
+        return self.first_started("IngressFunction", data_id)
 
 
 def _event_identity(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -325,7 +330,7 @@ class Harness(StackDriver):
         if said is None:
             raise BenchError(f"turn {tag}: its first sentence was never said")
         llm = first_piece_seconds(reply)
-        started = self.stack.first_seen.get(("TranscriptCreatedFunction", transcript_id))
+        started = self.stack.first_started("TranscriptCreatedFunction", transcript_id)
         asked = self.first_request_at(tag, received)
         stages = {"after_llm_ms": ms(said - asked - llm)} if asked is not None else {}
         if started is not None:
@@ -348,9 +353,7 @@ class Harness(StackDriver):
 
 
 @contextlib.contextmanager
-def running(
-    *, workers: int = 16, dynamodb_url: str | None = None, log: Callable[[str], None] | None = None
-) -> Iterator[Harness]:
+def running(*, workers: int = 16, dynamodb_url: str | None = None) -> Iterator[Harness]:
     """DynamoDB Local (or the one at dynamodb_url, whose table exists), the fakes and the stack."""
     from local.dynamodb_local import create_table
     from local.dynamodb_local import running as dynamodb_running
@@ -358,12 +361,11 @@ def running(
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="voipbin-ai-bench-")))
         if dynamodb_url is None:
-            if log:
-                log("starting DynamoDB Local")
+            log("starting DynamoDB Local")
             dynamodb = stack.enter_context(dynamodb_running(workdir))
             create_table(dynamodb.client(), TABLE_NAME)
             dynamodb_url = dynamodb.endpoint_url
-        simulator = stack.enter_context(WatchingSimulator(token=TOKEN, webhook_secret=WEBHOOK_SECRET))
+        simulator = stack.enter_context(WatchingSimulator())
         replies = Replies()
         llm = stack.enter_context(FakeOpenAI(default=replies, ttft=TTFT_S, token_delay=TOKEN_DELAY_S))
         environment = fakes_environment(simulator, llm) | {

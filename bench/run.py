@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.harness import log
 from local.template import REPO_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -44,11 +45,6 @@ class Plan:
 
 
 QUICK = Plan(True, 1, 3, 4, 2, 4, 1, 2, (3, 6, 12), 3)
-
-
-def log(message: str) -> None:
-    """Progress, on stderr."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _proc(path: str, key: str, default: str) -> str:
@@ -107,30 +103,14 @@ def run(plan: Plan, *, cold_starts: bool = True) -> dict[str, Any]:
     if cold_starts:
         phase(results, "cold_start", lambda: cold_start.measure(plan.cold_start_runs))
     init_ms = billed_init_ms(results.get("cold_start", {}))
-    with harness.running(workers=32, log=log) as bench:
-        phase(
-            results,
-            "turn_overhead",
-            lambda: turns.measure_overhead(bench, calls=plan.overhead_calls, turns=plan.overhead_turns, log=log),
-        )
-        phase(
-            results,
-            "streaming",
-            lambda: turns.measure_streaming(bench, repetitions=plan.streaming_repetitions, log=log),
-        )
-        phase(
-            results,
-            "usage",
-            lambda: turns.measure_usage(
-                bench, turns=plan.usage_turns, calls=plan.usage_calls, sms=plan.usage_sms, init_ms=init_ms, log=log
-            ),
-        )
+    with harness.running(workers=32) as bench:
+        overhead = {"calls": plan.overhead_calls, "turns": plan.overhead_turns}
+        phase(results, "turn_overhead", lambda: turns.measure_overhead(bench, **overhead))
+        phase(results, "streaming", lambda: turns.measure_streaming(bench, repetitions=plan.streaming_repetitions))
+        usage = {"turns": plan.usage_turns, "calls": plan.usage_calls, "sms": plan.usage_sms}
+        phase(results, "usage", lambda: turns.measure_usage(bench, **usage, init_ms=init_ms))
         dynamodb_url = bench.stack.environment["AWS_ENDPOINT_URL_DYNAMODB"]
-        phase(
-            results,
-            "scale",
-            lambda: scale.measure_scale(dynamodb_url, plan.scale_levels, turns=plan.scale_turns, log=log),
-        )
+        phase(results, "scale", lambda: scale.measure_scale(dynamodb_url, plan.scale_levels, turns=plan.scale_turns))
         results["dead_letters"] = [{"function": d.function, "error": d.error} for d in bench.stack.dead_letters]
     results["runtime_s"] = round(time.monotonic() - started, 1)
     return results

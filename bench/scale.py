@@ -7,13 +7,13 @@ import os
 import random
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-from bench.harness import Call, Harness, running, spoken_pieces, stage_summaries, summarize, turn_reply
+from bench.harness import Call, Harness, log, running, spoken_pieces, stage_summaries, summarize, turn_reply
 
 THINK_S: Final = (0.5, 1.5)  # the caller's pause before the next utterance, uniform
 TURN_TIMEOUT_S: Final = 60.0
@@ -178,9 +178,7 @@ def merge(level: int, parts: list[dict[str, Any]], wall: float) -> dict[str, Any
     }
 
 
-def measure_scale(
-    dynamodb_url: str, levels: Sequence[int], *, turns: int, log: Callable[[str], None]
-) -> dict[str, Any]:
+def measure_scale(dynamodb_url: str, levels: Sequence[int], *, turns: int) -> dict[str, Any]:
     """Every level in turn, on one stack process per core (at most 4)."""
     count = max(1, min(os.cpu_count() or 1, 4))
     context = multiprocessing.get_context("spawn")

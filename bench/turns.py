@@ -6,7 +6,7 @@ import os
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 from unittest import mock
@@ -20,6 +20,7 @@ from bench.harness import (
     InvocationRecord,
     completion_seconds,
     first_piece_seconds,
+    log,
     ms,
     question,
     reply_text,
@@ -40,10 +41,9 @@ INTERIM_RESULTS: Final = 3
 # same work in the SMS function), the silence check after a call's greeting and after each reply (the runs
 # turn it off; a caller who speaks in time makes it moot, so it does almost nothing).
 SQS_REQUESTS_PER_ACTION: Final = 3
-Log = Callable[[str], None]
 
 
-def measure_overhead(harness: Harness, *, calls: int, turns: int, log: Log) -> dict[str, Any]:
+def measure_overhead(harness: Harness, *, calls: int, turns: int) -> dict[str, Any]:
     """Calls of turns one after another (2 or 3 sentences a reply), each waited for; calls left open."""
     _warm_up(harness)
     timings = []
@@ -76,7 +76,7 @@ def _warm_up(harness: Harness) -> None:
     harness.stack.wait_idle()
 
 
-def measure_streaming(harness: Harness, *, repetitions: int, log: Log) -> dict[str, Any]:
+def measure_streaming(harness: Harness, *, repetitions: int) -> dict[str, Any]:
     """Streaming and baseline interleaved, for replies of 1, 3 and 6 sentences; medians."""
     import httpx2
     import openai
@@ -273,9 +273,7 @@ class Meter:
             self.send("message_updated", {**ours, "status": "delivered"})
 
 
-def measure_usage(
-    harness: Harness, *, turns: int, calls: int, sms: int, init_ms: dict[str, float], log: Log
-) -> dict[str, Any]:
+def measure_usage(harness: Harness, *, turns: int, calls: int, sms: int, init_ms: dict[str, float]) -> dict[str, Any]:
     """Usage per voice turn (after the reply ended, and barging in), per call's other events, per SMS."""
     meter = Meter(harness)
     after_reply, barge_in, call_events, sms_units = UnitMeasure(), UnitMeasure(), UnitMeasure(), UnitMeasure()
