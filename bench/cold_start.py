@@ -37,8 +37,7 @@ def _median(values: Sequence[float]) -> float | None:
 
 
 def _without_bytecode(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return target
+    return Path(shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")))
 
 
 def source_layout(function: LocalFunction, workdir: Path) -> LocalFunction:
@@ -86,7 +85,6 @@ class ImportNode:
     """One module of an `-X importtime` tree."""
 
     name: str
-    self_us: int
     cumulative_us: int
     level: int
     children: list["ImportNode"] = field(default_factory=list)
@@ -104,7 +102,7 @@ def parse_importtime(stderr: str) -> dict[str, list[ImportNode]]:
         if not line.startswith(_IMPORTTIME) or len(parts) != 3 or not parts[0].strip().isdigit():
             continue  # not an import line, or the header
         raw = parts[2][1:]  # one space after the separator, then two per nesting level
-        node = ImportNode(raw.strip(), int(parts[0]), int(parts[1]), (len(raw) - len(raw.lstrip(" "))) // 2)
+        node = ImportNode(raw.strip(), int(parts[1]), (len(raw) - len(raw.lstrip(" "))) // 2)
         while pending and pending[-1].level > node.level:
             node.children.insert(0, pending.pop())
         pending.append(node)
@@ -125,8 +123,7 @@ def heaviest_packages(roots: Sequence[ImportNode], exclude: str, top: int = 5) -
 
     for root in roots:
         visit(root, frozenset())
-    ranked = sorted(((p, round(t, 1)) for p, t in totals.items() if p != exclude), key=lambda i: -i[1])
-    return ranked[:top]
+    return sorted(((p, round(t, 1)) for p, t in totals.items() if p != exclude), key=lambda i: -i[1])[:top]
 
 
 def floor_modules(stderr: str, first_party: frozenset[str]) -> list[str]:
@@ -148,20 +145,18 @@ def floor_modules(stderr: str, first_party: frozenset[str]) -> list[str]:
     return needed
 
 
+def _spawn_ms(command: Sequence[str], **options: Any) -> float:
+    """Wall time of a fresh process, from its spawn to its exit."""
+    started = time.monotonic()
+    subprocess.run(command, capture_output=True, timeout=RUN_TIMEOUT_S, check=True, **options)
+    return (time.monotonic() - started) * 1000
+
+
 def _import_ms(function: LocalFunction, modules: Sequence[str]) -> float:
     """Wall time of a fresh interpreter that puts the function's folders on sys.path and imports modules."""
     path = [str(function.code_dir), *map(str, function.layer_dirs)]
     code = f"import sys; sys.path[:0] = {path!r}; import {', '.join(['sys', *modules])}"
-    started = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-I", "-B", "-c", code],
-        cwd=function.code_dir,
-        env=process_environment(function),
-        capture_output=True,
-        timeout=RUN_TIMEOUT_S,
-        check=True,
-    )
-    return (time.monotonic() - started) * 1000
+    return _spawn_ms([sys.executable, "-I", "-B", "-c", code], cwd=function.code_dir, env=process_environment(function))
 
 
 def init_against_floor(function: LocalFunction, floor: Sequence[str], runs: int) -> dict[str, Any]:
@@ -202,11 +197,7 @@ def _runs(function: LocalFunction, event: Any, runs: int, dynamodb: DynamoDBLoca
 def measure(runs: int) -> dict[str, Any]:
     """Every function in both layouts; VoIPBin is the simulator, the LLM a fake that answers at once."""
     env_vars = json.loads((EVENTS_DIR / "env.json").read_text(encoding="utf-8"))
-    baseline = []
-    for _ in range(runs + 2):
-        started = time.monotonic()
-        subprocess.run([sys.executable, "-I", "-c", "pass"], check=True, capture_output=True)
-        baseline.append((time.monotonic() - started) * 1000)
+    baseline = [_spawn_ms([sys.executable, "-I", "-c", "pass"]) for _ in range(runs + 2)]
     report: dict[str, Any] = {"runs": runs, "python_pass_ms": _median(baseline[1:]), "functions": {}}
     with tempfile.TemporaryDirectory(prefix="bench-cold-start-") as workdir, contextlib.ExitStack() as stack:
         dynamodb = stack.enter_context(running(Path(workdir)))

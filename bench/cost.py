@@ -7,8 +7,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-PRICES_AS_OF: Final = "2026-11-23"
-
 
 @dataclass(frozen=True)
 class Price:
@@ -26,8 +24,8 @@ class Price:
 
 
 _AWS = "https://aws.amazon.com/{}/pricing/"
-# us-east-1, on demand, no free tier, first volume tier. Lambda bills INIT of on-demand ZIP functions too
-# since 2025-08-01 (https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/).
+# As of 2026-11-23: us-east-1, on demand, no free tier, first volume tier. Lambda bills INIT of on-demand ZIP
+# functions too since 2025-08-01 (https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/).
 PRICES: Final = {
     "lambda_gb_second": Price(0.0000166667, "GB-second, x86_64", _AWS.format("lambda"), per=1),
     "lambda_request": Price(0.20, "requests", _AWS.format("lambda")),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from local import dynamodb_local
 from local.backing import agent_file
 from local.driver import StackDriver, fakes_environment
 from local.fake_openai import CHAT_PATH, FakeOpenAI, RecordedRequest, Script, tokenize
@@ -286,14 +287,14 @@ class BenchError(Exception):
     """The stack did not do what the benchmark needs (a call not answered, a reply missing)."""
 
 
+@dataclass
 class Harness(StackDriver):
     """Everything running, and what the benchmarks drive it with."""
 
-    def __init__(self, stack: TimedStack, simulator: WatchingSimulator, llm: FakeOpenAI, replies: Replies) -> None:
-        super().__init__(stack, simulator)
-        self.stack: TimedStack = stack
-        self.voipbin: WatchingSimulator = simulator
-        self.llm, self.replies = llm, replies
+    stack: TimedStack
+    voipbin: WatchingSimulator
+    llm: FakeOpenAI
+    replies: Replies
 
     def send(self, event_type: str, data: dict[str, Any]) -> int:
         """POST a signed webhook once, not waiting: the ingress's status."""
@@ -321,6 +322,12 @@ class Harness(StackDriver):
             raise BenchError(f"transcript_created answered {status}")
         return transcript
 
+    def timed_turn(self, call: Call, tag: str, reply: str) -> TurnTiming:
+        """A tagged turn, waited for: its timeline."""
+        transcript = self.say_turn(call, tag, reply)
+        self.stack.wait_idle()
+        return self.turn_timing(call, transcript, tag, reply)
+
     def turn_timing(self, call: Call, transcript: dict[str, Any], tag: str, reply: str) -> TurnTiming:
         """A finished turn's timeline, from what the stack, the fake LLM and the simulator recorded."""
         transcript_id = str(transcript["id"])
@@ -344,26 +351,16 @@ class Harness(StackDriver):
         requests = self.llm.requests(CHAT_PATH)
         return next((r.received_at for r in requests if r.received_at >= after and request_tag(r) == tag), None)
 
-    def dynamodb_clients(self) -> tuple[Any, Any]:
-        """The boto3 clients the functions use here: the store's and Powertools idempotency's."""
-        from voipbin_ai.store.dynamodb import get_store
-        from voipbin_ai.store.idempotency import _persistence_layer
-
-        return get_store().client, _persistence_layer().client
-
 
 @contextlib.contextmanager
 def running(*, workers: int = 16, dynamodb_url: str | None = None) -> Iterator[Harness]:
     """DynamoDB Local (or the one at dynamodb_url, whose table exists), the fakes and the stack."""
-    from local.dynamodb_local import create_table
-    from local.dynamodb_local import running as dynamodb_running
-
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="voipbin-ai-bench-")))
         if dynamodb_url is None:
             log("starting DynamoDB Local")
-            dynamodb = stack.enter_context(dynamodb_running(workdir))
-            create_table(dynamodb.client(), TABLE_NAME)
+            dynamodb = stack.enter_context(dynamodb_local.running(workdir))
+            dynamodb_local.create_table(dynamodb.client(), TABLE_NAME)
             dynamodb_url = dynamodb.endpoint_url
         simulator = stack.enter_context(WatchingSimulator())
         replies = Replies()

@@ -20,7 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import cold_start, harness, scale, turns
 from bench.harness import log
+from bench.plot import latency_plot
+from bench.report import update
 from local.template import REPO_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -92,8 +95,6 @@ def billed_init_ms(cold_start: dict[str, Any]) -> dict[str, float]:
 
 def run(plan: Plan, *, cold_starts: bool = True) -> dict[str, Any]:
     """Every phase; the results as written to results.json."""
-    from bench import cold_start, harness, scale, turns
-
     started = time.monotonic()
     results: dict[str, Any] = {
         "environment": machine(),
@@ -118,18 +119,14 @@ def run(plan: Plan, *, cold_starts: bool = True) -> dict[str, Any]:
 
 def plots(results: dict[str, Any]) -> None:
     """latency.png (turn overhead: sequential and per scale level) and streaming.png."""
-    from bench.plot import latency_plot
-
     series = {"sequential": results.get("turn_overhead", {}).get("samples_ms", [])}
     series |= {
         f"{level['calls']} concurrent calls": level["samples_ms"]
         for level in results.get("scale", {}).get("levels", [])
     }
     latency_plot(series, BENCH_DIR / "latency.png", "Voice turn overhead: ingress → first /say, minus the LLM (ms)")
-    streaming: dict[str, list[float]] = {}
-    for size in results.get("streaming", {}).get("sizes", []):
-        streaming[f"{size['sentences']} sentence(s), streaming"] = size["streaming_samples_ms"]
-        streaming[f"{size['sentences']} sentence(s), baseline"] = size["baseline_samples_ms"]
+    sizes, kinds = results.get("streaming", {}).get("sizes", []), ("streaming", "baseline")
+    streaming = {f"{s['sentences']} sentence(s), {kind}": s[f"{kind}_samples_ms"] for s in sizes for kind in kinds}
     latency_plot(streaming, BENCH_DIR / "streaming.png", "Time to the first /say: streaming vs. whole completion (ms)")
 
 
@@ -139,9 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="every phase, small: checks the suite, not the code")
     parser.add_argument("--cold-start-runs", type=int, default=1, help="fresh-process runs per function")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the cold starts")
-    parser.add_argument(
-        "--show-logs", action="store_true", help=f"the functions' logs on stdout, not in {FUNCTION_LOG.name}"
-    )
+    parser.add_argument("--show-logs", action="store_true", help="the functions' logs on stdout, not in functions.log")
     args = parser.parse_args(argv)
     if args.cold_start_runs < 1:
         parser.error("--cold-start-runs must be at least 1")
@@ -156,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     plots(results)
-    from bench.report import update
-
     MARKDOWN.write_text(update(MARKDOWN.read_text(encoding="utf-8"), results), encoding="utf-8")
     failed = [name for name, value in results.items() if isinstance(value, dict) and "error" in value]
     log(f"wrote bench/results.json, the plots and {MARKDOWN.name}'s tables in {results['runtime_s']:.0f} s")

@@ -50,10 +50,8 @@ def measure_overhead(harness: Harness, *, calls: int, turns: int) -> dict[str, A
     for index in range(calls):
         call = harness.answer_call(f"+1555100{index:04d}")
         for turn in range(turns):
-            tag, reply = f"ZO{index}N{turn}", turn_reply(f"ZO{index}N{turn}", turn)
-            transcript = harness.say_turn(call, tag, reply)
-            harness.stack.wait_idle()
-            timings.append(harness.turn_timing(call, transcript, tag, reply))
+            tag = f"ZO{index}N{turn}"
+            timings.append(harness.timed_turn(call, tag, turn_reply(tag, turn)))
         log(f"turn overhead: {len(timings)} turns")
     return {
         "calls": calls,
@@ -107,11 +105,8 @@ def measure_streaming(harness: Harness, *, repetitions: int) -> dict[str, Any]:
         for repetition in range(repetitions + 1):  # the first warms each call and the baseline's connections
             for size in STREAMING_SIZES:
                 tag = f"ZS{size}N{repetition}"
-                reply = reply_text(tag, size)
-                transcript = harness.say_turn(calls[size], tag, reply)
-                harness.stack.wait_idle()
-                streaming_ms = harness.turn_timing(calls[size], transcript, tag, reply).end_to_end_ms
-                baseline = baseline_ms(f"ZB{size}N{repetition}", reply)
+                streaming_ms = harness.timed_turn(calls[size], tag, reply_text(tag, size)).end_to_end_ms
+                baseline = baseline_ms(f"ZB{size}N{repetition}", reply_text(tag, size))
                 if repetition:
                     streamed[size].append(streaming_ms)
                     whole[size].append(baseline)
@@ -152,11 +147,6 @@ class UnitMeasure:
         """Webhooks sent: each is one invocation of the ingress."""
         return sum(record.function == "IngressFunction" for record in self.invocations)
 
-    def event_size_kb(self) -> float:
-        """Average size of a bus entry's detail."""
-        sizes = [len(json.dumps(event.get("detail", {}))) / 1024 for event in self.published]
-        return statistics.fmean(sizes) if sizes else 0.0
-
     def per_unit(self) -> dict[str, Any]:
         """Averages per unit, for the report."""
         n = max(self.units, 1)
@@ -191,6 +181,7 @@ class UnitMeasure:
         for record in self.invocations:
             times[record.function].append(record.duration_ms)
         memory = {function: limits[0] for function, limits in function_limits().items()}
+        sizes = [len(json.dumps(event.get("detail", {}))) / 1024 for event in self.published]  # bus entries' KB
         invocations = [
             Invocation(f, memory[f], statistics.fmean(t), len(t) / n, init_ms.get(f, 0.0))
             for f, t in sorted(times.items())
@@ -200,7 +191,7 @@ class UnitMeasure:
         return UnitUsage(
             http_requests=self.webhooks / n,
             put_events_entries=len(self.published) / n,
-            event_size_kb=self.event_size_kb(),
+            event_size_kb=statistics.fmean(sizes) if sizes else 0.0,
             invocations=tuple(invocations),
             dynamodb_read_units=self.dynamodb.read_units / n,
             dynamodb_write_units=self.dynamodb.write_units / n,
@@ -214,8 +205,11 @@ class Meter:
     """Runs units of work one at a time, each waited for, and adds up what each used."""
 
     def __init__(self, harness: Harness) -> None:
+        from voipbin_ai.store.dynamodb import get_store
+        from voipbin_ai.store.idempotency import _persistence_layer
+
         self.harness, self.voipbin, self.send = harness, harness.voipbin, harness.send
-        self.clients = harness.dynamodb_clients()
+        self.clients = get_store().client, _persistence_layer().client  # those the functions use here
 
     @contextlib.contextmanager
     def unit(self, into: UnitMeasure, *, new_unit: bool = True) -> Iterator[None]:
