@@ -173,7 +173,8 @@ class WatchingSimulator(VoipbinSimulator):
 
 def request_tag(request: RecordedRequest) -> str | None:
     """The tag of a turn's streamed request (from the caller's words) or of the baseline's (its header)."""
-    if (tag := request.header(BASELINE_HEADER)) is not None or not (request.body or {}).get("stream"):
+    streamed = isinstance(request.body, dict) and request.body.get("stream") is True
+    if (tag := request.header(BASELINE_HEADER)) is not None or not streamed:
         return tag
     found = _TAG.search(str(request.messages[-1].get("content", ""))) if request.messages else None
     return found[0] if found else None
@@ -217,30 +218,29 @@ class InvocationRecord:
 
 @dataclass
 class TimedStack(LocalStack):
-    """LocalStack recording every invocation."""
+    """LocalStack recording every invocation, and when each function first saw each event."""
 
     records: list[InvocationRecord] = field(default_factory=list)
+    first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Invoke as LocalStack does, timed."""
         started, cpu_started = time.monotonic(), time.thread_time()
+        event_type, data_id = _event_identity(event)
+        if data_id is not None:
+            with self._lock:
+                self.first_seen.setdefault((function, data_id), started)
         try:
             return super().invoke(function, event)
         finally:
             cpu_ms = (time.thread_time() - cpu_started) * 1000
-            record = InvocationRecord(function, started, time.monotonic(), cpu_ms, *_event_identity(event))
+            record = InvocationRecord(function, started, time.monotonic(), cpu_ms, event_type, data_id)
             with self._lock:
                 self.records.append(record)
 
-    def first_started(self, function: str, data_id: str) -> float | None:
-        """When the function first started on an event of this VoIPBin resource (of the invocations ended)."""
-        with self._lock:
-            started = [r.started for r in self.records if r.data_id == data_id and r.function == function]
-        return min(started, default=None)
-
     def ingress_received(self, data_id: str) -> float | None:
         """When the ingress first received the webhook of this VoIPBin resource."""
-        return self.first_started("IngressFunction", data_id)
+        return self.first_seen.get(("IngressFunction", data_id))
 
 
 def _event_identity(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -337,7 +337,7 @@ class Harness(StackDriver):
         if said is None:
             raise BenchError(f"turn {tag}: its first sentence was never said")
         llm = first_piece_seconds(reply)
-        started = self.stack.first_started("TranscriptCreatedFunction", transcript_id)
+        started = self.stack.first_seen.get(("TranscriptCreatedFunction", transcript_id))
         asked = self.first_request_at(tag, received)
         stages = {"after_llm_ms": ms(said - asked - llm)} if asked is not None else {}
         if started is not None:
