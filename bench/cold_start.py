@@ -2,7 +2,6 @@
 
 import contextlib
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -12,18 +11,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from bench.harness import log
+from local.bus import LocalBus, rules_from_template
+from local.driver import fakes_environment
+from local.dynamodb_local import DynamoDBLocal, create_table, running
+from local.fake_openai import FakeOpenAI
+from local.invoke import LocalFunction, LocalInvokeError, load_function, process_environment, run_bootstrap
 from local.lambda_bootstrap import PHASE_MARKER
+from local.queue import LocalQueues, consumers_from_template
 from local.template import REPO_ROOT, template_resources
+from local.voipbin_simulator import VoipbinSimulator
 
-if TYPE_CHECKING:
-    from local.dynamodb_local import DynamoDBLocal
-    from local.invoke import LocalFunction
-
-BUILD_DIR: Final = REPO_ROOT / ".aws-sam" / "build"
 EVENTS_DIR: Final = REPO_ROOT / "events"
-BOOTSTRAP: Final = REPO_ROOT / "local" / "lambda_bootstrap.py"
 RATIO_RUNS: Final = 7  # pairs of fresh imports behind each init ratio, at the least
 TABLE_NAME: Final = "bench-cold-start"
 RUN_TIMEOUT_S: Final = 120.0  # Lambda's 10 s init budget plus a timeout, with slack for a busy machine
@@ -36,24 +37,13 @@ def _median(values: Sequence[float]) -> float | None:
 
 
 def _without_bytecode(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return target
+    return Path(shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")))
 
 
-def source_layout(function: "LocalFunction", workdir: Path) -> "LocalFunction":
+def source_layout(function: LocalFunction, workdir: Path) -> LocalFunction:
     """The function on a copy of its code and layers without any .pyc."""
     layers = tuple(_without_bytecode(d, workdir / "opt" / d.parent.name) for d in function.layer_dirs)
     return replace(function, code_dir=_without_bytecode(function.code_dir, workdir / "task"), layer_dirs=layers)
-
-
-def _environment(function: "LocalFunction") -> dict[str, str]:
-    return {
-        **function.environment,
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LAMBDA_TASK_ROOT": str(function.code_dir),
-        "_HANDLER": function.handler,
-        "TZ": ":UTC",
-    }
 
 
 @dataclass
@@ -67,43 +57,27 @@ class RunTiming:
     error: str | None = None
 
 
-def run_probe(function: "LocalFunction", event: Any, *, importtime: bool = False) -> tuple[RunTiming, str]:
-    """One cold start in a fresh interpreter: its timing and its stderr."""
-    from local.invoke import bootstrap_request
-
-    with tempfile.TemporaryDirectory(prefix="bench-probe-") as work:
-        request, result_path = Path(work, "request.json"), Path(work, "result.json")
-        request.write_text(json.dumps({**bootstrap_request(function, event), "phase_markers": True}), encoding="utf-8")
-        command = [sys.executable, "-I", "-B", *(["-X", "importtime"] if importtime else [])]
-        spawned = time.monotonic()
-        try:
-            completed = subprocess.run(
-                [*command, str(BOOTSTRAP), str(request), str(result_path)],
-                cwd=function.code_dir,
-                env=_environment(function),
-                capture_output=True,
-                text=True,
-                timeout=RUN_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return RunTiming(error=f"timed out after {RUN_TIMEOUT_S:.0f} s"), ""
-        if not result_path.is_file():
-            tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
-            return RunTiming(error=f"exited with code {completed.returncode}: {tail}"), completed.stderr
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-    timing = RunTiming(startup_ms=(result["started"] - spawned) * 1000)
+def run_probe(function: LocalFunction, event: Any, *, importtime: bool = False) -> tuple[RunTiming, str]:
+    """One cold start in a fresh interpreter that writes no bytecode: its timing and its stderr."""
+    flags = ["-B", *(["-X", "importtime"] if importtime else [])]
+    run = run_bootstrap(function, event, timeout=RUN_TIMEOUT_S, flags=flags, phase_markers=True)
+    if run.returncode is None:
+        return RunTiming(error=f"timed out after {RUN_TIMEOUT_S:.0f} s"), ""
+    if (result := run.result) is None:
+        tail = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        return RunTiming(error=f"exited with code {run.returncode}: {tail}"), run.stderr
+    timing = RunTiming(startup_ms=(result["started"] - run.spawned) * 1000)
     if "init_ended" in result:
         timing.init_ms = (result["init_ended"] - result["init_started"]) * 1000
     if "handle_ended" in result:
         timing.handle_ms = (result["handle_ended"] - result["handle_started"]) * 1000
-        timing.total_ms = (result["handle_ended"] - spawned) * 1000
+        timing.total_ms = (result["handle_ended"] - run.spawned) * 1000
     payload = result.get("payload") or {}
     if not result["ok"]:
         timing.error = f"{payload.get('errorType')}: {payload.get('errorMessage')}"
     elif isinstance(payload.get("statusCode"), int) and payload["statusCode"] >= 300:
         timing.error = f"HTTP {payload['statusCode']}: {str(payload.get('body', ''))[:200]}"
-    return timing, completed.stderr
+    return timing, run.stderr
 
 
 @dataclass
@@ -111,7 +85,6 @@ class ImportNode:
     """One module of an `-X importtime` tree."""
 
     name: str
-    self_us: int
     cumulative_us: int
     level: int
     children: list["ImportNode"] = field(default_factory=list)
@@ -129,7 +102,7 @@ def parse_importtime(stderr: str) -> dict[str, list[ImportNode]]:
         if not line.startswith(_IMPORTTIME) or len(parts) != 3 or not parts[0].strip().isdigit():
             continue  # not an import line, or the header
         raw = parts[2][1:]  # one space after the separator, then two per nesting level
-        node = ImportNode(raw.strip(), int(parts[0]), int(parts[1]), (len(raw) - len(raw.lstrip(" "))) // 2)
+        node = ImportNode(raw.strip(), int(parts[1]), (len(raw) - len(raw.lstrip(" "))) // 2)
         while pending and pending[-1].level > node.level:
             node.children.insert(0, pending.pop())
         pending.append(node)
@@ -150,8 +123,7 @@ def heaviest_packages(roots: Sequence[ImportNode], exclude: str, top: int = 5) -
 
     for root in roots:
         visit(root, frozenset())
-    ranked = sorted(((p, round(t, 1)) for p, t in totals.items() if p != exclude), key=lambda i: -i[1])
-    return ranked[:top]
+    return sorted(((p, round(t, 1)) for p, t in totals.items() if p != exclude), key=lambda i: -i[1])[:top]
 
 
 def floor_modules(stderr: str, first_party: frozenset[str]) -> list[str]:
@@ -173,23 +145,21 @@ def floor_modules(stderr: str, first_party: frozenset[str]) -> list[str]:
     return needed
 
 
-def _import_ms(function: "LocalFunction", modules: Sequence[str]) -> float:
-    """Wall time of a fresh interpreter that puts the function's folders on sys.path and imports modules."""
-    path = [str(function.code_dir), *map(str, function.layer_dirs)]
-    code = f"import sys; sys.path[:0] = {path!r}; import {', '.join(['sys', *modules])}"
+def _spawn_ms(command: Sequence[str], **options: Any) -> float:
+    """Wall time of a fresh process, from its spawn to its exit."""
     started = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-I", "-B", "-c", code],
-        cwd=function.code_dir,
-        env=_environment(function),
-        capture_output=True,
-        timeout=RUN_TIMEOUT_S,
-        check=True,
-    )
+    subprocess.run(command, capture_output=True, timeout=RUN_TIMEOUT_S, check=True, **options)
     return (time.monotonic() - started) * 1000
 
 
-def init_against_floor(function: "LocalFunction", floor: Sequence[str], runs: int) -> dict[str, Any]:
+def _import_ms(function: LocalFunction, modules: Sequence[str]) -> float:
+    """Wall time of a fresh interpreter that puts the function's folders on sys.path and imports modules."""
+    path = [str(function.code_dir), *map(str, function.layer_dirs)]
+    code = f"import sys; sys.path[:0] = {path!r}; import {', '.join(['sys', *modules])}"
+    return _spawn_ms([sys.executable, "-I", "-B", "-c", code], cwd=function.code_dir, env=process_environment(function))
+
+
+def init_against_floor(function: LocalFunction, floor: Sequence[str], runs: int) -> dict[str, Any]:
     """The handler module's import against its floor's, alternating fresh processes: medians and ratio."""
     module = function.handler.rsplit(".", 1)[0]
     pairs = [(_import_ms(function, [module]), _import_ms(function, floor)) for _ in range(runs + 1)][1:]
@@ -197,7 +167,7 @@ def init_against_floor(function: "LocalFunction", floor: Sequence[str], runs: in
     return {"init_ms": round(init, 1), "floor_ms": round(alone, 1), "ratio": round(init / alone, 3)}
 
 
-def _empty_table(dynamodb: "DynamoDBLocal") -> None:
+def _empty_table(dynamodb: DynamoDBLocal) -> None:
     """Every item removed, so each run's idempotency check sees a first delivery."""
     client = dynamodb.client()
     for page in client.get_paginator("scan").paginate(TableName=TABLE_NAME, ProjectionExpression="pk, sk"):
@@ -205,9 +175,7 @@ def _empty_table(dynamodb: "DynamoDBLocal") -> None:
             client.delete_item(TableName=TABLE_NAME, Key={"pk": item["pk"], "sk": item["sk"]})
 
 
-def _runs(
-    function: "LocalFunction", event: Any, runs: int, dynamodb: "DynamoDBLocal", floor: list[str]
-) -> dict[str, Any]:
+def _runs(function: LocalFunction, event: Any, runs: int, dynamodb: DynamoDBLocal, floor: list[str]) -> dict[str, Any]:
     """Medians of `runs` cold starts (after one that warms the file cache), and init ÷ floor."""
     timings = []
     for _ in range(runs + 1):
@@ -226,21 +194,10 @@ def _runs(
     }
 
 
-def measure(runs: int, *, log: bool = True) -> dict[str, Any]:
+def measure(runs: int) -> dict[str, Any]:
     """Every function in both layouts; VoIPBin is the simulator, the LLM a fake that answers at once."""
-    from local.bus import LocalBus, rules_from_template
-    from local.dynamodb_local import create_table, running
-    from local.fake_openai import FakeOpenAI
-    from local.invoke import LocalInvokeError, load_function
-    from local.queue import LocalQueues, consumers_from_template
-    from local.voipbin_simulator import VoipbinSimulator
-
     env_vars = json.loads((EVENTS_DIR / "env.json").read_text(encoding="utf-8"))
-    baseline = []
-    for _ in range(runs + 2):
-        started = time.monotonic()
-        subprocess.run([sys.executable, "-I", "-c", "pass"], check=True, capture_output=True)
-        baseline.append((time.monotonic() - started) * 1000)
+    baseline = [_spawn_ms([sys.executable, "-I", "-c", "pass"]) for _ in range(runs + 2)]
     report: dict[str, Any] = {"runs": runs, "python_pass_ms": _median(baseline[1:]), "functions": {}}
     with tempfile.TemporaryDirectory(prefix="bench-cold-start-") as workdir, contextlib.ExitStack() as stack:
         dynamodb = stack.enter_context(running(Path(workdir)))
@@ -258,7 +215,7 @@ def measure(runs: int, *, log: bool = True) -> dict[str, Any]:
         simulator.add_conversation(
             data["reference_type"], data["source"]["target"], conversation_id=data["conversation_id"]
         )
-        shell = {
+        shell = fakes_environment(simulator, llm) | {  # events/env.json's values come first, as SAM takes them
             "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.endpoint_url,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": bus.url,
             "AWS_ENDPOINT_URL_SQS": queues.url,
@@ -267,19 +224,16 @@ def measure(runs: int, *, log: bool = True) -> dict[str, Any]:
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "VOIPBIN_API_URL": simulator.base_url,
-            "OPENAI_BASE_URL": llm.base_url,
         }
         for name, resource in template_resources("AWS::Serverless::Function").items():
             entry: dict[str, Any] = report["functions"].setdefault(name, {})
             event_file = EVENTS_DIR / f"{Path(resource['Properties']['CodeUri']).name}.json"
             try:
-                function = load_function(name, build_dir=BUILD_DIR, env_vars=env_vars, shell_env=shell)
+                function = load_function(name, env_vars=env_vars, shell_env=shell)
             except LocalInvokeError as error:
                 entry["error"] = str(error)
                 continue
-            if log:
-                print(f"cold start: {name} x {runs} ({event_file.name})", file=sys.stderr, flush=True)
+            log(f"cold start: {name} x {runs} ({event_file.name})")
             event = json.loads(event_file.read_text(encoding="utf-8"))
             _empty_table(dynamodb)
             _, stderr = run_probe(function, event, importtime=True)

@@ -7,8 +7,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-PRICES_AS_OF: Final = "2026-11-23"
-
 
 @dataclass(frozen=True)
 class Price:
@@ -26,8 +24,8 @@ class Price:
 
 
 _AWS = "https://aws.amazon.com/{}/pricing/"
-# us-east-1, on demand, no free tier, first volume tier. Lambda bills INIT of on-demand ZIP functions too
-# since 2025-08-01 (https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/).
+# As of 2026-11-23: us-east-1, on demand, no free tier, first volume tier. Lambda bills INIT of on-demand ZIP
+# functions too since 2025-08-01 (https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/).
 PRICES: Final = {
     "lambda_gb_second": Price(0.0000166667, "GB-second, x86_64", _AWS.format("lambda"), per=1),
     "lambda_request": Price(0.20, "requests", _AWS.format("lambda")),
@@ -46,7 +44,6 @@ EVENTBRIDGE_CHUNK_KB: Final = 64
 WRITE_OPERATIONS: Final = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteTransaction"}
 )
-SERVICES: Final = ("lambda_requests", "lambda_duration", "http_api", "eventbridge", "dynamodb", "sqs")
 
 
 @dataclass
@@ -59,7 +56,6 @@ class DynamoDBUsage:
     """
 
     operations: Counter[str] = field(default_factory=Counter)
-    failed: Counter[str] = field(default_factory=Counter)
     read_units: float = 0.0
     write_units: float = 0.0
 
@@ -71,7 +67,6 @@ class DynamoDBUsage:
 
     def __iadd__(self, other: "DynamoDBUsage") -> "DynamoDBUsage":
         self.operations += other.operations
-        self.failed += other.failed
         self.read_units += other.read_units
         self.write_units += other.write_units
         return self
@@ -123,17 +118,12 @@ def consumed_capacity(*clients: Any) -> Iterator[DynamoDBUsage]:
         context["bench_capacity_floor"] = capacity_floor(model.name, params)
 
     def count(http_response: Any, parsed: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        floor = context.get("bench_capacity_floor", (0.0, 0.0))
-        if getattr(http_response, "status_code", 200) >= 300:
-            usage.failed[model.name] += 1
-            usage.add(model.name, (0.0, 0.0), floor)
-        else:
-            usage.add(model.name, reported_units(model.name, parsed.get("ConsumedCapacity")), floor)
+        failed = getattr(http_response, "status_code", 200) >= 300  # billed the floor, whatever it says
+        reported = (0.0, 0.0) if failed else reported_units(model.name, parsed.get("ConsumedCapacity"))
+        usage.add(model.name, reported, context.get("bench_capacity_floor", (0.0, 0.0)))
 
     def count_error(event_name: str, **_: Any) -> None:  # no response at all: nothing billed
-        operation = event_name.rsplit(".", 1)[-1]
-        usage.failed[operation] += 1
-        usage.add(operation, (0.0, 0.0), (0.0, 0.0))
+        usage.add(event_name.rsplit(".", 1)[-1], (0.0, 0.0), (0.0, 0.0))
 
     handlers = (
         ("provide-client-params.dynamodb.*", ask),
@@ -218,7 +208,7 @@ def price(turn: UnitUsage, call: UnitUsage, sms: UnitUsage, assumptions: Assumpt
     calls = 1000.0 / assumptions.call_minutes_per_call
     per_turn, per_call = unit_cost(turn, assumptions.cold_start_rate), unit_cost(call, assumptions.cold_start_rate)
     per_sms = unit_cost(sms, assumptions.cold_start_rate)
-    minutes = {service: per_turn[service] * turns + per_call[service] * calls for service in SERVICES}
+    minutes = {service: cost * turns + per_call[service] * calls for service, cost in per_turn.items()}
     return {
         "per_1000_call_minutes": {
             "by_service_usd": minutes,

@@ -1,7 +1,7 @@
 """The local stack under measurement: DynamoDB Local, the VoIPBin simulator, the fake LLM and every function.
 
-All is timed in this process on time.monotonic(): the ingress receiving each webhook and every invocation
-(TimedStack), each /say (WatchingSimulator), each LLM request (Replies). Each turn's words carry a tag and every
+All is timed in this process on time.monotonic(): every invocation, the ingress's included (TimedStack), each
+/say (WatchingSimulator), each LLM request (the fake's own record). Each turn's words carry a tag and every
 sentence of its reply starts with it, so lost and duplicated sentences are counted exactly.
 """
 
@@ -9,26 +9,25 @@ import contextlib
 import json
 import re
 import statistics
+import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from local import dynamodb_local
 from local.backing import agent_file
 from local.driver import StackDriver, fakes_environment
-from local.fake_openai import FakeOpenAI, RecordedRequest, Script, tokenize
-from local.stack import LocalStack, function_limits
+from local.fake_openai import CHAT_PATH, FakeOpenAI, RecordedRequest, Script, tokenize
+from local.stack import LocalStack
 from local.voipbin_simulator import VoipbinSimulator
 from local.voipbin_state import Reply
 from voipbin_ai.ai.channels import speakable
 from voipbin_ai.sentences import SentenceChunker
 
-TOKEN: Final = "bench-token"
-WEBHOOK_SECRET: Final = "bench-webhook-secret"
 OURS: Final = "+15559876543"
 TABLE_NAME: Final = "voipbin-ai-bench"
 SUMMARY: Final = "The caller asked about opening hours and prices."
@@ -47,9 +46,13 @@ SENTENCES: Final = (
 CLOSERS: Final = ("thank you.", "anything else?")
 BASELINE_HEADER: Final = "x-bench-baseline"
 _TAG: Final = re.compile(r"\bZ[0-9A-Z]+\b")
+STAGES: Final = ("to_function_ms", "to_llm_ms", "after_llm_ms")
 _SAY_PATH: Final = re.compile(r"^/v1\.0/speakings/([^/]+)/say$")
-# http.server's listen backlog of 5 drops SYNs when hundreds of calls connect at once (1 s retransmits).
-LISTEN_BACKLOG: Final = 1024
+
+
+def log(message: str) -> None:
+    """Progress, on stderr."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -84,11 +87,17 @@ def question(tag: str) -> str:
     return f"{tag} what are your opening hours and prices?"
 
 
+def _released(text: str) -> list[tuple[int, str]]:
+    """(index of the token that released it, piece) of every /say the voice channel makes of a streamed reply."""
+    chunker, tokens = SentenceChunker(), tokenize(text)
+    pieces = [(index, chunk) for index, token in enumerate(tokens) for chunk in chunker.feed(token)]
+    pieces += [(len(tokens) - 1, chunk) for chunk in chunker.flush()]
+    return [(index, piece) for index, chunk in pieces if (piece := speakable(chunk))]
+
+
 def spoken_pieces(text: str) -> list[str]:
     """The /say pieces the voice channel makes of a reply streamed token by token."""
-    chunker = SentenceChunker()
-    chunks = [chunk for token in tokenize(text) for chunk in chunker.feed(token)] + chunker.flush()
-    return [piece for piece in map(speakable, chunks) if piece]
+    return [piece for _, piece in _released(text)]
 
 
 def first_piece_seconds(text: str) -> float:
@@ -96,11 +105,7 @@ def first_piece_seconds(text: str) -> float:
 
     Token i leaves at TTFT_S + i * TOKEN_DELAY_S; a sentence is released by the next non-space character.
     """
-    chunker = SentenceChunker()
-    for index, token in enumerate(tokenize(text)):
-        if any(map(speakable, chunker.feed(token))):
-            return TTFT_S + index * TOKEN_DELAY_S
-    return completion_seconds(text)
+    return TTFT_S + _released(text)[0][0] * TOKEN_DELAY_S
 
 
 def completion_seconds(text: str) -> float:
@@ -166,56 +171,32 @@ class WatchingSimulator(VoipbinSimulator):
             return (speaking, media["transcribes"]) if greeted else None
 
 
-@dataclass(frozen=True)
-class LlmCall:
-    """One chat completion the fake LLM answered."""
-
-    tag: str | None
-    stream: bool
-    baseline: bool
-    received_at: float
-    prompt_tokens: int
-    completion_tokens: int
+def request_tag(request: RecordedRequest) -> str | None:
+    """The tag of a turn's streamed request (from the caller's words) or of the baseline's (its header)."""
+    streamed = isinstance(request.body, dict) and request.body.get("stream") is True
+    if (tag := request.header(BASELINE_HEADER)) is not None or not streamed:
+        return tag
+    found = _TAG.search(str(request.messages[-1].get("content", ""))) if request.messages else None
+    return found[0] if found else None
 
 
 class Replies:
     """The fake LLM's responder: the reply planned for the tag in the caller's words, else the summary."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._planned: dict[str, str] = {}
-        self.calls: list[LlmCall] = []
 
     def plan(self, tag: str, text: str) -> None:
         """The reply to give to the turn tagged `tag`."""
-        with self._lock:
-            self._planned[tag] = text
+        self._planned[tag] = text
+
+    def text(self, request: RecordedRequest) -> str:
+        """The reply to one request."""
+        return self._planned.get(request_tag(request) or "", SUMMARY)
 
     def __call__(self, request: RecordedRequest) -> Script:
         """The Script for one request (called by the fake's server threads)."""
-        stream = isinstance(request.body, dict) and request.body.get("stream") is True
-        tag = baseline = request.header(BASELINE_HEADER)
-        if stream and tag is None and request.messages:
-            found = _TAG.search(str(request.messages[-1].get("content", "")))
-            tag = found[0] if found else None
-        prompt = sum(len(tokenize(m["content"])) for m in request.messages if isinstance(m.get("content"), str))
-        with self._lock:
-            text = self._planned.get(tag or "", SUMMARY)
-            call = LlmCall(tag, stream, baseline is not None, request.received_at, prompt, len(tokenize(text)))
-            self.calls.append(call)
-        return Script.text(text)
-
-    def first_request_at(self, tag: str, after: float) -> float | None:
-        """When the streamed request of a turn arrived (its first after `after`)."""
-        with self._lock:
-            return next(
-                (
-                    c.received_at
-                    for c in self.calls
-                    if c.tag == tag and c.stream and not c.baseline and c.received_at >= after
-                ),
-                None,
-            )
+        return Script.text(self.text(request))
 
 
 @dataclass(frozen=True)
@@ -274,11 +255,6 @@ def _event_identity(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return str(envelope.get("type")), None if data_id is None else str(data_id)
 
 
-def memory_mb(function: str) -> int:
-    """The function's MemorySize in template.yaml."""
-    return function_limits()[function][0]
-
-
 @dataclass
 class Call:
     """A call answered through the stack."""
@@ -286,7 +262,6 @@ class Call:
     call: dict[str, Any]
     speaking_id: str
     transcribe_id: str
-    streaming_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def hung_up(self) -> dict[str, Any]:
         """The call as call_hangup carries it after the caller hung up."""
@@ -300,29 +275,37 @@ class TurnTiming:
     end_to_end_ms: float
     llm_first_piece_ms: float
     overhead_ms: float
-    stages: dict[str, float]  # to_function_ms, to_llm_ms, after_llm_ms, where known
+    stages: dict[str, float]  # those of STAGES that are known
+
+
+def stage_summaries(stages: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each stage summarized over the turns where it is known."""
+    return {s: summarize(values) for s in STAGES if (values := [t[s] for t in stages if s in t])}
 
 
 class BenchError(Exception):
     """The stack did not do what the benchmark needs (a call not answered, a reply missing)."""
 
 
+@dataclass
 class Harness(StackDriver):
     """Everything running, and what the benchmarks drive it with."""
 
-    def __init__(self, stack: TimedStack, simulator: WatchingSimulator, llm: FakeOpenAI, replies: Replies) -> None:
-        super().__init__(stack, simulator)
-        self.stack: TimedStack = stack
-        self.voipbin: WatchingSimulator = simulator
-        self.llm, self.replies = llm, replies
+    stack: TimedStack
+    voipbin: WatchingSimulator
+    llm: FakeOpenAI
+    replies: Replies
 
     def send(self, event_type: str, data: dict[str, Any]) -> int:
         """POST a signed webhook once, not waiting: the ingress's status."""
         return self.webhook(event_type, data, wait=False, attempts=1) or 0
 
-    def answer_call(self, caller: str, *, timeout: float = 60.0, wait_idle: bool = True) -> Call:
-        """A new call answered through call_progressing, its greeting said."""
+    def answer_call(self, caller: str, *, timeout: float = 60.0, wait_idle: bool = True, ringing: bool = False) -> Call:
+        """A new call answered through call_progressing (after call_created and call_ringing), its greeting said."""
         call = self.voipbin.add_call(caller, OURS)
+        if ringing:
+            self.send("call_created", {**call, "status": "dialing"})
+            self.send("call_ringing", {**call, "status": "ringing"})
         if (status := self.send("call_progressing", call)) != 200:
             raise BenchError(f"call_progressing answered {status}")
         if wait_idle:
@@ -339,6 +322,12 @@ class Harness(StackDriver):
             raise BenchError(f"transcript_created answered {status}")
         return transcript
 
+    def timed_turn(self, call: Call, tag: str, reply: str) -> TurnTiming:
+        """A tagged turn, waited for: its timeline."""
+        transcript = self.say_turn(call, tag, reply)
+        self.stack.wait_idle()
+        return self.turn_timing(call, transcript, tag, reply)
+
     def turn_timing(self, call: Call, transcript: dict[str, Any], tag: str, reply: str) -> TurnTiming:
         """A finished turn's timeline, from what the stack, the fake LLM and the simulator recorded."""
         transcript_id = str(transcript["id"])
@@ -349,7 +338,7 @@ class Harness(StackDriver):
             raise BenchError(f"turn {tag}: its first sentence was never said")
         llm = first_piece_seconds(reply)
         started = self.stack.first_seen.get(("TranscriptCreatedFunction", transcript_id))
-        asked = self.replies.first_request_at(tag, received)
+        asked = self.first_request_at(tag, received)
         stages = {"after_llm_ms": ms(said - asked - llm)} if asked is not None else {}
         if started is not None:
             stages["to_function_ms"] = ms(started - received)
@@ -357,31 +346,23 @@ class Harness(StackDriver):
                 stages["to_llm_ms"] = ms(asked - started)
         return TurnTiming(ms(said - received), ms(llm), ms(said - received - llm), stages)
 
-    def dynamodb_clients(self) -> tuple[Any, Any]:
-        """The boto3 clients the functions use here: the store's and Powertools idempotency's."""
-        from voipbin_ai.store.dynamodb import get_store
-        from voipbin_ai.store.idempotency import _persistence_layer
-
-        return get_store().client, _persistence_layer().client
+    def first_request_at(self, tag: str, after: float) -> float | None:
+        """When the fake LLM received a turn's streamed request (its first after `after`)."""
+        requests = self.llm.requests(CHAT_PATH)
+        return next((r.received_at for r in requests if r.received_at >= after and request_tag(r) == tag), None)
 
 
 @contextlib.contextmanager
-def running(
-    *, workers: int = 16, dynamodb_url: str | None = None, log: Callable[[str], None] | None = None
-) -> Iterator[Harness]:
+def running(*, workers: int = 16, dynamodb_url: str | None = None) -> Iterator[Harness]:
     """DynamoDB Local (or the one at dynamodb_url, whose table exists), the fakes and the stack."""
-    from local.dynamodb_local import create_table
-    from local.dynamodb_local import running as dynamodb_running
-
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="voipbin-ai-bench-")))
         if dynamodb_url is None:
-            if log:
-                log("starting DynamoDB Local")
-            dynamodb = stack.enter_context(dynamodb_running(workdir))
-            create_table(dynamodb.client(), TABLE_NAME)
+            log("starting DynamoDB Local")
+            dynamodb = stack.enter_context(dynamodb_local.running(workdir))
+            dynamodb_local.create_table(dynamodb.client(), TABLE_NAME)
             dynamodb_url = dynamodb.endpoint_url
-        simulator = stack.enter_context(WatchingSimulator(token=TOKEN, webhook_secret=WEBHOOK_SECRET))
+        simulator = stack.enter_context(WatchingSimulator())
         replies = Replies()
         llm = stack.enter_context(FakeOpenAI(default=replies, ttft=TTFT_S, token_delay=TOKEN_DELAY_S))
         environment = fakes_environment(simulator, llm) | {
@@ -394,8 +375,5 @@ def running(
             "AGENT_CONFIG_FILE": str(agent_file(workdir, {"silence.enabled": False})),
         }
         local_stack = TimedStack(environment, workers=workers)
-        for server in (simulator._server, llm._server, local_stack._server, local_stack.bus._endpoint._server):
-            if server is not None:
-                server.socket.listen(LISTEN_BACKLOG)  # Linux takes a new backlog on a listening socket
         stack.enter_context(local_stack.running())
         yield Harness(local_stack, simulator, llm, replies)

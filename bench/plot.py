@@ -1,8 +1,8 @@
 """Latency distribution charts for BENCHMARKS.md: one PNG, the whole distribution of every series.
 
 An ECDF shows every sample (tails included, which medians hide), with the median and p90 in the legend;
-a box plot under it on the same axis gives the quick comparison. The Agg backend writes files only, so it
-runs headless in CI.
+a box plot under it on the same axis gives the quick comparison. A Figure without pyplot draws with Agg
+into the file only, so it runs headless.
 """
 
 import statistics
@@ -13,25 +13,17 @@ from pathlib import Path
 AUTO_LOG_RATIO = 20.0
 
 
-def latency_plot(
-    series: Mapping[str, Sequence[float]],
-    path: Path,
-    title: str,
-) -> None:
+def latency_plot(series: Mapping[str, Sequence[float]], path: Path, title: str) -> None:
     """Write a PNG of the latency distributions (ms) of the named series: ECDF above, box plot below.
 
     A log x axis is chosen when the samples span more than AUTO_LOG_RATIO. Empty series are
     left out; with none left, the chart says so rather than failing the benchmark run.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     data = {name: sorted(float(v) for v in values) for name, values in series.items() if len(values) > 0}
-    figure, (ecdf, box) = plt.subplots(
-        2, 1, figsize=(9, 3.2 + 0.45 * max(1, len(data))), sharex=True, height_ratios=(3, max(1, len(data)) * 0.5)
-    )
+    figure = Figure(figsize=(9, 3.2 + 0.45 * max(1, len(data))))
+    ecdf, box = figure.subplots(2, 1, sharex=True, height_ratios=(3, max(1, len(data)) * 0.5))
     figure.suptitle(title)
     if not data:
         ecdf.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ecdf.transAxes)
@@ -59,6 +51,4 @@ def latency_plot(
             ecdf.set_xscale("log")
     box.set_xlabel("latency (ms)")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
-    plt.close(figure)

@@ -7,7 +7,7 @@ the markers and nothing else, so the reading of the figures stays the author's.
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from bench.cost import EXAMPLE_LLM_PRICES, PRICES, SERVICES
+from bench.cost import EXAMPLE_LLM_PRICES, PRICES
 
 Row = Sequence[object]
 Results = Mapping[str, Any]
@@ -47,10 +47,7 @@ def machine(results: Results) -> str:
         ("CPU", f"{env['cpu_model']} ({env['cpus']} logical CPUs), {env['memory']}"),
         ("OS, Python", f"{env['platform']}, {env['python']}"),
         ("load average at start (1 min)", env["load_average"]),
-        (
-            "suite runtime",
-            f"{results['runtime_s']:.0f} s" + (" (--quick: the figures mean little)" if plan["quick"] else ""),
-        ),
+        ("suite runtime", f"{results['runtime_s']:.0f} s" + (" (--quick: the figures mean little)" * plan["quick"])),
         (
             "fake LLM",
             "first token after {ttft_ms:.0f} ms, then {token_delay_ms:.0f} ms a token".format(**results["llm"]),
@@ -78,17 +75,16 @@ def overhead(results: Results) -> str:
 
 def streaming(results: Results) -> str:
     """Section 2: streaming against the whole-completion baseline."""
-    keys = (
-        "sentences",
-        "reply_tokens",
-        "llm_first_sentence_ms",
-        "llm_whole_reply_ms",
-        "streaming_first_say_ms",
-        "baseline_first_say_ms",
-    )
-    rows = [(*(size[key] for key in keys), f"{size['ratio']:.2f}x") for size in results["streaming"]["sizes"]]
-    header = ("sentences", "tokens", "LLM: first sentence", "LLM: whole reply", "streaming: first /say", "baseline")
-    return table((*header, "baseline ÷ streaming"), rows)
+    columns = {
+        "sentences": "sentences",
+        "reply_tokens": "tokens",
+        "llm_first_sentence_ms": "LLM: first sentence",
+        "llm_whole_reply_ms": "LLM: whole reply",
+        "streaming_first_say_ms": "streaming: first /say",
+        "baseline_first_say_ms": "baseline",
+    }
+    rows = [(*(size[key] for key in columns), f"{size['ratio']:.2f}x") for size in results["streaming"]["sizes"]]
+    return table((*columns.values(), "baseline ÷ streaming"), rows)
 
 
 def cold_start(results: Results) -> str:
@@ -101,20 +97,10 @@ def cold_start(results: Results) -> str:
             continue
         shipped, source = result["shipped"], result["source"]
         imports = ", ".join(f"{package} {ms:.0f}" for package, ms in result["heaviest_imports_ms"])
-        rows.append(
-            (
-                name,
-                result["memory_mb"],
-                shipped["total_ms"],
-                shipped["init_ms"],
-                shipped["handle_ms"],
-                _ratio(shipped["init_vs_floor"]),
-                source["total_ms"],
-                _ratio(source["init_vs_floor"]),
-                imports,
-                f"{shipped['ok_runs']} {'; '.join(shipped['errors'])}".strip(),
-            )
-        )
+        runs = f"{shipped['ok_runs']} {'; '.join(shipped['errors'])}".strip()
+        shipped_ms = [shipped["total_ms"], shipped["init_ms"], shipped["handle_ms"], _ratio(shipped["init_vs_floor"])]
+        source_ms = [source["total_ms"], _ratio(source["init_vs_floor"])]
+        rows.append((name, result["memory_mb"], *shipped_ms, *source_ms, imports, runs))
     header = ("function", "MB", "total", "init", "handle", "init ÷ floor", "no .pyc: total", "no .pyc: init ÷ floor")
     floors = [
         (name, ", ".join(f"`{m}`" for m in r.get("floor_modules", []))) for name, r in section["functions"].items()
@@ -137,38 +123,19 @@ def usage(results: Results) -> str:
             f"{function} {v['count']:g} x {v['mean_ms']:.0f} ms (CPU {v['mean_cpu_ms']:.0f})"
             for function, v in unit["invocations"].items()
         )
-        rows.append(
-            (
-                name,
-                unit["units"],
-                f"{unit['dynamodb_calls']:g} ({operations})",
-                unit["read_units"],
-                unit["write_units"],
-                f"{unit['webhooks']:g}",
-                f"{unit['put_events_entries']:g}",
-                invocations,
-                f"{unit['input_tokens']:.0f} / {unit['output_tokens']:.0f}",
-            )
-        )
-    header = (
-        "unit",
-        "n",
-        "DynamoDB calls",
-        "RRU",
-        "WRU",
-        "webhooks",
-        "bus entries",
-        "invocations (event): count x wall (CPU)",
-        "LLM tokens in / out",
-    )
-    return table(header, rows)
+        calls = f"{unit['dynamodb_calls']:g} ({operations})"
+        counts = (f"{unit['webhooks']:g}", f"{unit['put_events_entries']:g}", invocations)
+        tokens = f"{unit['input_tokens']:.0f} / {unit['output_tokens']:.0f}"
+        rows.append((name, unit["units"], calls, unit["read_units"], unit["write_units"], *counts, tokens))
+    header = ("unit", "n", "DynamoDB calls", "RRU", "WRU", "webhooks", "bus entries")
+    return table((*header, "invocations (event): count x wall (CPU)", "LLM tokens in / out"), rows)
 
 
 def cost(results: Results) -> str:
     """Section 4: dollars per 1,000 call-minutes and SMS, the assumptions and the prices used."""
     section = results["usage"]
     minutes, sms = section["cost"]["per_1000_call_minutes"], section["cost"]["per_1000_sms"]
-    rows: list[Row] = [(s, _usd(minutes["by_service_usd"][s]), _usd(sms["by_service_usd"][s])) for s in SERVICES]
+    rows: list[Row] = [(s, _usd(usd), _usd(sms["by_service_usd"][s])) for s, usd in minutes["by_service_usd"].items()]
     rows.append(("**AWS total**", f"**{_usd(minutes['total_usd'])}**", f"**{_usd(sms['total_usd'])}**"))
     rows.append(("LLM at the example prices (not AWS)", _usd(minutes["llm_example_usd"]), _usd(sms["llm_example_usd"])))
     assumed = [(name.replace("_", " "), value) for name, value in section["assumptions"].items()]
@@ -188,28 +155,16 @@ def cost(results: Results) -> str:
 def scale(results: Results) -> str:
     """Section 5: each concurrency level."""
     section = results["scale"]
-    keys = (
-        "lost_replies",
-        "duplicated_sentences",
-        "replies_cut_short",
-        "fallback_lines",
-        "dead_letters",
-        "calls_failed",
-    )
-    rows = [
-        (
-            level["calls"],
-            level["turns_sent"],
-            level["turns_per_s"],
-            *_q(level["overhead_ms"], "p50", "p95", "p99"),
-            *_q(level["end_to_end_ms"], "p50"),
-            *(level[key] for key in keys),
-            level["stack_cpu_share"],
+    counts = {"lost_replies": "lost", "duplicated_sentences": "duplicated", "replies_cut_short": "cut short"}
+    counts |= {"fallback_lines": "fallback", "dead_letters": "dead letters", "calls_failed": "calls failed"}
+    rows = []
+    for level in section["levels"]:
+        latency = [*_q(level["overhead_ms"], "p50", "p95", "p99"), *_q(level["end_to_end_ms"], "p50")]
+        counted = [level[key] for key in counts]
+        rows.append(
+            (level["calls"], level["turns_sent"], level["turns_per_s"], *latency, *counted, level["stack_cpu_share"])
         )
-        for level in section["levels"]
-    ]
-    labels = ("lost", "duplicated", "cut short", "fallback", "dead letters", "calls failed")
-    header = ("calls", "turns", "turns/s", "overhead p50", "p95", "p99", "end to end p50", *labels, "CPU")
+    header = ("calls", "turns", "turns/s", "overhead p50", "p95", "p99", "end to end p50", *counts.values(), "CPU")
     lost = [(level["calls"], *lost.values()) for level in section["levels"] for lost in level["lost"]]
     lost_table = table(("calls", "tag", "ingress received", "on the bus", "invocations, ms", "LLM asked"), lost)
     return table(header, rows) + ("\n\nLost replies:\n\n" + lost_table if lost else "")

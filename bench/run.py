@@ -20,6 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import cold_start, harness, scale, turns
+from bench.harness import log
+from bench.plot import latency_plot
+from bench.report import update
 from local.template import REPO_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -44,11 +48,6 @@ class Plan:
 
 
 QUICK = Plan(True, 1, 3, 4, 2, 4, 1, 2, (3, 6, 12), 3)
-
-
-def log(message: str) -> None:
-    """Progress, on stderr."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _proc(path: str, key: str, default: str) -> str:
@@ -96,8 +95,6 @@ def billed_init_ms(cold_start: dict[str, Any]) -> dict[str, float]:
 
 def run(plan: Plan, *, cold_starts: bool = True) -> dict[str, Any]:
     """Every phase; the results as written to results.json."""
-    from bench import cold_start, harness, scale, turns
-
     started = time.monotonic()
     results: dict[str, Any] = {
         "environment": machine(),
@@ -107,30 +104,14 @@ def run(plan: Plan, *, cold_starts: bool = True) -> dict[str, Any]:
     if cold_starts:
         phase(results, "cold_start", lambda: cold_start.measure(plan.cold_start_runs))
     init_ms = billed_init_ms(results.get("cold_start", {}))
-    with harness.running(workers=32, log=log) as bench:
-        phase(
-            results,
-            "turn_overhead",
-            lambda: turns.measure_overhead(bench, calls=plan.overhead_calls, turns=plan.overhead_turns, log=log),
-        )
-        phase(
-            results,
-            "streaming",
-            lambda: turns.measure_streaming(bench, repetitions=plan.streaming_repetitions, log=log),
-        )
-        phase(
-            results,
-            "usage",
-            lambda: turns.measure_usage(
-                bench, turns=plan.usage_turns, calls=plan.usage_calls, sms=plan.usage_sms, init_ms=init_ms, log=log
-            ),
-        )
+    with harness.running(workers=32) as bench:
+        overhead = {"calls": plan.overhead_calls, "turns": plan.overhead_turns}
+        phase(results, "turn_overhead", lambda: turns.measure_overhead(bench, **overhead))
+        phase(results, "streaming", lambda: turns.measure_streaming(bench, repetitions=plan.streaming_repetitions))
+        usage = {"turns": plan.usage_turns, "calls": plan.usage_calls, "sms": plan.usage_sms}
+        phase(results, "usage", lambda: turns.measure_usage(bench, **usage, init_ms=init_ms))
         dynamodb_url = bench.stack.environment["AWS_ENDPOINT_URL_DYNAMODB"]
-        phase(
-            results,
-            "scale",
-            lambda: scale.measure_scale(dynamodb_url, plan.scale_levels, turns=plan.scale_turns, log=log),
-        )
+        phase(results, "scale", lambda: scale.measure_scale(dynamodb_url, plan.scale_levels, turns=plan.scale_turns))
         results["dead_letters"] = [{"function": d.function, "error": d.error} for d in bench.stack.dead_letters]
     results["runtime_s"] = round(time.monotonic() - started, 1)
     return results
@@ -138,18 +119,14 @@ def run(plan: Plan, *, cold_starts: bool = True) -> dict[str, Any]:
 
 def plots(results: dict[str, Any]) -> None:
     """latency.png (turn overhead: sequential and per scale level) and streaming.png."""
-    from bench.plot import latency_plot
-
     series = {"sequential": results.get("turn_overhead", {}).get("samples_ms", [])}
     series |= {
         f"{level['calls']} concurrent calls": level["samples_ms"]
         for level in results.get("scale", {}).get("levels", [])
     }
     latency_plot(series, BENCH_DIR / "latency.png", "Voice turn overhead: ingress → first /say, minus the LLM (ms)")
-    streaming: dict[str, list[float]] = {}
-    for size in results.get("streaming", {}).get("sizes", []):
-        streaming[f"{size['sentences']} sentence(s), streaming"] = size["streaming_samples_ms"]
-        streaming[f"{size['sentences']} sentence(s), baseline"] = size["baseline_samples_ms"]
+    sizes, kinds = results.get("streaming", {}).get("sizes", []), ("streaming", "baseline")
+    streaming = {f"{s['sentences']} sentence(s), {kind}": s[f"{kind}_samples_ms"] for s in sizes for kind in kinds}
     latency_plot(streaming, BENCH_DIR / "streaming.png", "Time to the first /say: streaming vs. whole completion (ms)")
 
 
@@ -159,9 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="every phase, small: checks the suite, not the code")
     parser.add_argument("--cold-start-runs", type=int, default=1, help="fresh-process runs per function")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the cold starts")
-    parser.add_argument(
-        "--show-logs", action="store_true", help=f"the functions' logs on stdout, not in {FUNCTION_LOG.name}"
-    )
+    parser.add_argument("--show-logs", action="store_true", help="the functions' logs on stdout, not in functions.log")
     args = parser.parse_args(argv)
     if args.cold_start_runs < 1:
         parser.error("--cold-start-runs must be at least 1")
@@ -176,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     plots(results)
-    from bench.report import update
-
     MARKDOWN.write_text(update(MARKDOWN.read_text(encoding="utf-8"), results), encoding="utf-8")
     failed = [name for name, value in results.items() if isinstance(value, dict) and "error" in value]
     log(f"wrote bench/results.json, the plots and {MARKDOWN.name}'s tables in {results['runtime_s']:.0f} s")

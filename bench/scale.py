@@ -5,17 +5,15 @@ import logging
 import multiprocessing
 import os
 import random
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-from bench.harness import OURS, Call, Harness, running, spoken_pieces, summarize, turn_reply
-from bench.turns import stage_summaries
+from bench.harness import OURS, Call, Harness, log, running, spoken_pieces, stage_summaries, summarize, turn_reply
 
 THINK_S: Final = (0.5, 1.5)  # the caller's pause before the next utterance, uniform
 TURN_TIMEOUT_S: Final = 60.0
@@ -93,26 +91,15 @@ def run_slice(
     fallback = _fallback_line()
     dead_before = len(harness.stack.dead_letters)
     runs = [CallRun() for _ in indices]
-    cpu_before, started = time.process_time(), time.monotonic()
+    cpu_before = time.process_time()
     with lambda_like_pools(len(indices) + 8):
-        threads = [
-            threading.Thread(
-                target=_drive,
-                args=(harness, run),
-                kwargs={"level": level, "index": index, "turns": turns, "think": think},
-                daemon=True,
-            )
-            for index, run in zip(indices, runs, strict=True)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        harness.stack.wait_idle()
+        with ThreadPoolExecutor(len(indices), thread_name_prefix="call") as calls:
+            for index, run in zip(indices, runs, strict=True):
+                calls.submit(_drive, harness, run, level=level, index=index, turns=turns, think=think)
+        harness.stack.wait_idle()  # what the calls set off still runs on the widened pools
     part: dict[str, Any] = dict.fromkeys(COUNTED, 0) | {"overhead_ms": [], "end_to_end_ms": [], "stages": []}
     part |= {"lost": [], "dead_letters": len(harness.stack.dead_letters) - dead_before}
     part |= {"call_errors": [run.error for run in runs if run.error], "cpu_s": time.process_time() - cpu_before}
-    part["wall_s"] = time.monotonic() - started
     for run in runs:
         if run.call is None:
             continue
@@ -154,7 +141,7 @@ def _lost(harness: Harness, tag: str, transcript_id: str) -> dict[str, Any]:
             for r in harness.stack.records
             if r.data_id == transcript_id and r.function != "IngressFunction"
         ],
-        "llm_asked": harness.replies.first_request_at(tag, received or 0.0) is not None,
+        "llm_asked": harness.first_request_at(tag, received or 0.0) is not None,
     }
 
 
@@ -193,9 +180,7 @@ def merge(level: int, parts: list[dict[str, Any]], wall: float) -> dict[str, Any
     }
 
 
-def measure_scale(
-    dynamodb_url: str, levels: Sequence[int], *, turns: int, log: Callable[[str], None]
-) -> dict[str, Any]:
+def measure_scale(dynamodb_url: str, levels: Sequence[int], *, turns: int) -> dict[str, Any]:
     """Every level in turn, on one stack process per core (at most 4)."""
     count = max(1, min(os.cpu_count() or 1, 4))
     context = multiprocessing.get_context("spawn")

@@ -5,11 +5,9 @@ import json
 import os
 import statistics
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Final
 from unittest import mock
 
@@ -17,20 +15,21 @@ from bench.cost import Assumptions, DynamoDBUsage, Invocation, UnitUsage, consum
 from bench.harness import (
     BASELINE_HEADER,
     OURS,
-    BenchError,
     Call,
     Harness,
     InvocationRecord,
     completion_seconds,
     first_piece_seconds,
-    memory_mb,
+    log,
     ms,
     question,
     reply_text,
+    stage_summaries,
     summarize,
     turn_reply,
 )
-from local.fake_openai import tokenize
+from local.fake_openai import CHAT_PATH, tokenize
+from local.stack import function_limits
 from voipbin_ai import config
 
 STREAMING_SIZES: Final = (1, 3, 6)
@@ -42,21 +41,17 @@ INTERIM_RESULTS: Final = 3
 # same work in the SMS function), the silence check after a call's greeting and after each reply (the runs
 # turn it off; a caller who speaks in time makes it moot, so it does almost nothing).
 SQS_REQUESTS_PER_ACTION: Final = 3
-STAGES: Final = ("to_function_ms", "to_llm_ms", "after_llm_ms")
-Log = Callable[[str], None]
 
 
-def measure_overhead(harness: Harness, *, calls: int, turns: int, log: Log) -> dict[str, Any]:
+def measure_overhead(harness: Harness, *, calls: int, turns: int) -> dict[str, Any]:
     """Calls of turns one after another (2 or 3 sentences a reply), each waited for; calls left open."""
     _warm_up(harness)
     timings = []
     for index in range(calls):
         call = harness.answer_call(f"+1555100{index:04d}")
         for turn in range(turns):
-            tag, reply = f"ZO{index}N{turn}", turn_reply(f"ZO{index}N{turn}", turn)
-            transcript = harness.say_turn(call, tag, reply)
-            harness.stack.wait_idle()
-            timings.append(harness.turn_timing(call, transcript, tag, reply))
+            tag = f"ZO{index}N{turn}"
+            timings.append(harness.timed_turn(call, tag, turn_reply(tag, turn)))
         log(f"turn overhead: {len(timings)} turns")
     return {
         "calls": calls,
@@ -69,11 +64,6 @@ def measure_overhead(harness: Harness, *, calls: int, turns: int, log: Log) -> d
     }
 
 
-def stage_summaries(stages: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Each stage summarized over the turns where it is known."""
-    return {s: summarize(values) for s in STAGES if (values := [t[s] for t in stages if s in t])}
-
-
 def _warm_up(harness: Harness) -> None:
     """A call of two turns, not measured: a process's first turn imports the LLM client and connects."""
     call = harness.answer_call("+15551009999")
@@ -84,51 +74,42 @@ def _warm_up(harness: Harness) -> None:
     harness.stack.wait_idle()
 
 
-class Baseline:
-    """A usual webhook bot with nothing in between: the whole completion, then one /say of all of it."""
-
-    def __init__(self, harness: Harness, call: Call) -> None:
-        import httpx2
-        import openai
-
-        self.harness, self.call = harness, call
-        self.llm = openai.OpenAI(base_url=harness.llm.base_url, api_key="bench-key", max_retries=0, timeout=30)
-        headers = {"Authorization": f"Bearer {harness.voipbin.token}"}
-        self.voipbin = httpx2.Client(base_url=harness.voipbin.base_url + "/", headers=headers, timeout=30)
-
-    def first_say_ms(self, tag: str, reply: str) -> float:
-        """From "webhook received" to the simulator receiving the one /say."""
-        self.harness.replies.plan(tag, reply)
-        started = time.monotonic()
-        completion = self.llm.chat.completions.create(
-            model="bench-model",
-            messages=[{"role": "user", "content": question(tag)}],
-            extra_headers={BASELINE_HEADER: tag},
-        )
-        text = completion.choices[0].message.content or ""
-        self.voipbin.post(f"speakings/{self.call.speaking_id}/say", json={"text": text}).raise_for_status()
-        return ms(next(at for at, said in self.harness.voipbin.said(self.call.speaking_id) if said == text) - started)
-
-
-def measure_streaming(harness: Harness, *, repetitions: int, log: Log) -> dict[str, Any]:
+def measure_streaming(harness: Harness, *, repetitions: int) -> dict[str, Any]:
     """Streaming and baseline interleaved, for replies of 1, 3 and 6 sentences; medians."""
+    import httpx2
+    import openai
+
     calls = {size: harness.answer_call(f"+1555200{size:04d}") for size in STREAMING_SIZES}
-    baseline = Baseline(harness, harness.answer_call("+15552009999"))
+    speaking = harness.answer_call("+15552009999").speaking_id
     streamed: dict[int, list[float]] = defaultdict(list)
     whole: dict[int, list[float]] = defaultdict(list)
-    for repetition in range(repetitions + 1):  # the first warms each call and the baseline's connections
-        for size in STREAMING_SIZES:
-            tag = f"ZS{size}N{repetition}"
-            reply = reply_text(tag, size)
-            transcript = harness.say_turn(calls[size], tag, reply)
-            harness.stack.wait_idle()
-            streaming_ms = harness.turn_timing(calls[size], transcript, tag, reply).end_to_end_ms
-            baseline_ms = baseline.first_say_ms(f"ZB{size}N{repetition}", reply)
-            if repetition:
-                streamed[size].append(streaming_ms)
-                whole[size].append(baseline_ms)
-    baseline.llm.close()
-    baseline.voipbin.close()
+    headers = {"Authorization": f"Bearer {harness.voipbin.token}"}
+    with (
+        openai.OpenAI(base_url=harness.llm.base_url, api_key="bench-key", max_retries=0, timeout=30) as llm,
+        httpx2.Client(base_url=harness.voipbin.base_url + "/", headers=headers, timeout=30) as voipbin,
+    ):
+
+        def baseline_ms(tag: str, reply: str) -> float:
+            """A usual webhook bot with nothing in between: the whole completion, then one /say of all of it."""
+            harness.replies.plan(tag, reply)
+            started = time.monotonic()
+            completion = llm.chat.completions.create(
+                model="bench-model",
+                messages=[{"role": "user", "content": question(tag)}],
+                extra_headers={BASELINE_HEADER: tag},
+            )
+            text = completion.choices[0].message.content or ""
+            voipbin.post(f"speakings/{speaking}/say", json={"text": text}).raise_for_status()
+            return ms(next(at for at, said in harness.voipbin.said(speaking) if said == text) - started)
+
+        for repetition in range(repetitions + 1):  # the first warms each call and the baseline's connections
+            for size in STREAMING_SIZES:
+                tag = f"ZS{size}N{repetition}"
+                streaming_ms = harness.timed_turn(calls[size], tag, reply_text(tag, size)).end_to_end_ms
+                baseline = baseline_ms(f"ZB{size}N{repetition}", reply_text(tag, size))
+                if repetition:
+                    streamed[size].append(streaming_ms)
+                    whole[size].append(baseline)
     log(f"streaming gain: {repetitions} repetitions of {len(STREAMING_SIZES)} sizes")
     sizes = []
     for size in STREAMING_SIZES:
@@ -157,15 +138,14 @@ class UnitMeasure:
     units: int = 0
     dynamodb: DynamoDBUsage = field(default_factory=DynamoDBUsage)
     invocations: list[InvocationRecord] = field(default_factory=list)
-    webhooks: int = 0
     published: list[dict[str, Any]] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
-    def event_size_kb(self) -> float:
-        """Average size of a bus entry's detail."""
-        sizes = [len(json.dumps(event.get("detail", {}))) / 1024 for event in self.published]
-        return statistics.fmean(sizes) if sizes else 0.0
+    @property
+    def webhooks(self) -> int:
+        """Webhooks sent: each is one invocation of the ingress."""
+        return sum(record.function == "IngressFunction" for record in self.invocations)
 
     def per_unit(self) -> dict[str, Any]:
         """Averages per unit, for the report."""
@@ -200,16 +180,18 @@ class UnitMeasure:
         times: dict[str, list[float]] = defaultdict(list)
         for record in self.invocations:
             times[record.function].append(record.duration_ms)
+        memory = {function: limits[0] for function, limits in function_limits().items()}
+        sizes = [len(json.dumps(event.get("detail", {}))) / 1024 for event in self.published]  # bus entries' KB
         invocations = [
-            Invocation(f, memory_mb(f), statistics.fmean(t), len(t) / n, init_ms.get(f, 0.0))
+            Invocation(f, memory[f], statistics.fmean(t), len(t) / n, init_ms.get(f, 0.0))
             for f, t in sorted(times.items())
         ]
         consumer = "DelayedActionFunction"
-        invocations.append(Invocation(consumer, memory_mb(consumer), 1.0, init_ms=init_ms.get(consumer, 0.0)))
+        invocations.append(Invocation(consumer, memory[consumer], 1.0, init_ms=init_ms.get(consumer, 0.0)))
         return UnitUsage(
             http_requests=self.webhooks / n,
             put_events_entries=len(self.published) / n,
-            event_size_kb=self.event_size_kb(),
+            event_size_kb=statistics.fmean(sizes) if sizes else 0.0,
             invocations=tuple(invocations),
             dynamodb_read_units=self.dynamodb.read_units / n,
             dynamodb_write_units=self.dynamodb.write_units / n,
@@ -223,25 +205,17 @@ class Meter:
     """Runs units of work one at a time, each waited for, and adds up what each used."""
 
     def __init__(self, harness: Harness) -> None:
-        self.harness, self.voipbin = harness, harness.voipbin
-        self.clients = harness.dynamodb_clients()
-        self.webhooks = 0
+        from voipbin_ai.store.dynamodb import get_store
+        from voipbin_ai.store.idempotency import _persistence_layer
 
-    def webhook(self, event_type: str, data: dict[str, Any]) -> None:
-        """Send a webhook, counted."""
-        self.webhooks += 1
-        self.harness.send(event_type, data)
+        self.harness, self.voipbin, self.send = harness, harness.voipbin, harness.send
+        self.clients = get_store().client, _persistence_layer().client  # those the functions use here
 
     @contextlib.contextmanager
     def unit(self, into: UnitMeasure, *, new_unit: bool = True) -> Iterator[None]:
         """The block is one unit (or, new_unit False, more of the last one): it and all it set off, counted."""
-        stack, replies = self.harness.stack, self.harness.replies
-        records, published, llm_calls, webhooks = (
-            len(stack.records),
-            len(stack.bus.published),
-            len(replies.calls),
-            self.webhooks,
-        )
+        stack, llm = self.harness.stack, self.harness.llm
+        records, published, requests = len(stack.records), len(stack.bus.published), len(llm.requests(CHAT_PATH))
         with consumed_capacity(*self.clients) as usage:
             yield
             stack.wait_idle()
@@ -249,42 +223,33 @@ class Meter:
         into.dynamodb += usage
         into.invocations += stack.records[records:]
         into.published += stack.bus.published[published:]
-        into.webhooks += self.webhooks - webhooks
-        into.prompt_tokens += sum(call.prompt_tokens for call in replies.calls[llm_calls:])
-        into.completion_tokens += sum(call.completion_tokens for call in replies.calls[llm_calls:])
-
-    def _speech(self, call: Call, event_type: str, message: str = "") -> None:
-        speech = {"id": str(uuid.uuid4()), "customer_id": call.call["customer_id"], "streaming_id": call.streaming_id}
-        speech |= {"transcribe_id": call.transcribe_id, "direction": "in", "message": message}
-        self.webhook(event_type, speech | {"tm_event": _now(), "tm_create": _now()})
+        for request in llm.requests(CHAT_PATH)[requests:]:
+            contents = [m["content"] for m in request.messages if isinstance(m.get("content"), str)]
+            into.prompt_tokens += sum(len(tokenize(content)) for content in contents)
+            into.completion_tokens += len(tokenize(self.harness.replies.text(request)))
 
     def voice_turn(self, call: Call, tag: str) -> None:
         """One utterance's webhooks: speech started, interim results, speech ended, the transcript."""
-        self._speech(call, "transcribe_speech_started")
+        speech = self.voipbin.speech_started  # the data of every speech event
+        self.send("transcribe_speech_started", speech(call.transcribe_id))
         self.harness.stack.wait_idle()  # sent as the caller starts; the transcript comes seconds later
         for index in range(INTERIM_RESULTS):
-            self._speech(call, "transcribe_speech_interim", f"what are {index}")
-        self._speech(call, "transcribe_speech_ended")
+            self.send("transcribe_speech_interim", speech(call.transcribe_id) | {"message": f"what are {index}"})
+        self.send("transcribe_speech_ended", speech(call.transcribe_id))
         self.harness.replies.plan(tag, reply_text(tag, 2))
-        self.webhook("transcript_created", self.voipbin.add_transcript(call.transcribe_id, question(tag)))
+        self.send("transcript_created", self.voipbin.add_transcript(call.transcribe_id, question(tag)))
 
     def answer(self, caller: str) -> Call:
         """A call's webhooks until it is answered, its greeting said, and its transcribe created."""
-        call = self.voipbin.add_call(caller, OURS)
-        self.webhook("call_created", {**call, "status": "dialing"})
-        self.webhook("call_ringing", {**call, "status": "ringing"})
-        self.webhook("call_progressing", call)
-        self.harness.stack.wait_idle()
-        if (media := self.harness.voipbin.wait_call_media(str(call["id"]), 30.0)) is None:
-            raise BenchError(f"call {call['id']} was not answered")
-        self.webhook("transcribe_created", self._transcribe(media[1]))
-        return Call(call, *media)
+        call = self.harness.answer_call(caller, ringing=True)
+        self.send("transcribe_created", self._transcribe(call.transcribe_id))
+        return call
 
     def hang_up(self, call: Call) -> None:
         """The caller hanging up."""
-        self.webhook("call_terminating", {**call.call, "status": "terminating"})
-        self.webhook("call_hangup", call.hung_up())
-        self.webhook("transcribe_done", {**self._transcribe(call.transcribe_id), "status": "done"})
+        self.send("call_terminating", {**call.call, "status": "terminating"})
+        self.send("call_hangup", call.hung_up())
+        self.send("transcribe_done", {**self._transcribe(call.transcribe_id), "status": "done"})
 
     def _transcribe(self, transcribe_id: str) -> dict[str, Any]:
         return next(t for t in self.voipbin.resources("transcribes") if t["id"] == transcribe_id)
@@ -292,31 +257,17 @@ class Meter:
     def sms(self, theirs: str, tag: str) -> None:
         """An inbound SMS and its conversation copy, our reply, and the webhooks of our own reply."""
         self.harness.replies.plan(tag, f"{tag} we are open from eight to six on weekdays.")
-        message: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
-            "customer_id": "5e4a0680-804e-11ec-8477-2fea5968d85b",
-            "type": "sms",
-        }
-        message |= {"source": {"type": "tel", "target": theirs}, "direction": "inbound", "tm_create": _now()}
-        message |= {"targets": [{"destination": {"type": "tel", "target": OURS}, "status": "received", "parts": 1}]}
-        message["text"] = question(tag)
+        message = self.voipbin.inbound_sms(theirs, OURS, question(tag))
         sent_before = len(self.voipbin.sent_messages())
-        self.webhook("message_created", message)
-        self.webhook("conversation_message_created", {"id": message["id"], "text": message["text"]})
+        self.send("message_created", message)
+        self.send("conversation_message_created", {"id": message["id"], "text": message["text"]})
         self.harness.stack.wait_idle()
         for ours in self.voipbin.sent_messages()[sent_before:]:
-            self.webhook("message_created", ours)
-            self.webhook("message_updated", {**ours, "status": "delivered"})
+            self.send("message_created", ours)
+            self.send("message_updated", {**ours, "status": "delivered"})
 
 
-def _now() -> str:
-    """Now as VoIPBin writes it, to the microsecond (speech events are deduplicated on their time)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def measure_usage(
-    harness: Harness, *, turns: int, calls: int, sms: int, init_ms: dict[str, float], log: Log
-) -> dict[str, Any]:
+def measure_usage(harness: Harness, *, turns: int, calls: int, sms: int, init_ms: dict[str, float]) -> dict[str, Any]:
     """Usage per voice turn (after the reply ended, and barging in), per call's other events, per SMS."""
     meter = Meter(harness)
     after_reply, barge_in, call_events, sms_units = UnitMeasure(), UnitMeasure(), UnitMeasure(), UnitMeasure()

@@ -156,10 +156,10 @@ class Demo(StackDriver):
     def texts(self) -> None:
         """An SMS thread: each text delivered twice (both webhooks), answered once."""
         print(f"SMS thread between {mask_phone(CALLER)} and {mask_phone(OURS)}")
-        for index, text in enumerate(SMS_SCRIPT):
+        for text in SMS_SCRIPT:
             before = len(self.voipbin.requests("POST", "/messages"))
             print(f"  Texter: {text}")
-            message = inbound_sms(f"demo-sms-{index}", text)
+            message = self.voipbin.inbound_sms(CALLER, OURS, text)
             sent_at = self.send("message_created", message)
             self.send("conversation_message_created", message)  # the same SMS again: answered once
             for request in self.voipbin.requests("POST", "/messages")[before:]:
@@ -206,22 +206,6 @@ def with_a_spanish_line(workdir: Path, environment: dict[str, str]) -> dict[str,
     path = workdir / "agents.demo.json"
     path.write_text(json.dumps(agents), encoding="utf-8")
     return environment | {"AGENT_CONFIG_FILE": str(path)}
-
-
-def inbound_sms(key: str, text: str) -> dict[str, Any]:
-    """An inbound SMS as message_created carries it."""
-    import uuid
-
-    return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, key + str(time.time()))),
-        "customer_id": "5e4a0680-804e-11ec-8477-2fea5968d85b",
-        "type": "sms",
-        "source": {"type": "tel", "target": CALLER},
-        "targets": [{"destination": {"type": "tel", "target": OURS}, "status": "received", "parts": 1}],
-        "text": text,
-        "direction": "inbound",
-        "tm_create": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
-    }
 
 
 if __name__ == "__main__":

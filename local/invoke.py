@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,34 @@ def _sam_function(template: Path, name: str) -> Any:
     return function
 
 
-def bootstrap_request(function: LocalFunction, event: Any) -> dict[str, Any]:
-    """What lambda_bootstrap.py reads: where the code and layers are, the handler, its limits, the event."""
+@dataclass(frozen=True)
+class BootstrapRun:
+    """One fresh process of lambda_bootstrap.py: its result file (None if it wrote none) and its output."""
+
+    result: dict[str, Any] | None
+    stdout: str
+    stderr: str
+    returncode: int | None  # None: killed at the timeout
+    spawned: float  # time.monotonic(), the clock of the result's phase times
+    seconds: float
+
+
+def process_environment(function: LocalFunction) -> dict[str, str]:
+    """A fresh process's environment: the function's own, and what Lambda's runtime sets beside it."""
     return {
+        **function.environment,
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LAMBDA_TASK_ROOT": str(function.code_dir),
+        "_HANDLER": function.handler,
+        "TZ": ":UTC",
+    }
+
+
+def run_bootstrap(
+    function: LocalFunction, event: Any, *, timeout: float, flags: Sequence[str] = (), phase_markers: bool = False
+) -> BootstrapRun:
+    """Import the handler and call it once in a fresh `python -I` (and flags) process, as a cold start does."""
+    request = {
         "code_dir": str(function.code_dir),
         "layer_dirs": [str(d) for d in function.layer_dirs],
         "handler": function.handler,
@@ -140,43 +166,41 @@ def bootstrap_request(function: LocalFunction, event: Any) -> dict[str, Any]:
         "memory_mb": function.memory_mb,
         "timeout_s": function.timeout_s,
         "event": event,
+        "phase_markers": phase_markers,
     }
+    with tempfile.TemporaryDirectory(prefix="local-invoke-") as work:
+        request_path, result_path = Path(work, "request.json"), Path(work, "result.json")
+        request_path.write_text(json.dumps(request), encoding="utf-8")
+        spawned = time.monotonic()
+        try:
+            completed = subprocess.run(
+                [sys.executable, "-I", *flags, str(_BOOTSTRAP), str(request_path), str(result_path)],
+                cwd=function.code_dir,
+                env=process_environment(function),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as expired:
+            stdout, stderr = _text(expired.stdout), _text(expired.stderr)
+            return BootstrapRun(None, stdout, stderr, None, spawned, time.monotonic() - spawned)
+        seconds = time.monotonic() - spawned
+        result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else None
+        return BootstrapRun(result, completed.stdout, completed.stderr, completed.returncode, spawned, seconds)
 
 
 def invoke(function: LocalFunction, event: Any) -> InvokeResult:
     """Run the handler once in a fresh process (a cold start, every time) and collect its result."""
-    with tempfile.TemporaryDirectory(prefix="local-invoke-") as work:
-        request_path, result_path = Path(work, "request.json"), Path(work, "result.json")
-        request_path.write_text(json.dumps(bootstrap_request(function, event)), encoding="utf-8")
-        environment = {
-            **function.environment,
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LAMBDA_TASK_ROOT": str(function.code_dir),
-            "_HANDLER": function.handler,
-            "TZ": ":UTC",
-        }
-        started = time.monotonic()
-        try:
-            completed = subprocess.run(
-                [sys.executable, "-I", str(_BOOTSTRAP), str(request_path), str(result_path)],
-                cwd=function.code_dir,
-                env=environment,
-                capture_output=True,
-                text=True,
-                timeout=function.timeout_s + _INIT_BUDGET_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as expired:
-            logs = _text(expired.stdout) + _text(expired.stderr)
-            timeout = {"errorMessage": f"Task timed out after {function.timeout_s} seconds"}
-            return InvokeResult(False, timeout, logs, time.monotonic() - started)
-        duration = time.monotonic() - started
-        logs = completed.stdout + completed.stderr
-        if not result_path.is_file():
-            crash = {"errorMessage": f"the runtime exited with code {completed.returncode}", "errorType": "Runtime"}
-            return InvokeResult(False, crash, logs, duration)
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-        return InvokeResult(bool(result["ok"]), result["payload"], logs, duration)
+    run = run_bootstrap(function, event, timeout=function.timeout_s + _INIT_BUDGET_S)
+    logs = run.stdout + run.stderr
+    if run.returncode is None:
+        timeout = {"errorMessage": f"Task timed out after {function.timeout_s} seconds"}
+        return InvokeResult(False, timeout, logs, run.seconds)
+    if run.result is None:
+        crash = {"errorMessage": f"the runtime exited with code {run.returncode}", "errorType": "Runtime"}
+        return InvokeResult(False, crash, logs, run.seconds)
+    return InvokeResult(bool(run.result["ok"]), run.result["payload"], logs, run.seconds)
 
 
 def _text(output: str | bytes | None) -> str:

@@ -287,6 +287,11 @@ class VoipbinSimulator(LoopbackServer):
         with self._lock:
             return self._state.speech_event(transcribe_id)
 
+    def inbound_sms(self, source: str, destination: str, text: str) -> dict[str, Any]:
+        """The data of a message_created event: a customer texted our number (sent by the caller of this)."""
+        with self._lock:
+            return self._state.inbound_sms(source, destination, text)
+
     def call(self, call_id: str) -> dict[str, Any]:
         """The current state of a call."""
         with self._lock:

@@ -231,6 +231,19 @@ class VoipbinState:
             "tm_create": now,
         }
 
+    def inbound_sms(self, source: str, destination: str, text: str) -> Resource:
+        """A message_created event's data: a customer texted our number (not stored: POST /messages lists ours)."""
+        return {
+            "id": _new_id(),
+            "customer_id": CUSTOMER_ID,
+            "type": "sms",
+            "source": {"type": "tel", "target": source},
+            "targets": [{"destination": {"type": "tel", "target": destination}, "status": "received", "parts": 1}],
+            "text": text,
+            "direction": "inbound",
+            "tm_create": self._now(),
+        }
+
     def add_transcript(self, transcribe_id: str, message: str, *, direction: str) -> Resource:
         """A transcript of a transcribe, as its transcript_created webhook would carry it."""
         transcribe = self._store["transcribes"].get(transcribe_id)

@@ -8,6 +8,7 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel
 
+from local.voipbin_state import VoipbinState
 from tests.helpers import WEBHOOK_SAMPLES, load_json
 from tests.unit.test_models_voipbin import assert_fields_known, with_unknown_fields
 from voipbin_ai.exceptions import InvalidEventError
@@ -144,6 +145,17 @@ def test_inbound_sms() -> None:
     assert event.data.direction == MESSAGE_DIRECTION_INBOUND
     assert event.data.source.target == "+15551234567"
     assert event.data.targets[0].tm_update is None
+
+
+def test_the_simulators_inbound_sms_is_one() -> None:
+    data = VoipbinState(emit=lambda _: None).inbound_sms("+15551234567", "+15559876543", "Hi")
+
+    event = parse_webhook({"type": "message_created", "data": data})
+
+    assert isinstance(event, MessageEvent)
+    assert event.data.direction == MESSAGE_DIRECTION_INBOUND
+    assert (event.data.source.target, event.data.targets[0].destination.target) == ("+15551234567", "+15559876543")
+    assert event.data.text == "Hi"
 
 
 def test_transcribe_null_timestamps() -> None:
