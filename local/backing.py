@@ -63,7 +63,7 @@ def agent_file(workdir: Path, changes: Mapping[str, object]) -> Path:
         *parents, leaf = path.split(".")
         node = agent
         for name in parents:
-            node = node[name]
+            node = node.setdefault(name, {})  # a section the default leaves to its defaults
         node[leaf] = value
     path_of_file = workdir / "agent.local.json"
     path_of_file.write_text(json.dumps(agent), encoding="utf-8")

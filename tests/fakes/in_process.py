@@ -5,6 +5,7 @@ through an httpx2 mock transport: the shipped VoipbinClient sends real requests,
 as the contract says and records them. Registered by tests/conftest.py (pytest_plugins).
 """
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,16 @@ class RecordingLater:
 
 
 @dataclass
+class RecordingBus:
+    """The bus as a list of what was published (the backend's own events: summaries)."""
+
+    published: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def publish(self, detail_type: str, detail: str) -> None:
+        self.published.append((detail_type, json.loads(detail)))
+
+
+@dataclass
 class Fakes:
     """The in-process fakes of one test, from which Services are made."""
 
@@ -119,6 +130,7 @@ class Fakes:
     voipbin: VoipbinClient
     wall_clock: FakeClock
     later: RecordingLater
+    bus: RecordingBus = field(default_factory=RecordingBus)
 
     def services(self, agent: AgentConfig = DEFAULT_AGENT, /, **settings: str) -> Services:
         """What a use case works with: this agent, these channel settings (by their variables' names)."""
@@ -132,6 +144,7 @@ class Fakes:
             clock=self.wall_clock,
             _engine=engine,
             _later=self.later,
+            _events=self.bus,
         )
 
 

@@ -1,4 +1,4 @@
-"""What the channel logic works with: the store, VoIPBin, the AI engine, the delayed actions and the settings.
+"""What the channel logic works with: the store, VoIPBin, the AI engine, delayed actions, the bus and the settings.
 
 Functions build it once per invocation with Services.default() (the clients inside are per container);
 tests build it from their fakes. The engine, and with it the openai SDK, is made only when a use case asks
@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from voipbin_ai.config import ChannelSettings, agent_config, channel_settings, phone_id_pepper, tool_settings
+from voipbin_ai.bus import BusPublisher, Publisher
+from voipbin_ai.config import (
+    ChannelSettings,
+    agent_config,
+    bus_settings,
+    channel_settings,
+    phone_id_pepper,
+    tool_settings,
+)
 from voipbin_ai.later import Later, get_later
 from voipbin_ai.models.agent import AgentConfig
 from voipbin_ai.models.session import PhoneIds, Playback
@@ -36,6 +44,7 @@ class Services:
     clock: Callable[[], float] = time.time
     _engine: "Engine | None" = field(default=None, repr=False)
     _later: Later | None = field(default=None, repr=False)
+    _events: Publisher | None = field(default=None, repr=False)
 
     @classmethod
     def default(cls) -> "Services":
@@ -56,6 +65,11 @@ class Services:
     def later(self) -> Later:
         """Where work for later goes (given, or the configured queue on first use)."""
         return self._later if self._later is not None else get_later()
+
+    @cached_property
+    def events(self) -> Publisher:
+        """Where the backend's own events go (given, or the stack's bus on first use)."""
+        return self._events if self._events is not None else BusPublisher(bus_settings().event_bus_name)
 
     @cached_property
     def engine(self) -> "Engine":

@@ -157,6 +157,34 @@ class Silence(_Config):
     goodbye: str = Field(default="I can't hear you, so I will end the call now. Goodbye!", min_length=1)
 
 
+class SummaryDelivery(_Config):
+    """Where the structured summary of a finished conversation goes: the bus, and one inbox if set.
+
+    A call is summarized at its hangup, a text thread once it has been idle CONVERSATION_IDLE_HOURS. The
+    address is the deployment's own choice, never the model's, so it need not be in email.recipients.
+    """
+
+    channels: tuple[Channel, ...] = Field(
+        default=("voice", "sms", "line", "whatsapp", "webchat"), description="The channels summarized; () for none."
+    )
+    email_to: str = Field(default="", description="Where each summary is e-mailed too; empty: not e-mailed.")
+
+    @field_validator("channels")
+    @classmethod
+    def _ends_known(cls, channels: tuple[Channel, ...]) -> tuple[Channel, ...]:
+        if "chat" in channels:
+            raise ValueError("the web chat (chat) has no end to summarize: its sessions are the visitor's")
+        return channels
+
+    @field_validator("email_to")
+    @classmethod
+    def _an_address(cls, address: str) -> str:
+        address = address.strip().lower()
+        if address and not re.fullmatch(EMAIL_ADDRESS_PATTERN, address):
+            raise ValueError(f"{address!r} is not an e-mail address")
+        return address
+
+
 class HttpTool(_Config):
     """A tool the LLM may call that POSTs its JSON arguments to an HTTPS endpoint and reads the JSON answer.
 
@@ -221,6 +249,9 @@ class AgentConfig(_Config):
     silence: Silence = Silence()
     tools: tuple[HttpTool, ...] = ()
     email: EmailRules = Field(default=EmailRules(), description="Where send_email may write; nowhere by default.")
+    summary: SummaryDelivery = Field(
+        default=SummaryDelivery(), description="Conversation summaries published on the bus, and e-mailed."
+    )
 
     @model_validator(mode="after")
     def _unique_tool_names(self) -> "AgentConfig":
