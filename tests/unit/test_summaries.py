@@ -102,6 +102,13 @@ def test_the_llm_is_asked_for_the_four_parts_as_structured_output(llm: ScriptedL
     assert "A check-up on Friday?" in request.messages[-1]["content"]
 
 
+def test_json_fenced_in_markdown_is_read_all_the_same(llm: ScriptedLlm, fakes: Fakes) -> None:
+    engine = engine_of(DEFAULT_AGENT, llm=llm, store=fakes.store, voipbin=fakes.voipbin)
+    llm.enqueue(Script.text(f"```json\n{PARTS.model_dump_json(indent=2)}\n```"))
+
+    assert engine.summary_parts([HistoryMessage(turn=1, role="user", text="A check-up on Friday?")]) == PARTS
+
+
 def test_an_answer_outside_the_schema_is_kept_as_the_summary_alone(llm: ScriptedLlm, fakes: Fakes) -> None:
     engine = engine_of(DEFAULT_AGENT, llm=llm, store=fakes.store, voipbin=fakes.voipbin)
     llm.enqueue(Script.text("The caller asked about a check-up."))

@@ -233,8 +233,8 @@ class Engine:
             timeout=_SUMMARY_TIMEOUT_SECONDS,
             json_schema=SummaryParts.model_json_schema(),
         ).strip()
-        try:
-            return SummaryParts.model_validate_json(text)
+        try:  # some models fence their JSON in markdown even when asked for JSON alone
+            return SummaryParts.model_validate_json(text.removeprefix("```json").strip("`").strip())
         except ValidationError:
             logger.warning("Summary outside its schema: kept as the summary alone", characters=len(text))
             return SummaryParts(call_type="", summary=text, key_points=(), decisions=(), action_items=())
