@@ -24,7 +24,7 @@ from voipbin_ai.logic.calls import answer_call, end_call
 from voipbin_ai.logic.later import run_delayed
 from voipbin_ai.logic.services import Services
 from voipbin_ai.logic.sms import reply_to_sms
-from voipbin_ai.models.agent import AgentConfig
+from voipbin_ai.models.agent import AgentConfig, Agents
 from voipbin_ai.models.session import HistoryMessage, call_conversation_id
 from voipbin_ai.models.summary import CALL_SUMMARIZED, CONVERSATION_SUMMARIZED, ConversationSummary, SummaryParts
 from voipbin_ai.models.voipbin import Call, Message
@@ -222,8 +222,8 @@ def test_a_bus_that_fails_still_lets_the_summary_be_emailed_and_the_call_end(
     assert session is not None and not session.active
 
 
-def idle_services(fakes: Fakes, agent: AgentConfig = EMAILED) -> Services:
-    return fakes.services(agent, SMS_BURST_SECONDS="0", CONVERSATION_IDLE_HOURS="1")
+def idle_services(fakes: Fakes, agents: AgentConfig | Agents = EMAILED) -> Services:
+    return fakes.services(agents, SMS_BURST_SECONDS="0", CONVERSATION_IDLE_HOURS="1")
 
 
 def come_due(later: RecordingLater, wall_clock: FakeClock, services: Services) -> list[tuple[Any, float]]:
@@ -291,3 +291,56 @@ def test_a_text_channel_not_summarized_queues_no_idle_check(fakes: Fakes, later:
     reply_to_sms(text("Hi"), event_key="e1", services=services)
 
     assert later.of_kind("idle_summary") == []
+
+
+# Each number's agent: its summaries, written with its prompt, to its inbox
+
+SPANISH_LINE, SPANISH_DESK = "+34910000000", "recepcion@example.es"
+TWO_LINES = Agents(
+    agents={
+        "ava": EMAILED,
+        "sofia": agent_with(
+            language="es-ES",
+            summary_prompt="Resume la conversación en español.",
+            summary={"email_to": SPANISH_DESK},
+        ),
+    },
+    numbers={OURS: "ava", SPANISH_LINE: "sofia"},
+    default="ava",
+)
+
+
+def test_a_calls_summary_is_its_numbers_agents_at_the_hangup(
+    fakes: Fakes, llm: ScriptedLlm, memory_store: InMemoryStore, simulator: VoipbinSimulator
+) -> None:
+    call = Call.model_validate(simulator.add_call(CALLER, SPANISH_LINE))
+    talked(call, fakes.services(TWO_LINES), memory_store, "¿Tienen citas el viernes?")
+    llm.enqueue(Script.text(PARTS.model_dump_json()))
+
+    end_call(call, fakes.services(TWO_LINES))  # the hangup's own services: the agent found from the session
+
+    (request,) = [request for request in llm.requests if not request.stream]
+    assert str(request.messages[0]["content"]).startswith("Resume la conversación en español.")
+    ((_, detail),) = fakes.bus.published
+    assert detail["our_address"] == SPANISH_LINE
+    (email,) = simulator.sent_emails()
+    assert [destination["target"] for destination in email["destinations"]] == [SPANISH_DESK]
+
+
+def test_an_idle_threads_summary_is_its_numbers_agents_when_due(
+    fakes: Fakes, later: RecordingLater, wall_clock: FakeClock, llm: ScriptedLlm, simulator: VoipbinSimulator
+) -> None:
+    llm.enqueue(Script.text("Sí, el viernes."), Script.text(PARTS.model_dump_json()))
+    message = text("¿Tienen citas el viernes?").model_dump(mode="json")
+    message["targets"][0]["destination"]["target"] = SPANISH_LINE
+
+    reply_to_sms(Message.model_validate(message), event_key="e1", services=idle_services(fakes, TWO_LINES))
+    while later.queued:
+        come_due(later, wall_clock, idle_services(fakes, TWO_LINES))
+
+    summary_request = [request for request in llm.requests if not request.stream][-1]
+    assert str(summary_request.messages[0]["content"]).startswith("Resume la conversación en español.")
+    ((_, detail),) = fakes.bus.published
+    assert detail["our_address"] == SPANISH_LINE
+    (email,) = simulator.sent_emails()
+    assert [destination["target"] for destination in email["destinations"]] == [SPANISH_DESK]
