@@ -371,8 +371,9 @@ def running(*, workers: int = 16, dynamodb_url: str | None = None) -> Iterator[H
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
             # Each turn waits until the stack is idle, which a pending silence check would put off for
-            # minutes; the cost model counts the checks as deployed (bench/turns.py).
-            "AGENT_CONFIG_FILE": str(agent_file(workdir, {"silence.enabled": False})),
+            # minutes, and a text thread's idle check (summary.channels) for hours; the cost model counts
+            # the silence checks as deployed (bench/turns.py).
+            "AGENT_CONFIG_FILE": str(agent_file(workdir, {"silence.enabled": False, "summary.channels": ["voice"]})),
         }
         local_stack = TimedStack(environment, workers=workers)
         stack.enter_context(local_stack.running())

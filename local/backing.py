@@ -89,6 +89,6 @@ def changed_agent(changes: Mapping[str, object]) -> dict[str, Any]:
         *parents, leaf = path.split(".")
         node = agent
         for name in parents:
-            node = node.setdefault(name, {})
+            node = node.setdefault(name, {})  # a section the default leaves to its defaults
         node[leaf] = value
     return agent

@@ -1,17 +1,23 @@
-"""The demo: a scripted phone call, an SMS thread and a LINE conversation through the whole local stack.
+"""The demo: scripted phone calls, an SMS thread and a LINE conversation through the whole local stack.
+
+Two numbers, two agents: the usual one in English on OURS, a Spanish one on SPANISH_LINE.
 
 The VoIPBin simulator plays the caller, the texter and the LINE user: it sends signed webhooks to the
 stack's HTTP API (the ingress, the bus and every function, routed by template.yaml) and records what the
-backend asks of it (transcribe, speaking, /say, /flush, /messages, /conversations/{id}/messages). The LLM
+backend asks of it (transcribe, speaking, /say, /flush, /messages, /conversations/{id}/messages), and the
+call's summary is read off the local bus as the business's own rule would receive it. The LLM
 is the configured endpoint when OPENAI_API_KEY is set, otherwise an offline model on loopback. Printed as
 the caller, the texter and the LINE user experience it, with each turn's latency from the transcript's
 webhook to the first /say. Run with `make demo`.
 """
 
 import json
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +25,11 @@ from local.backing import backing_services
 from local.driver import StackDriver
 from local.dynamodb_local import DynamoDBLocalError
 from local.offline_llm import OfflineLlmError
-from local.stack import LocalStack
+from local.stack import LocalStack, cold_start
 from local.voipbin_simulator import VoipbinSimulator
+from voipbin_ai.bus import OWN_SOURCE
+from voipbin_ai.config import DEFAULT_AGENT_FILE
+from voipbin_ai.models.summary import CALL_SUMMARIZED
 from voipbin_ai.observability import mask_phone
 
 CALLER, OURS = "+15551234567", "+15559876543"
@@ -37,8 +46,18 @@ LINE_SCRIPT = ("Hello! Are you open on Saturday morning?", "And how much is a cl
 # A second number, answered by a second agent in Spanish (its own greeting, transcribe language and voice).
 SPANISH_LINE = "+34910000000"
 SPANISH_SCRIPT = ("Hola, ¿abren el sábado por la mañana?", "Gracias, adiós.")
+# What the Spanish agent has of its own; the rest is the usual agent's.
+SPANISH_AGENT = {
+    "name": "Sofía",
+    "persona": "Eres Sofía, la asistente de la Clínica Dental Ejemplo. Responde siempre en español, con brevedad.",
+    "greeting": "Hola, soy Sofía de la Clínica Dental Ejemplo. ¿En qué puedo ayudarle?",
+    "language": "es-ES",
+}
 _POLL_SECONDS = 0.01
 _WAIT_SECONDS = 60.0
+# The silent caller's call: a re-prompt after this much quiet once the agent's words end playing.
+REPROMPT_SECONDS = 2
+SILENT_CALL_WORDS = "Yes, sorry! Do you take new patients?"
 
 
 def main() -> int:
@@ -50,8 +69,10 @@ def main() -> int:
     ):
         try:
             with backing_services(Path(workdir), silence_checks=False) as backing:
+                agent_path = demo_agents(Path(workdir), backing.environment)
                 environment = {
                     **backing.environment,
+                    "AGENT_CONFIG_FILE": str(agent_path),
                     "EVENT_BUS_NAME": "voipbin-ai-local",
                     "VOIPBIN_API_URL": voipbin.base_url,
                     "VOIPBIN_API_TOKEN": voipbin.token,
@@ -60,10 +81,10 @@ def main() -> int:
                     "POWERTOOLS_METRICS_DISABLED": "true",
                     "SMS_BURST_SECONDS": "0",
                 }
-                stack = LocalStack(with_a_spanish_line(Path(workdir), environment))
+                stack = LocalStack(environment)
                 with stack.running():
                     print(f"HTTP API {stack.url} (POST /webhooks/voipbin, POST /chat); LLM: {backing.llm}\n")
-                    Demo(stack, voipbin).play()
+                    Demo(stack, voipbin, agent_path).play()
                     if stack.dead_letters:
                         print(f"\n{len(stack.dead_letters)} event(s) failed: {stack.dead_letters}", file=sys.stderr)
                         return 1
@@ -73,15 +94,47 @@ def main() -> int:
     return 0
 
 
+def demo_agents(workdir: Path, environment: dict[str, str]) -> Path:
+    """The demo's agents: the usual one on OURS (and any other number), a Spanish one on SPANISH_LINE.
+
+    Each summarizes calls only, since a text thread's idle check outlasts the demo. A configuration of
+    several agents given in AGENT_CONFIG_FILE keeps its agents and numbers.
+    """
+    base = Path(environment.get("AGENT_CONFIG_FILE") or os.environ.get("AGENT_CONFIG_FILE") or DEFAULT_AGENT_FILE)
+    configuration = json.loads(base.read_text(encoding="utf-8"))
+    if "agents" not in configuration:
+        ava = configuration
+        sofia = ava | SPANISH_AGENT
+        numbers = {OURS: "ava", SPANISH_LINE: "sofia"}
+        configuration = {"agents": {"ava": ava, "sofia": sofia}, "numbers": numbers, "default": "ava"}
+    for agent in configuration["agents"].values():
+        agent["summary"] = {**agent.get("summary", {}), "channels": ["voice"]}
+    path = workdir / "agents.demo.json"
+    path.write_text(json.dumps(configuration), encoding="utf-8")
+    return path
+
+
+@dataclass
 class Demo(StackDriver):
     """The script, played through the simulator."""
 
+    agent_path: Path
+
     def play(self) -> None:
-        """The call, then the texts, then LINE."""
+        """The call, the silent caller's call, the texts, LINE, then a call to the Spanish line."""
         self.call()
+        self.silent_call()
         self.texts()
         self.line()
         self.spanish_call()
+
+    def agent_changed(self, **sections: Any) -> None:
+        """Replace sections of the demo's agents; the functions' containers start afresh to read them."""
+        configuration = json.loads(self.agent_path.read_text(encoding="utf-8"))
+        for agent in configuration["agents"].values():
+            agent.update(sections)
+        self.agent_path.write_text(json.dumps(configuration), encoding="utf-8")
+        cold_start()
 
     def send(self, event_type: str, data: dict[str, Any], *, wait: bool = True) -> float:
         """VoIPBin POSTs a signed webhook; returns when it was sent (monotonic)."""
@@ -112,7 +165,71 @@ class Demo(StackDriver):
         self.send("call_hangup", {**call, "status": "hangup", "hangup_by": "remote", "hangup_reason": "normal"})
         flushes = len(self.voipbin.requests("POST", f"/speakings/{speaking_id}/flush"))
         stopped = bool(self.voipbin.requests("POST", f"/speakings/{speaking_id}/stop"))
-        print(f"  [call ended: {flushes} flush(es), speaking stopped: {stopped}]\n")
+        print(f"  [call ended: {flushes} flush(es), speaking stopped: {stopped}]")
+        self.show_summary(call["id"])
+
+    def show_summary(self, call_id: str) -> None:
+        """The call_summarized event the hangup published on the bus, as the business's own rule receives it."""
+        events = [
+            event["detail"]
+            for event in self.stack.bus.published
+            if event["source"] == OWN_SOURCE
+            and event["detail-type"] == CALL_SUMMARIZED
+            and event["detail"]["voipbin_id"] == call_id
+        ]
+        if not events:
+            print("  (no call_summarized event: see the logs above)\n")
+            return
+        print(f"  [{CALL_SUMMARIZED} on the bus, source {OWN_SOURCE}:]")
+        for line in json.dumps(events[0], indent=2, ensure_ascii=False).splitlines():
+            print(f"    {line}")
+        print()
+
+    def silent_call(self) -> None:
+        """A call whose caller says nothing at first: re-prompted after REPROMPT_SECONDS of quiet, then speaks."""
+        self.agent_changed(silence={"reprompt_seconds": REPROMPT_SECONDS, "max_reprompts": 2})
+        call = self.voipbin.add_call(CALLER, OURS)
+        print(f"Phone call from {mask_phone(CALLER)}, silence handling on: {REPROMPT_SECONDS} s of quiet, a re-prompt")
+        self.send("call_progressing", call, wait=False)  # the stack stays busy: a silence check is queued
+        speakings = self.wait_for(
+            lambda: [s for s in self.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
+        )
+        transcribes = self.wait_for(
+            lambda: [t for t in self.voipbin.resources("transcribes") if t["reference_id"] == call["id"]]
+        )
+        if not speakings or not transcribes:
+            print("  (the call was not answered: see the logs above)")
+            return
+        speaking_id, transcribe_id = speakings[0]["id"], transcribes[0]["id"]
+        greeted = self.wait_for(lambda: self.voipbin.requests("POST", f"/speakings/{speaking_id}/say"))
+        print(f"  AI:     {' '.join(self.voipbin.said_texts(speaking_id)) or '(nothing)'}")
+        print("  Caller: (says nothing)")
+        said = self.wait_for(lambda: self.voipbin.requests("POST", f"/speakings/{speaking_id}/say")[1:])
+        if greeted and said:
+            quiet = said[0].received_at - greeted[0].received_at
+            print(f"  AI:     {said[0].body['text']}   [re-prompt {quiet:.1f} s after the greeting was sent]")
+        print(f"  Caller: {SILENT_CALL_WORDS}")
+        sent_at = self.send(
+            "transcript_created", self.voipbin.add_transcript(transcribe_id, SILENT_CALL_WORDS), wait=False
+        )
+        # Its reply is over when it queues the turn's own silence check (the caller is quiet again from then on).
+        self.wait_for(lambda: self.silence_checks(turn=1))
+        self.show_said(speaking_id, 2, sent_at)
+        self.send("call_hangup", {**call, "status": "hangup", "hangup_by": "remote", "hangup_reason": "normal"})
+        print("  [call ended by the caller; the reply's own silence check found the call over]\n")
+        self.agent_changed(silence={"enabled": False})
+
+    def silence_checks(self, *, turn: int) -> list[dict[str, Any]]:
+        """The silence checks queued so far for one turn of the calls."""
+        actions = [json.loads(queued["body"]) for queued in self.stack.queues.sent]
+        return [action for action in actions if action["kind"] == "silence" and action["turn"] == turn]
+
+    def wait_for[T](self, found: Callable[[], T]) -> T:
+        """What `found` gives once it is something (polled, up to _WAIT_SECONDS); its last answer otherwise."""
+        deadline = time.monotonic() + _WAIT_SECONDS
+        while not (result := found()) and time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+        return result
 
     def spanish_call(self) -> None:
         """A call to the second number: its agent greets, listens and speaks in Spanish, with its own voice."""
@@ -134,6 +251,7 @@ class Demo(StackDriver):
             sent_at = self.send("transcript_created", self.voipbin.add_transcript(transcribe["id"], words))
             self.show_said(speaking["id"], before, sent_at)
         self.send("call_hangup", {**call, "status": "hangup", "hangup_by": "remote", "hangup_reason": "normal"})
+        self.show_summary(call["id"])  # written by the Spanish number's agent
 
     def barge_in(self, transcribe_id: str, speaking_id: str, before: int) -> None:
         """Wait for the answer's first sentence, then the caller starts talking over it."""
@@ -184,28 +302,6 @@ class Demo(StackDriver):
                 self.send("conversation_message_created", {**ours[-1], "status": "progressing"})
         answered = len(self.voipbin.requests("POST", replies))
         print(f"  [{answered} replies to {len(LINE_SCRIPT)} messages; our own replies came back and were not answered]")
-
-
-def with_a_spanish_line(workdir: Path, environment: dict[str, str]) -> dict[str, str]:
-    """The demo's agents: the usual one on OURS (and any other number), a Spanish one on SPANISH_LINE.
-
-    A configuration of several agents given in AGENT_CONFIG_FILE is left as it is.
-    """
-    from voipbin_ai.config import DEFAULT_AGENT_FILE
-
-    ava = json.loads(Path(environment.get("AGENT_CONFIG_FILE") or DEFAULT_AGENT_FILE).read_text(encoding="utf-8"))
-    if "agents" in ava:
-        return environment
-    sofia = ava | {
-        "name": "Sofía",
-        "persona": "Eres Sofía, la asistente de la Clínica Dental Ejemplo. Responde siempre en español, con brevedad.",
-        "greeting": "Hola, soy Sofía de la Clínica Dental Ejemplo. ¿En qué puedo ayudarle?",
-        "language": "es-ES",
-    }
-    agents = {"agents": {"ava": ava, "sofia": sofia}, "numbers": {OURS: "ava", SPANISH_LINE: "sofia"}, "default": "ava"}
-    path = workdir / "agents.demo.json"
-    path.write_text(json.dumps(agents), encoding="utf-8")
-    return environment | {"AGENT_CONFIG_FILE": str(path)}
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 The backend's own events (source OWN_SOURCE) travel the same bus: a warm-up asks for a container of the
 function that answers callers when a call is answered, so the caller's first words seldom wait for a cold
-start. template.yaml routes each type; the receiving handler does nothing with a warm-up but start.
+start; a finished conversation's summary (models/summary.py) is there for the business's own rules.
+template.yaml routes each type; the receiving handler does nothing with a warm-up but start.
 """
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from voipbin_ai.container import holds_connections
 from voipbin_ai.exceptions import PublishError
@@ -52,6 +54,30 @@ def publish(bus_name: str, event_type: str, detail: str, *, source: str = EVENT_
     if response.get("FailedEntryCount"):
         failed = response["Entries"][0]
         raise PublishError(f"PutEvents rejected the entry: {failed.get('ErrorCode')}: {failed.get('ErrorMessage')}")
+
+
+class Publisher(Protocol):
+    """Where the logic publishes the backend's own events for the business's systems (summaries)."""
+
+    def publish(self, detail_type: str, detail: str) -> None:
+        """Put one event of ours (source OWN_SOURCE) on the bus.
+
+        Raises:
+            PublishError: it could not be put.
+
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class BusPublisher:
+    """The stack's bus (EVENT_BUS_NAME)."""
+
+    bus_name: str
+
+    def publish(self, detail_type: str, detail: str) -> None:
+        """Publisher.publish, as one PutEvents entry."""
+        publish(self.bus_name, detail_type, detail, source=OWN_SOURCE)
 
 
 def is_warm_up(event: Mapping[str, Any]) -> bool:

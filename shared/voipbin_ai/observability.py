@@ -67,15 +67,16 @@ def emit_metric(metric: Metric, value: float = 1) -> None:
     metrics.add_metric(name=metric, unit=unit, value=value)
 
 
-def mask_phone(number: str | None) -> str:
+def mask_phone(number: str | None, *, visible: int = _VISIBLE_DIGITS) -> str:
     """A phone number reduced to what an operator needs to tell two apart: '+1*********67'.
 
-    Phone numbers are personal data and never appear whole in logs.
+    Phone numbers are personal data and never appear whole in logs. A summary for the business shows four
+    (visible=4: '+1******4567'), enough for its staff to recognize a customer.
     """
     if not number:
         return ""
     head = "+" if number.startswith("+") else ""
     digits = number[len(head) :]
-    if len(digits) <= _VISIBLE_DIGITS * 2:
+    if len(digits) <= visible * 2:
         return head + "*" * len(digits)
-    return head + digits[0] + "*" * (len(digits) - 1 - _VISIBLE_DIGITS) + digits[-_VISIBLE_DIGITS:]
+    return head + digits[0] + "*" * (len(digits) - 1 - visible) + digits[-visible:]

@@ -66,12 +66,15 @@ class Stack(StackDriver):
 
 @pytest.fixture
 def agent_file(tmp_path: Path) -> Path:
-    """The default agent with a short voice deadline, so a slow LLM is noticed quickly, and no silence checks.
+    """The default agent with a short voice deadline, so a slow LLM is noticed quickly, no silence checks, and
+    summaries of calls only.
 
     The driver's wait for the stack to be idle waits out delayed actions too: a silence check would make
-    every call wait for its re-prompts and the hang-up. The silence test turns them on.
+    every call wait for its re-prompts and the hang-up, and a text thread's idle check for the thread's idle
+    time. The silence and summary tests turn them on.
     """
-    return write_agent_file(tmp_path, {"channels.voice.deadline_seconds": 1.0, "silence.enabled": False})
+    changes = {"channels.voice.deadline_seconds": 1.0, "silence.enabled": False, "summary.channels": ["voice"]}
+    return write_agent_file(tmp_path, changes)
 
 
 @pytest.fixture

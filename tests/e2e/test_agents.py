@@ -19,8 +19,9 @@ pytestmark = pytest.mark.e2e
 SPANISH_LINE = "+34910000000"
 SOFIA_PERSONA = "Eres Sofía, la asistente de la Clínica Dental Ejemplo. Responde siempre en español."
 SOFIA_GREETING = "Hola, soy Sofía de la Clínica Dental Ejemplo. ¿En qué puedo ayudarle?"
-# Neither call waits for silence checks (the idle wait would wait them out), and a slow LLM is noticed soon.
-_QUICK = {"channels.voice.deadline_seconds": 1.0, "silence.enabled": False}
+# No silence checks, and summaries of calls only: the wait for an idle stack would wait out the silence
+# checks and a text thread's idle check (conftest.agent_file); and a slow LLM is noticed soon.
+_QUICK = {"channels.voice.deadline_seconds": 1.0, "silence.enabled": False, "summary.channels": ["voice"]}
 
 
 @pytest.fixture

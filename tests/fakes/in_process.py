@@ -5,6 +5,7 @@ through an httpx2 mock transport: the shipped VoipbinClient sends real requests,
 as the contract says and records them. Registered by tests/conftest.py (pytest_plugins).
 """
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -135,6 +136,16 @@ class MemoryClaims:
 
 
 @dataclass
+class RecordingBus:
+    """The bus as a list of what was published (the backend's own events: summaries)."""
+
+    published: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def publish(self, detail_type: str, detail: str) -> None:
+        self.published.append((detail_type, json.loads(detail)))
+
+
+@dataclass
 class Fakes:
     """The in-process fakes of one test, from which Services are made."""
 
@@ -144,6 +155,7 @@ class Fakes:
     wall_clock: FakeClock
     later: RecordingLater
     claims: MemoryClaims = field(default_factory=MemoryClaims)
+    bus: RecordingBus = field(default_factory=RecordingBus)
 
     def services(self, agents: AgentConfig | Agents = DEFAULT_AGENT, /, **settings: str) -> Services:
         """What a use case works with: these agents (one: the default for every number), these channel settings."""
@@ -159,6 +171,7 @@ class Fakes:
             _engines=self.engine,
             _later=self.later,
             _claim=self.claims,
+            _events=self.bus,
         )
 
     def engine(self, agent: AgentConfig) -> Engine:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local.fake_openai import DEFAULT_REPLY, Script
-from voipbin_ai.ai.llm import ChatMessage, TextDelta, ToolCallRequest, ToolSchema, Usage
+from voipbin_ai.ai.llm import ChatMessage, JsonSchema, TextDelta, ToolCallRequest, ToolSchema, Usage
 from voipbin_ai.exceptions import LlmError, LlmTimeoutError
 
 
@@ -38,6 +38,8 @@ class LlmRequest:
     max_tokens: int
     timeout: float | None
     stream: bool
+    # The structured output asked for (summaries' parts), if any.
+    json_schema: JsonSchema | None = None
 
     @property
     def tool_names(self) -> list[str]:
@@ -74,8 +76,12 @@ class ScriptedLlm:
         interjection, self._interjection = self._interjection, None
         return self._played(script, timeout, interjection)
 
-    def complete(self, messages: Sequence[ChatMessage], *, max_tokens: int, timeout: float) -> str:
-        script = self._next(messages, tools=(), max_tokens=max_tokens, timeout=timeout, stream=False)
+    def complete(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, timeout: float, json_schema: JsonSchema | None = None
+    ) -> str:
+        script = self._next(
+            messages, tools=(), max_tokens=max_tokens, timeout=timeout, stream=False, json_schema=json_schema
+        )
         _raise_for(script)
         text = "".join(script.tokens)
         if script.drop_after is not None or not text:

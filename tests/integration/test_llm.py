@@ -21,7 +21,8 @@ from voipbin_ai.ai.llm import LlmClient
 from voipbin_ai.ai.tools import ToolContext, toolbox
 from voipbin_ai.config import LlmSettings, ToolSettings
 from voipbin_ai.models.agent import AgentConfig
-from voipbin_ai.models.session import Channel
+from voipbin_ai.models.session import Channel, HistoryMessage
+from voipbin_ai.models.summary import SummaryParts
 from voipbin_ai.voipbin.client import VoipbinClient
 
 pytestmark = pytest.mark.integration
@@ -91,6 +92,31 @@ def test_the_request_is_a_streamed_chat_completion_of_the_channels_size(harness:
     assert body["max_tokens"] == DEFAULT_AGENT.channels.sms.max_tokens
     assert [message["role"] for message in request.messages] == ["system", "user"]
     assert request.header("Authorization") == "Bearer test-key"
+
+
+def test_a_summarys_parts_are_asked_for_as_strict_structured_output(harness: Harness) -> None:
+    parts = SummaryParts(call_type="inquiry", summary="Hours.", key_points=("Hours",), decisions=(), action_items=())
+    harness.fake.enqueue(Script.text(parts.model_dump_json()))
+
+    assert harness.engine().summary_parts([HistoryMessage(turn=1, role="user", text="Hours?")]) == parts
+
+    (request,) = harness.fake.requests("/v1/chat/completions")
+    body = request.body or {}
+    assert "stream" not in body
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "SummaryParts", "schema": SummaryParts.model_json_schema(), "strict": True},
+    }
+    assert body["max_tokens"] == 4 * DEFAULT_AGENT.limits.summary_max_tokens
+
+
+def test_a_rolling_summary_asks_for_plain_text(harness: Harness) -> None:
+    harness.fake.enqueue(Script.text("Hours."))
+
+    assert harness.engine().summarize([HistoryMessage(turn=1, role="user", text="Hours?")]) == "Hours."
+
+    (request,) = harness.fake.requests("/v1/chat/completions")
+    assert "response_format" not in (request.body or {})
 
 
 class _ToolEndpoint(BaseHTTPRequestHandler):

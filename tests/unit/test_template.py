@@ -13,6 +13,7 @@ from local.lambda_events import eventbridge_event
 from local.template import REPO_ROOT, parsed_template, template_resources
 from tests.helpers import WEBHOOK_SAMPLES, granted_dynamodb, load_json
 from voipbin_ai.bus import EVENT_SOURCE, OWN_SOURCE, WARM_UP
+from voipbin_ai.models.summary import CALL_SUMMARIZED, CONVERSATION_SUMMARIZED
 from voipbin_ai.observability import Metric
 
 EVENT_FUNCTIONS = {
@@ -358,6 +359,40 @@ def test_only_the_functions_that_leave_work_for_later_may_queue_it() -> None:
     assert queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     (consumer,) = resources("AWS::Serverless::Function")["DelayedActionFunction"]["Properties"]["Events"].values()
     assert consumer["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_only_the_ingress_and_the_functions_that_publish_summaries_or_warm_ups_may_put_events() -> None:
+    put_events = {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "EventBus"}}}
+    functions = resources("AWS::Serverless::Function")
+    publishers = {name for name, function in functions.items() if put_events in function["Properties"]["Policies"]}
+    bus_names = {
+        name
+        for name, function in functions.items()
+        if function["Properties"].get("Environment", {}).get("Variables", {}).get("EVENT_BUS_NAME")
+        == {"Ref": "EventBus"}
+    }
+    (connector,) = resources("AWS::Serverless::Connector").values()
+
+    # The ingress (webhooks), call_hangup (call_summarized) and delayed_action (conversation_summarized);
+    # call_progressing's warm-up is granted by its connector, which writes to this bus and nothing else.
+    assert publishers == {"IngressFunction", "CallHangupFunction", "DelayedActionFunction"}
+    assert bus_names == publishers | {"CallProgressingFunction"}
+    assert connector["Properties"]["Source"] == {"Id": "CallProgressingFunction"}
+    assert connector["Properties"]["Destination"] == {"Id": "EventBus"}
+    assert connector["Properties"]["Permissions"] == ["Write"]
+
+
+def test_the_idle_check_reads_the_same_idle_time_as_the_functions_that_answer_texts() -> None:
+    functions = resources("AWS::Serverless::Function")
+    for name in ("InboundSmsFunction", "ConversationMessageFunction", "DelayedActionFunction"):
+        variables = functions[name]["Properties"]["Environment"]["Variables"]
+        assert variables["CONVERSATION_IDLE_HOURS"] == {"Ref": "ConversationIdleHours"}, name
+
+
+def test_no_rule_of_the_stack_takes_its_own_summaries_they_are_the_businesss() -> None:
+    for detail_type in (CALL_SUMMARIZED, CONVERSATION_SUMMARIZED):
+        event = eventbridge_event(detail_type, {"conversation_id": "call:1"}, source=OWN_SOURCE)
+        assert not any(rule.matches(event) for rule in rules_from_template()), detail_type
 
 
 def test_the_generated_secrets_are_named_to_the_functions_that_read_them() -> None:

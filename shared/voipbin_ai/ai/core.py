@@ -17,12 +17,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from pydantic import ValidationError
+
 from voipbin_ai.ai.channels import fit_message, fit_sms, speakable
 from voipbin_ai.ai.llm import ChatMessage, LanguageModel, ToolCallRequest, Usage
 from voipbin_ai.ai.tools import ToolBox, ToolContext
 from voipbin_ai.exceptions import LlmError, LlmTimeoutError
 from voipbin_ai.models.agent import AgentConfig, ChannelRules, MessagingRules, SmsRules
 from voipbin_ai.models.session import HistoryMessage, Session
+from voipbin_ai.models.summary import SummaryParts
 from voipbin_ai.observability import logger
 from voipbin_ai.sentences import SentenceChunker
 from voipbin_ai.store.base import SummaryStore
@@ -30,6 +33,13 @@ from voipbin_ai.store.base import SummaryStore
 _END_CALL: Final = ToolCallRequest(id="max_turns", name="end_call", arguments="{}")
 # How long a summary may take: nobody waits for it, but it must not outlive the function.
 _SUMMARY_TIMEOUT_SECONDS: Final = 20.0
+# A finished conversation's summary has four parts besides the summary itself: room for them.
+_PARTS_TOKENS_PER_SUMMARY_TOKEN: Final = 4
+_PARTS_PROMPT: Final = (
+    "Summarize the whole conversation for the business as JSON: call_type (what kind of conversation, in a "
+    "few words), summary (two or three sentences), key_points (the key discussion points), decisions (what "
+    "was decided or agreed) and action_items (what someone must still do, and who); lists may be empty."
+)
 
 
 @dataclass(frozen=True)
@@ -198,17 +208,36 @@ class Engine:
 
     def summarize(self, messages: Sequence[HistoryMessage], *, previous: str = "") -> str:
         """A short summary of the messages (continuing `previous`), for the rolling summary and memory."""
-        transcript = "\n".join(f"{message.role}: {message.text}" for message in messages)
-        if previous:
-            transcript = f"Summary so far: {previous}\n\n{transcript}"
         return self._llm.complete(
             [
                 {"role": "system", "content": self.agent.summary_prompt},
-                {"role": "user", "content": transcript},
+                {"role": "user", "content": _transcript(messages, previous)},
             ],
             max_tokens=self.agent.limits.summary_max_tokens,
             timeout=_SUMMARY_TIMEOUT_SECONDS,
         ).strip()
+
+    def summary_parts(self, messages: Sequence[HistoryMessage], *, previous: str = "") -> SummaryParts:
+        """The four parts VoIPBin's summaries have, and a short summary, of a finished conversation.
+
+        Asked for as structured output; a model that answers outside the schema anyway (a small local one,
+        a provider that ignores response_format) still has its words kept, as the summary alone.
+        """
+        transcript = _transcript(messages, previous)
+        text = self._llm.complete(
+            [
+                {"role": "system", "content": f"{self.agent.summary_prompt}\n\n{_PARTS_PROMPT}"},
+                {"role": "user", "content": transcript},
+            ],
+            max_tokens=_PARTS_TOKENS_PER_SUMMARY_TOKEN * self.agent.limits.summary_max_tokens,
+            timeout=_SUMMARY_TIMEOUT_SECONDS,
+            json_schema=SummaryParts.model_json_schema(),
+        ).strip()
+        try:  # some models fence their JSON in markdown even when asked for JSON alone
+            return SummaryParts.model_validate_json(text.removeprefix("```json").strip("`").strip())
+        except ValidationError:
+            logger.warning("Summary outside its schema: kept as the summary alone", characters=len(text))
+            return SummaryParts(call_type="", summary=text, key_points=(), decisions=(), action_items=())
 
 
 class _Shaper:
@@ -244,6 +273,12 @@ class _Shaper:
         elif isinstance(self._rules, MessagingRules):
             text = fit_message(text, max_characters=self._rules.max_characters, formatting=self._rules.formatting)
         return [text] if text else []
+
+
+def _transcript(messages: Sequence[HistoryMessage], previous: str) -> str:
+    """Messages as a summary reads them, after the summary of what came before them."""
+    transcript = "\n".join(f"{message.role}: {message.text}" for message in messages)
+    return f"Summary so far: {previous}\n\n{transcript}" if previous else transcript
 
 
 def _shaped(context: ToolContext, rules: ChannelRules, text: str) -> list[str]:

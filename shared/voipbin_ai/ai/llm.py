@@ -22,6 +22,8 @@ from voipbin_ai.exceptions import LlmError, LlmTimeoutError
 # A message or a tool as the Chat Completions API takes it (JSON objects, see the API reference).
 ChatMessage = dict[str, Any]
 ToolSchema = dict[str, Any]
+# The JSON Schema a structured answer must follow (response_format json_schema).
+JsonSchema = dict[str, Any]
 # Servers that need no key (a local llama.cpp) still get a non-empty one: the SDK requires it.
 _NO_KEY = "not-needed"
 
@@ -67,8 +69,13 @@ class LanguageModel(Protocol):
         """
         ...
 
-    def complete(self, messages: Sequence[ChatMessage], *, max_tokens: int, timeout: float) -> str:
-        """A whole reply at once (summaries, which nobody waits for)."""
+    def complete(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, timeout: float, json_schema: JsonSchema | None = None
+    ) -> str:
+        """A whole reply at once (summaries, which nobody waits for); JSON of json_schema when one is given.
+
+        A provider that does not enforce the schema may still answer otherwise: the caller validates.
+        """
         ...
 
 
@@ -139,11 +146,23 @@ class LlmClient:
                 raise LlmError("the model streamed a tool call without a name")
             yield ToolCallRequest(id=parts["id"] or f"call_{index}", name=parts["name"], arguments=parts["arguments"])
 
-    def complete(self, messages: Sequence[ChatMessage], *, max_tokens: int, timeout: float) -> str:
-        """LanguageModel.complete, in one request."""
+    def complete(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, timeout: float, json_schema: JsonSchema | None = None
+    ) -> str:
+        """LanguageModel.complete, in one request; a schema goes as response_format json_schema, strict."""
+        response_format: Any = openai.omit
+        if json_schema is not None:
+            response_format = {
+                "type": "json_schema",
+                "json_schema": {"name": json_schema.get("title", "answer"), "schema": json_schema, "strict": True},
+            }
         with _provider_errors():
             response = self._client.chat.completions.create(
-                model=self.model, messages=cast(Any, list(messages)), max_tokens=max_tokens, timeout=timeout
+                model=self.model,
+                messages=cast(Any, list(messages)),
+                max_tokens=max_tokens,
+                timeout=timeout,
+                response_format=response_format,
             )
         if not response.choices or not response.choices[0].message.content:
             raise LlmError("the model returned no text")

@@ -20,13 +20,17 @@ after the words end playing. It is moot once the caller took a newer turn or the
 while the caller was heard since (speech started, no transcript yet). Each re-prompt, and the goodbye after
 the last, is claimed per turn and count, so a redelivered check says it once; it is added to the turn's
 reply, so the LLM sees it in the history. The goodbye's hang-up is end_call's, once the words are heard.
+
+Hanging up (call_hangup) ends the session first; then the call's summary is kept for memory and delivered
+(logic/summaries.py: on the bus as call_summarized, and e-mailed), once however often the hangup comes.
 """
 
 from typing import Final
 
 from voipbin_ai.container import forget_on_reset
-from voipbin_ai.exceptions import LlmError, PublishError
+from voipbin_ai.exceptions import PublishError
 from voipbin_ai.logic.services import Services
+from voipbin_ai.logic.summaries import SUMMARY_MESSAGES, claim_summary, deliver_summary, summarizes, summary_parts
 from voipbin_ai.models.later import DelayedAction
 from voipbin_ai.models.session import ReplySoFar, Session, call_conversation_id, call_of_conversation
 from voipbin_ai.models.voipbin import (
@@ -48,8 +52,6 @@ from voipbin_ai.voipbin.client import (
     VoipbinServerError,
 )
 
-# How many history messages a call's summary reads.
-_SUMMARY_MESSAGES: Final = 100
 # The longest wait for a goodbye to finish playing before end_call hangs up (a queued message's delay).
 MAX_GOODBYE_WAIT_SECONDS: Final = 15.0
 # A warm container serves many calls over hours: it remembers the most recent ones, oldest forgotten first.
@@ -298,28 +300,35 @@ def _say_more(session: Session, words: str, speaking_id: str, services: Services
 
 
 def end_call(call: Call, services: Services) -> None:
-    """The call ended: nothing more is said for it, its speaking stops, and its summary is kept."""
+    """The call ended: nothing more is said for it, its speaking stops, its summary is kept and delivered.
+
+    The session's end comes first and never waits on the summary; a call never answered here has none.
+    """
     conversation_id = call_conversation_id(call.id)
     session = services.store.end_conversation(conversation_id, channel="voice")
     if session.speaking_id:
         _stop_speaking(services.voipbin, session.speaking_id)
-    history = services.store.history(conversation_id, limit=_SUMMARY_MESSAGES)
-    if not any(message.role == "user" for message in history):
-        logger.info("Call ended without a word from the caller", turns=session.turn)
+    if not session.our_address:
+        logger.info("Call not answered here: nothing to summarize")
         return
     served = services.serving_session(session)
     if served is None:
         logger.info("No agent serves the call's number any more; no summary", turns=session.turn)
         return
-    try:
-        summary = served.engine.summarize(history, previous=session.summary)
-    except LlmError as error:
-        logger.warning("No summary of the call", error=str(error))
+    services = served
+    delivers = summarizes(session, services)
+    if delivers and not claim_summary(conversation_id, session.turn, services):
         return
-    services.store.save_summary(conversation_id, summary, through_turn=session.turn)
-    if services.settings.cross_channel_memory and session.their_address:
-        services.store.remember_contact(services.phone_ids.contact(session.their_address), summary)
-    logger.info("Call summarized", turns=session.turn)
+    history = services.store.history(conversation_id, limit=SUMMARY_MESSAGES)
+    parts = summary_parts(history, session, services)
+    if parts is not None and parts.summary:
+        services.store.save_summary(conversation_id, parts.summary, through_turn=session.turn)
+        if services.settings.cross_channel_memory and session.their_address:
+            services.store.remember_contact(services.phone_ids.contact(session.their_address), parts.summary)
+        logger.info("Call summarized", turns=session.turn)
+    if delivers:
+        started_at, ended_at = session.created_at, session.ended_at
+        deliver_summary(session, parts, services, turn=session.turn, started_at=started_at, ended_at=ended_at)
 
 
 def _stop_speaking(voipbin: VoipbinApi, speaking_id: str) -> None:

@@ -6,6 +6,7 @@ message delivered twice (SQS delivers at least once) or after a newer turn does 
 
 from voipbin_ai.logic.calls import check_silence
 from voipbin_ai.logic.services import Services
+from voipbin_ai.logic.summaries import summarize_idle
 from voipbin_ai.logic.texts import answer_text_turn
 from voipbin_ai.logic.voice import run_after_reply
 from voipbin_ai.models.later import DelayedAction
@@ -22,3 +23,5 @@ def run_delayed(action: DelayedAction, services: Services) -> None:
             run_after_reply(action, services)
         case "silence":
             check_silence(action, services)
+        case "idle_summary":
+            summarize_idle(action, services)

@@ -1,4 +1,4 @@
-"""What the channel logic works with: the store, VoIPBin, the agents, the AI engine, the delayed actions, settings.
+"""What the channel logic works with: store, VoIPBin, the agents and their engine, delayed actions, bus, settings.
 
 Functions build it once per invocation with Services.default() (the clients inside are per container);
 tests build it from their fakes. A use case first picks the agent of its conversation (serving: by the
@@ -13,7 +13,15 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from voipbin_ai.config import ChannelSettings, agent_config, channel_settings, phone_id_pepper, tool_settings
+from voipbin_ai.bus import BusPublisher, Publisher
+from voipbin_ai.config import (
+    ChannelSettings,
+    agent_config,
+    bus_settings,
+    channel_settings,
+    phone_id_pepper,
+    tool_settings,
+)
 from voipbin_ai.later import Later, get_later
 from voipbin_ai.models.agent import AgentConfig, Agents
 from voipbin_ai.models.session import Channel, PhoneIds, Playback, Session
@@ -41,6 +49,7 @@ class Services:
     _engines: "Callable[[AgentConfig], Engine] | None" = field(default=None, repr=False)
     _later: Later | None = field(default=None, repr=False)
     _claim: EventClaim | None = field(default=None, repr=False)
+    _events: Publisher | None = field(default=None, repr=False)
 
     @classmethod
     def default(cls) -> "Services":
@@ -86,6 +95,11 @@ class Services:
         from voipbin_ai.store.idempotency import run_once
 
         return run_once
+
+    @cached_property
+    def events(self) -> Publisher:
+        """Where the backend's own events go (given, or the stack's bus on first use)."""
+        return self._events if self._events is not None else BusPublisher(bus_settings().event_bus_name)
 
     @cached_property
     def engine(self) -> "Engine":

@@ -5,7 +5,8 @@ function sleeps); then only the latest turn goes on to the LLM, with the burst's
 were written (VoIPBin's tm_create, not the order they were processed in). The reply is sent only if its
 turn is still the latest when it is recorded, and the send is claimed like a tool call, so a redelivery
 never sends twice. A thread with no message for CONVERSATION_IDLE_HOURS starts a fresh context, as VoIPBin's
-managed AI does: no history, summary or turn count from before. logic/sms.py and logic/conversations.py
+managed AI does: no history, summary or turn count from before; each answer queues the check that delivers
+the thread's summary once it has gone that long idle (logic/summaries.py). logic/sms.py and logic/conversations.py
 decide which messages are a customer's and which agent's; this module answers them, each turn with the
 agent of the number the session keeps.
 """
@@ -18,6 +19,7 @@ from voipbin_ai.ai.core import Conversation
 from voipbin_ai.ai.tools import ToolContext
 from voipbin_ai.exceptions import LlmError
 from voipbin_ai.logic.services import Services
+from voipbin_ai.logic.summaries import expect_idle, summarizes
 from voipbin_ai.models.later import DelayedAction
 from voipbin_ai.models.session import (
     HistoryMessage,
@@ -121,6 +123,8 @@ def answer_text_turn(conversation_id: str, turn: int, services: Services) -> Non
     emit_metric(Metric.SMS_REPLIES if channel == "sms" else Metric.CONVERSATION_REPLIES)
     if reply.ends_conversation:
         store.end_conversation(conversation_id, channel=channel)
+    if summarizes(session, services):
+        expect_idle(conversation_id, turn, services)
     if contact:
         _remember(history, asked, text, session=session, contact=contact, services=services)
     try:

@@ -209,6 +209,34 @@ class Voice(_Config):
     voice_id: str
 
 
+class SummaryDelivery(_Config):
+    """Where the structured summary of a finished conversation goes: the bus, and one inbox if set.
+
+    A call is summarized at its hangup, a text thread once it has been idle CONVERSATION_IDLE_HOURS. The
+    address is the deployment's own choice, never the model's, so it need not be in email.recipients.
+    """
+
+    channels: tuple[Channel, ...] = Field(
+        default=("voice", "sms", "line", "whatsapp", "webchat"), description="The channels summarized; () for none."
+    )
+    email_to: str = Field(default="", description="Where each summary is e-mailed too; empty: not e-mailed.")
+
+    @field_validator("channels")
+    @classmethod
+    def _ends_known(cls, channels: tuple[Channel, ...]) -> tuple[Channel, ...]:
+        if "chat" in channels:
+            raise ValueError("the web chat (chat) has no end to summarize: its sessions are the visitor's")
+        return channels
+
+    @field_validator("email_to")
+    @classmethod
+    def _an_address(cls, address: str) -> str:
+        address = address.strip().lower()
+        if address and not re.fullmatch(EMAIL_ADDRESS_PATTERN, address):
+            raise ValueError(f"{address!r} is not an e-mail address")
+        return address
+
+
 class HttpTool(_Config):
     """A tool the LLM may call that POSTs its JSON arguments to an HTTPS endpoint and reads the JSON answer.
 
@@ -277,6 +305,9 @@ class AgentConfig(_Config):
         default="en-US", pattern=LANGUAGE_PATTERN, description="The callers' language (VoIPBin's transcribe)."
     )
     speaking: Speaking = Speaking()
+    summary: SummaryDelivery = Field(
+        default=SummaryDelivery(), description="Conversation summaries published on the bus, and e-mailed."
+    )
 
     @model_validator(mode="after")
     def _unique_tool_names(self) -> "AgentConfig":

@@ -1,8 +1,9 @@
 """Work that must happen a little later than the event that asked for it, as the queue carries it.
 
-Three kinds: the answer to a text thread once its burst window has passed (answer_text), a tool's effect once the
-words before it have been heard (after_reply: end_call's hang-up), and a call's check for a silent caller
-(silence: re-prompt, or say goodbye and hang up). Each is for one turn of one conversation, and moot once
+Four kinds: the answer to a text thread once its burst window has passed (answer_text), a tool's effect once the
+words before it have been heard (after_reply: end_call's hang-up), a call's check for a silent caller
+(silence: re-prompt, or say goodbye and hang up), and a text thread's summary once it has gone idle
+(idle_summary). Each is for one turn of one conversation, and moot once
 a newer turn has been taken (but the hang-up at the turn limit) or the conversation ended.
 """
 
@@ -10,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-DelayedKind = Literal["answer_text", "after_reply", "silence"]
+DelayedKind = Literal["answer_text", "after_reply", "silence", "idle_summary"]
 
 
 class DelayedAction(BaseModel):
@@ -28,3 +29,6 @@ class DelayedAction(BaseModel):
     even_if_superseded: bool = False
     # For silence: how many re-prompts were said in this turn before (Silence.max_reprompts of them: the goodbye).
     reprompts: int = 0
+    # For idle_summary: when (epoch milliseconds) the thread is idle if no message came; hours away, so the
+    # action is queued again, at most a queue delay at a time, until then.
+    due_at_ms: int = 0
