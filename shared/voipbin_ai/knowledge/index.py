@@ -12,7 +12,6 @@ file read-only: Lambda's /opt is.
 """
 
 import re
-import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -79,15 +78,18 @@ def _paragraphs(lines: Sequence[str]) -> Iterator[str]:
 
 
 def _markdown_blocks(text: str) -> Iterator[Block]:
-    """Headings and paragraphs; a fenced code block is one paragraph, and a # inside it no heading."""
+    """Headings and paragraphs; a fenced code block is one paragraph, as written, and a # inside it no heading."""
     lines: list[str] = []
-    fenced = False
+    code: list[str] = []
     for line in text.splitlines():
-        if _FENCE.match(line):
-            fenced = not fenced
-            lines.append(line)
+        if code or _FENCE.match(line):
+            code.append(line)
+            if len(code) > 1 and _FENCE.match(line):
+                yield from ((0, paragraph) for paragraph in _paragraphs(lines))
+                yield 0, "\n".join(code)
+                lines, code = [], []
             continue
-        heading = None if fenced else _HEADING.match(line)
+        heading = _HEADING.match(line)
         if heading:
             yield from ((0, paragraph) for paragraph in _paragraphs(lines))
             lines = []
@@ -95,6 +97,8 @@ def _markdown_blocks(text: str) -> Iterator[Block]:
         else:
             lines.append(line)
     yield from ((0, paragraph) for paragraph in _paragraphs(lines))
+    if code:
+        yield 0, "\n".join(code)
 
 
 class _HtmlText(HTMLParser):
@@ -205,6 +209,8 @@ def build(folder: Path, index_file: Path) -> dict[str, int]:
         KnowledgeFolderError: a document is not one the index takes, or lies outside a knowledge set.
 
     """
+    import sqlite3  # here: the runtime imports this module for its names, and a cold start needs no sqlite3
+
     documents: dict[str, list[tuple[str, list[Passage]]]] = {}
     for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
         relative = path.relative_to(folder)
