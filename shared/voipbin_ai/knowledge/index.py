@@ -13,7 +13,7 @@ file read-only: Lambda's /opt is.
 
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -154,7 +154,7 @@ def _html_blocks(text: str) -> list[Block]:
     return parser.blocks
 
 
-def _sections(blocks: Iterator[Block] | list[Block]) -> list[Passage]:
+def _sections(blocks: Iterable[Block]) -> list[Passage]:
     """Each heading's paragraphs packed into passages of at most MAX_PASSAGE_CHARS, titled by the headings above."""
     found: list[Passage] = []
     headings: list[tuple[int, str]] = []
