@@ -1,14 +1,17 @@
-"""The demo: a scripted phone call, an SMS thread and a LINE conversation through the whole local stack.
+"""The demo: phone calls, an SMS thread, a LINE and a web chat widget conversation through the local stack.
 
 The VoIPBin simulator plays the caller, the texter and the LINE user: it sends signed webhooks to the
 stack's HTTP API (the ingress, the bus and every function, routed by template.yaml) and records what the
 backend asks of it (transcribe, speaking, /say, /flush, /messages, /conversations/{id}/messages). The LLM
 is the configured endpoint when OPENAI_API_KEY is set, otherwise an offline model on loopback. Printed as
 the caller, the texter and the LINE user experience it, with each turn's latency from the transcript's
-webhook to the first /say. Run with `make demo`.
+webhook to the first /say; a second number's agent answers in Spanish; the web chat widget asks what only
+the business's documents (knowledge/dental) say, and the passages search_knowledge gives the model for it
+are shown with their sources. Run with `make demo`.
 """
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -21,6 +24,7 @@ from local.dynamodb_local import DynamoDBLocalError
 from local.offline_llm import OfflineLlmError
 from local.stack import LocalStack
 from local.voipbin_simulator import VoipbinSimulator
+from voipbin_ai.knowledge.search import IndexedKnowledge
 from voipbin_ai.observability import mask_phone
 
 CALLER, OURS = "+15551234567", "+15559876543"
@@ -37,6 +41,8 @@ LINE_SCRIPT = ("Hello! Are you open on Saturday morning?", "And how much is a cl
 # A second number, answered by a second agent in Spanish (its own greeting, transcribe language and voice).
 SPANISH_LINE = "+34910000000"
 SPANISH_SCRIPT = ("Hola, ¿abren el sábado por la mañana?", "Gracias, adiós.")
+# Not in the agent's facts: only knowledge/dental/services.md says it.
+KNOWLEDGE_QUESTION = "How much does teeth whitening cost?"
 _POLL_SECONDS = 0.01
 _WAIT_SECONDS = 60.0
 
@@ -82,6 +88,7 @@ class Demo(StackDriver):
         self.texts()
         self.line()
         self.spanish_call()
+        self.knowledge()
 
     def send(self, event_type: str, data: dict[str, Any], *, wait: bool = True) -> float:
         """VoIPBin POSTs a signed webhook; returns when it was sent (monotonic)."""
@@ -184,6 +191,23 @@ class Demo(StackDriver):
                 self.send("conversation_message_created", {**ours[-1], "status": "progressing"})
         answered = len(self.voipbin.requests("POST", replies))
         print(f"  [{answered} replies to {len(LINE_SCRIPT)} messages; our own replies came back and were not answered]")
+
+    def knowledge(self) -> None:
+        """A question the agent's facts do not answer, in VoIPBin's web chat widget, and what search_knowledge finds."""
+        conversation = self.voipbin.add_conversation("webchat", "demo-widget-session", peer_name="Visitor")
+        replies = f"/conversations/{conversation['id']}/messages"
+        print("\nWeb chat widget (VoIPBin conversation channel): a question only the business's documents answer")
+        print(f"  Visitor: {KNOWLEDGE_QUESTION}")
+        message = self.voipbin.add_conversation_message(conversation["id"], KNOWLEDGE_QUESTION)
+        sent_at = self.send("conversation_message_created", message)
+        for request in self.voipbin.requests("POST", replies):
+            print(f"  AI:     {request.body['text']}   [{1000 * (request.received_at - sent_at):.0f} ms]")
+        index = IndexedKnowledge(Path(os.environ["KNOWLEDGE_INDEX_FILE"]), "dental")
+        print("  search_knowledge finds, for the model to answer from (knowledge/dental: source, heading):")
+        for found in index.search(KNOWLEDGE_QUESTION, limit=2):
+            print(f"    {found.source} ({found.title}): {found.text[:90]}...")
+        if not os.environ.get("OPENAI_API_KEY"):
+            print("  [the offline model calls no tools: its reply does not draw on these; with OPENAI_API_KEY it does]")
 
 
 def with_a_spanish_line(workdir: Path, environment: dict[str, str]) -> dict[str, str]:
