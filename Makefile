@@ -86,12 +86,16 @@ bench: venv build
 # resource's CodeUri with ARTIFACTS_DIR set. Every module ships with bytecode checked by hash, not by time:
 # SAM's zips carry 1980 timestamps, so timestamp-checked .pyc never validate, and Lambda's /var/task and
 # /opt are read-only, so without these every cold start compiles every module from source.
+# The layer also carries search_knowledge's index of the knowledge/ folder (voipbin_ai/knowledge/index.py):
+# shared/knowledge is a link to it, so SAM copies the documents in with shared/ and, with --cached, builds the
+# layer again when they change (its cache key is a digest of shared/, links followed).
 COMPILE := python$(PYTHON_VERSION) -m compileall -q -f -j 0 --invalidation-mode unchecked-hash
 build-SharedLayer:
 	python$(PYTHON_VERSION) -m pip install --quiet --disable-pip-version-check --no-compile --require-hashes \
 		--no-deps --only-binary=:all: --platform manylinux2014_x86_64 --implementation cp \
 		--python-version $(PYTHON_VERSION) --target "$(ARTIFACTS_DIR)/python" -r requirements.txt
 	cp -R voipbin_ai "$(ARTIFACTS_DIR)/python/"
+	python$(PYTHON_VERSION) -m voipbin_ai.knowledge.index knowledge "$(ARTIFACTS_DIR)/python/voipbin_ai/knowledge/index.sqlite3"
 	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -prune -exec rm -rf {} +
 	$(COMPILE) "$(ARTIFACTS_DIR)/python"
 

@@ -1,4 +1,4 @@
-"""The demo: scripted phone calls, an SMS thread and a LINE conversation through the whole local stack.
+"""The demo: phone calls, an SMS thread, a LINE and a web chat widget conversation through the local stack.
 
 Two numbers, two agents: the usual one in English on OURS, a Spanish one on SPANISH_LINE.
 
@@ -8,7 +8,9 @@ backend asks of it (transcribe, speaking, /say, /flush, /messages, /conversation
 call's summary is read off the local bus as the business's own rule would receive it. The LLM
 is the configured endpoint when OPENAI_API_KEY is set, otherwise an offline model on loopback. Printed as
 the caller, the texter and the LINE user experience it, with each turn's latency from the transcript's
-webhook to the first /say. Run with `make demo`.
+webhook to the first /say; a second number's agent answers in Spanish; the web chat widget asks what only
+the business's documents (knowledge/dental) say, and the passages search_knowledge gives the model for it
+are shown with their sources. Run with `make demo`.
 """
 
 import json
@@ -29,6 +31,7 @@ from local.stack import LocalStack, cold_start
 from local.voipbin_simulator import VoipbinSimulator
 from voipbin_ai.bus import OWN_SOURCE
 from voipbin_ai.config import DEFAULT_AGENT_FILE
+from voipbin_ai.knowledge.search import IndexedKnowledge
 from voipbin_ai.models.summary import CALL_SUMMARIZED
 from voipbin_ai.observability import mask_phone
 
@@ -52,7 +55,10 @@ SPANISH_AGENT = {
     "persona": "Eres Sofía, la asistente de la Clínica Dental Ejemplo. Responde siempre en español, con brevedad.",
     "greeting": "Hola, soy Sofía de la Clínica Dental Ejemplo. ¿En qué puedo ayudarle?",
     "language": "es-ES",
+    "knowledge": None,  # knowledge/dental is in English
 }
+# Not in the agent's facts: only knowledge/dental/services.md says it.
+KNOWLEDGE_QUESTION = "How much does teeth whitening cost?"
 _POLL_SECONDS = 0.01
 _WAIT_SECONDS = 60.0
 # The silent caller's call: a re-prompt after this much quiet once the agent's words end playing.
@@ -127,6 +133,7 @@ class Demo(StackDriver):
         self.texts()
         self.line()
         self.spanish_call()
+        self.knowledge()
 
     def agent_changed(self, **sections: Any) -> None:
         """Replace sections of the demo's agents; the functions' containers start afresh to read them."""
@@ -147,12 +154,9 @@ class Demo(StackDriver):
         call = self.voipbin.add_call(CALLER, OURS)
         print(f"Phone call from {mask_phone(CALLER)} to {mask_phone(OURS)}")
         self.send("call_progressing", call)
-        speakings = [s for s in self.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
-        transcribes = [t for t in self.voipbin.resources("transcribes") if t["reference_id"] == call["id"]]
-        if not speakings or not transcribes:
-            print("  (the call was not answered: see the logs above)")
+        if (media := self.media(call)) is None:
             return
-        speaking_id, transcribe_id = speakings[0]["id"], transcribes[0]["id"]
+        speaking_id, transcribe_id = media[0]["id"], media[1]["id"]
         self.show_said(speaking_id, 0, None)
         for index, words in enumerate(CALL_SCRIPT):
             print(f"  Caller: {words}")
@@ -191,16 +195,9 @@ class Demo(StackDriver):
         call = self.voipbin.add_call(CALLER, OURS)
         print(f"Phone call from {mask_phone(CALLER)}, silence handling on: {REPROMPT_SECONDS} s of quiet, a re-prompt")
         self.send("call_progressing", call, wait=False)  # the stack stays busy: a silence check is queued
-        speakings = self.wait_for(
-            lambda: [s for s in self.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
-        )
-        transcribes = self.wait_for(
-            lambda: [t for t in self.voipbin.resources("transcribes") if t["reference_id"] == call["id"]]
-        )
-        if not speakings or not transcribes:
-            print("  (the call was not answered: see the logs above)")
+        if (media := self.media(call)) is None:
             return
-        speaking_id, transcribe_id = speakings[0]["id"], transcribes[0]["id"]
+        speaking_id, transcribe_id = media[0]["id"], media[1]["id"]
         greeted = self.wait_for(lambda: self.voipbin.requests("POST", f"/speakings/{speaking_id}/say"))
         print(f"  AI:     {' '.join(self.voipbin.said_texts(speaking_id)) or '(nothing)'}")
         print("  Caller: (says nothing)")
@@ -224,6 +221,21 @@ class Demo(StackDriver):
         actions = [json.loads(queued["body"]) for queued in self.stack.queues.sent]
         return [action for action in actions if action["kind"] == "silence" and action["turn"] == turn]
 
+    def media(self, call: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The speaking and the transcribe the answered call started (waited for); None, said so, when it was not."""
+
+        def of_call(kind: str) -> list[dict[str, Any]]:
+            return [resource for resource in self.voipbin.resources(kind) if resource["reference_id"] == call["id"]]
+
+        speakings, transcribes = (
+            self.wait_for(lambda: of_call("speakings")),
+            self.wait_for(lambda: of_call("transcribes")),
+        )
+        if not speakings or not transcribes:
+            print("  (the call was not answered: see the logs above)")
+            return None
+        return speakings[0], transcribes[0]
+
     def wait_for[T](self, found: Callable[[], T]) -> T:
         """What `found` gives once it is something (polled, up to _WAIT_SECONDS); its last answer otherwise."""
         deadline = time.monotonic() + _WAIT_SECONDS
@@ -236,12 +248,9 @@ class Demo(StackDriver):
         call = self.voipbin.add_call(CALLER, SPANISH_LINE)
         print(f"\nPhone call from {mask_phone(CALLER)} to {mask_phone(SPANISH_LINE)} (a second agent, in Spanish)")
         self.send("call_progressing", call)
-        speakings = [s for s in self.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
-        transcribes = [t for t in self.voipbin.resources("transcribes") if t["reference_id"] == call["id"]]
-        if not speakings or not transcribes:
-            print("  (the call was not answered: see the logs above)")
+        if (media := self.media(call)) is None:
             return
-        speaking, transcribe = speakings[0], transcribes[0]
+        speaking, transcribe = media
         voice = f"speaking {speaking['language']} as voice {speaking['voice_id']}"
         print(f"  [listening in {transcribe['language']}, {voice}]")
         self.show_said(speaking["id"], 0, None)
@@ -302,6 +311,23 @@ class Demo(StackDriver):
                 self.send("conversation_message_created", {**ours[-1], "status": "progressing"})
         answered = len(self.voipbin.requests("POST", replies))
         print(f"  [{answered} replies to {len(LINE_SCRIPT)} messages; our own replies came back and were not answered]")
+
+    def knowledge(self) -> None:
+        """A question the agent's facts do not answer, in VoIPBin's web chat widget, and what search_knowledge finds."""
+        conversation = self.voipbin.add_conversation("webchat", "demo-widget-session", peer_name="Visitor")
+        replies = f"/conversations/{conversation['id']}/messages"
+        print("\nWeb chat widget (VoIPBin conversation channel): a question only the business's documents answer")
+        print(f"  Visitor: {KNOWLEDGE_QUESTION}")
+        message = self.voipbin.add_conversation_message(conversation["id"], KNOWLEDGE_QUESTION)
+        sent_at = self.send("conversation_message_created", message)
+        for request in self.voipbin.requests("POST", replies):
+            print(f"  AI:     {request.body['text']}   [{1000 * (request.received_at - sent_at):.0f} ms]")
+        index = IndexedKnowledge(Path(os.environ["KNOWLEDGE_INDEX_FILE"]), "dental")
+        print("  search_knowledge finds, for the model to answer from (knowledge/dental: source, heading):")
+        for found in index.search(KNOWLEDGE_QUESTION, limit=2):
+            print(f"    {found.source} ({found.title}): {found.text[:90]}...")
+        if not os.environ.get("OPENAI_API_KEY"):
+            print("  [the offline model calls no tools: its reply does not draw on these; with OPENAI_API_KEY it does]")
 
 
 if __name__ == "__main__":

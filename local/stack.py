@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,8 +31,9 @@ from local.lambda_bootstrap import LocalContext
 from local.lambda_events import http_api_event
 from local.processes import LoopbackHTTPServer
 from local.queue import LocalQueues, consumers_from_template
-from local.template import TEMPLATE, parsed_template, template_resources
+from local.template import REPO_ROOT, TEMPLATE, parsed_template, template_resources
 from voipbin_ai.config import DEFAULT_WEBHOOK_PATH_TOKEN
+from voipbin_ai.knowledge.index import build as build_knowledge_index
 
 # Lambda's asynchronous invocations (EventBridge targets) are retried twice (EventInvokeConfig).
 ASYNC_ATTEMPTS: Final = 3
@@ -182,8 +184,17 @@ class LocalStack:
 
     @contextlib.contextmanager
     def running(self) -> Iterator["LocalStack"]:
-        """Serve until the block ends; the environment is set for the functions meanwhile."""
+        """Serve until the block ends; the environment is set for the functions meanwhile.
+
+        The functions run from source here, not from the built layer: knowledge/ is indexed for them as
+        `sam build` indexes it into the layer, unless KNOWLEDGE_INDEX_FILE names an index.
+        """
         environment = self.function_environment()
+        knowledge = None if environment.get("KNOWLEDGE_INDEX_FILE") else tempfile.TemporaryDirectory()
+        if knowledge is not None:
+            index = Path(knowledge.name) / "index.sqlite3"
+            build_knowledge_index(REPO_ROOT / "knowledge", index)
+            environment["KNOWLEDGE_INDEX_FILE"] = str(index)
         saved = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
         cold_start()
@@ -204,6 +215,8 @@ class LocalStack:
                 else:
                     os.environ[name] = value
             cold_start()
+            if knowledge is not None:
+                knowledge.cleanup()
 
     def wait_idle(self, timeout: float = 120) -> None:
         """Block until every event published and every message queued so far has been handled (delays too)."""

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fakes.dynamodb_local",
     "tests.fakes.openai_fixtures",
     "tests.fakes.in_process",
+    "tests.fakes.bedrock",
 ]
 
 # Set before any test module imports boto3 or Powertools, so nothing can reach a real account.
@@ -43,6 +44,8 @@ for _variable in (
     "OPENAI_API_KEY",
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME",
+    "KNOWLEDGE_INDEX_FILE",
 ):
     os.environ.pop(_variable, None)
 

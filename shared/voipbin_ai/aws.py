@@ -28,3 +28,5 @@ EVENTBRIDGE: Final = _config(connect_seconds=1.0, read_seconds=1.5, attempts=3)
 SECRETS: Final = _config(connect_seconds=1.0, read_seconds=3.0, attempts=3)
 # SendMessage of a delayed action, after a voice turn's words are out or while an SMS is being received.
 SQS: Final = _config(connect_seconds=1.0, read_seconds=2.0, attempts=3)
+# Bedrock's Retrieve, from inside a turn (search_knowledge): two attempts within a voice turn's deadline.
+BEDROCK_RETRIEVE: Final = _config(connect_seconds=1.0, read_seconds=2.0, attempts=2)

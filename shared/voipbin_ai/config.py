@@ -192,12 +192,14 @@ class ChatSettings(_Settings):
 
 
 class ToolSettings(_Settings):
-    """Where the agent's tools may reach: which countries a text may go to, which hosts an HTTPS tool may call."""
+    """Where the agent's tools may reach: texts' countries, HTTPS tools' hosts, search_knowledge's index."""
 
     # Country calling codes ("1", "44"); empty: only the country of the number the conversation came in on.
     sms_allowed_country_codes: CsvSet = Field(default=frozenset(), alias="SMS_ALLOWED_COUNTRY_CODES")
     # Local development only: HTTPS tools may call loopback and private addresses (refused in Lambda).
     allow_private_tool_urls: bool = Field(default=False, alias="ALLOW_PRIVATE_TOOL_URLS")
+    # search_knowledge's index; unset: the one the build shipped in the layer (voipbin_ai/knowledge/index.sqlite3).
+    knowledge_index_file: Path | None = Field(default=None, alias="KNOWLEDGE_INDEX_FILE")
 
     @field_validator("sms_allowed_country_codes")
     @classmethod

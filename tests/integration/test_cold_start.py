@@ -19,8 +19,9 @@ from local.template import REPO_ROOT, template_resources
 pytestmark = pytest.mark.integration
 
 FUNCTIONS = sorted(path.parent.name for path in (REPO_ROOT / "functions").glob("*/app.py"))
-# The tools' libraries load when a tool is called (the arguments' schema, a text's destination), not at init.
-NOWHERE = ("aws_xray_sdk", "httpx", "httpcore", "fastjsonschema", "phonenumbers")
+# The tools' libraries load when a tool is called (the arguments' schema, a text's destination, the knowledge
+# index), not at init.
+NOWHERE = ("aws_xray_sdk", "httpx", "httpcore", "fastjsonschema", "phonenumbers", "sqlite3")
 # function -> modules it must not import at cold start
 LEAN = {
     **dict.fromkeys(FUNCTIONS, NOWHERE),

@@ -6,26 +6,29 @@ Asserts on what the simulator received, what the scripted LLM was sent and the C
 import json
 import re
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.fake_openai import Script
+from local.fake_openai import Script, ToolCall
 from local.voipbin_simulator import VoipbinSimulator
-from tests.fakes.in_process import DEFAULT_AGENT, Fakes, agent_with
+from tests.fakes.in_process import DEFAULT_AGENT, Fakes, agent_with, engine_of
 from tests.fakes.memory_store import InMemoryStore
 from tests.fakes.scripted_llm import ScriptedLlm
 from tests.helpers import PHONE_IDS
 from voipbin_ai import config
 from voipbin_ai.exceptions import ChatNotServedError, ConfigurationError
+from voipbin_ai.knowledge.index import build
 from voipbin_ai.logic.calls import answer_call
 from voipbin_ai.logic.chat import ChatGate, reply_to_chat
 from voipbin_ai.logic.conversations import reply_to_conversation_message
+from voipbin_ai.logic.services import Services
 from voipbin_ai.logic.sms import reply_to_sms
 from voipbin_ai.logic.voice import reply_to_transcript
-from voipbin_ai.models.agent import SINGLE_AGENT_ID, AgentConfig, Agents
+from voipbin_ai.models.agent import SINGLE_AGENT_ID, AgentConfig, Agents, Knowledge
 from voipbin_ai.models.session import call_conversation_id
 from voipbin_ai.models.voipbin import Call, ConversationMessage, Message, Transcript
 
@@ -273,3 +276,52 @@ def test_the_web_chat_without_an_agent_is_not_served(fakes: Fakes, llm: Scripted
     with pytest.raises(ChatNotServedError):
         reply_to_chat(None, "Hi", source_address="192.0.2.1", gate=gate, services=fakes.services(phones_only))
     assert llm.requests == []
+
+
+def test_each_agent_searches_its_own_knowledge_set_and_one_without_knowledge_offers_no_search(
+    fakes: Fakes, simulator: VoipbinSimulator, llm: ScriptedLlm, tmp_path: Path
+) -> None:
+    documents = tmp_path / "knowledge"
+    (documents / "clinic").mkdir(parents=True)
+    (documents / "clinic" / "prices.md").write_text("# Prices\n\nTeeth whitening costs $350.\n")
+    (documents / "clinica").mkdir()
+    (documents / "clinica" / "precios.md").write_text("# Precios\n\nEl blanqueamiento cuesta 300 euros.\n")
+    index = tmp_path / "index.sqlite3"
+    build(documents, index)
+    third_line = "+15550001111"
+    agents = Agents(
+        agents={
+            "ava": agent_with(knowledge={"folder": "clinic"}),
+            "sofia": SOFIA.model_copy(update={"knowledge": Knowledge(folder="clinica")}),
+            "plain": agent_with(knowledge=None),
+        },
+        numbers={ENGLISH_LINE: "ava", SPANISH_LINE: "sofia", third_line: "plain"},
+    )
+
+    def services() -> Services:
+        """The fakes' services, each agent's engine reading the test's index."""
+        return replace(
+            fakes.services(agents),
+            _engines=lambda agent: engine_of(
+                agent, llm=llm, store=fakes.store, voipbin=fakes.voipbin, KNOWLEDGE_INDEX_FILE=str(index)
+            ),
+        )
+
+    told: dict[str, str] = {}
+    for line in (ENGLISH_LINE, SPANISH_LINE):
+        llm.enqueue(
+            Script.tools(ToolCall("search_knowledge", json.dumps({"query": "whitening blanqueamiento"}))),
+            Script.text("Done."),
+        )
+        reply_to_sms(sms("How much is whitening?", to=line), event_key=f"e-{line}", services=services())
+        fakes.later.run_all(services())
+        told[line] = str(llm.requests[-1].messages[-1]["content"])
+    reply_to_sms(sms("How much is whitening?", to=third_line), event_key="e-plain", services=services())
+    fakes.later.run_all(services())
+
+    assert told == {
+        ENGLISH_LINE: "[1] prices.md (Prices)\nTeeth whitening costs $350.",
+        SPANISH_LINE: "[1] precios.md (Precios)\nEl blanqueamiento cuesta 300 euros.",
+    }
+    assert "search_knowledge" not in llm.requests[-1].tool_names
+    assert all("search_knowledge" in request.tool_names for request in llm.requests[:-1])

@@ -120,8 +120,8 @@ def test_tools_are_offered_only_where_they_make_sense(harness: Harness) -> None:
         harness.run(harness.engine().reply(harness.conversation(channel), "Hi"))
 
     voice, sms, chat = (request.tool_names for request in harness.llm.requests)
-    assert sorted(voice) == ["end_call", "send_sms"]
-    assert sms == [] and chat == []
+    assert sorted(voice) == ["end_call", "search_knowledge", "send_sms"]
+    assert sms == chat == ["search_knowledge"]  # the default agent has knowledge, searched on every channel
 
 
 def test_sms_is_one_plain_message_within_two_segments(harness: Harness) -> None:

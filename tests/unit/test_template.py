@@ -621,3 +621,36 @@ def test_each_http_api_logs_its_access_without_paths_queries_bodies_or_addresses
         # be the body or the query string.
         assert not {"$context.path", "$context.identity.sourceIp", "$context.identity.userAgent"} & variables
         assert "$input" not in settings["Format"] and "$request" not in settings["Format"]
+
+
+def test_only_the_functions_that_run_the_tools_may_retrieve_and_only_from_the_configured_knowledge_base() -> None:
+    """search_knowledge's Bedrock switch: bedrock:Retrieve on KnowledgeBaseArn, and nothing when it is empty."""
+    grants = {
+        name: [policy for policy in function["Properties"]["Policies"] if "bedrock" in json.dumps(policy)]
+        for name, function in resources("AWS::Serverless::Function").items()
+    }
+    only_when_given = {
+        "Fn::If": [
+            "HasKnowledgeBase",
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "bedrock:Retrieve", "Resource": {"Ref": "KnowledgeBaseArn"}}
+                ],
+            },
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+
+    assert {name for name, granted in grants.items() if granted} == {
+        "TranscriptCreatedFunction",
+        "InboundSmsFunction",
+        "ConversationMessageFunction",
+        "DelayedActionFunction",
+        "WebChatFunction",
+    }
+    assert all(granted in ([], [only_when_given]) for granted in grants.values())
+    assert template()["Conditions"]["HasKnowledgeBase"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "KnowledgeBaseArn"}, ""]}]
+    }
+    assert template()["Parameters"]["KnowledgeBaseArn"]["Default"] == ""

@@ -1,4 +1,4 @@
-"""Tools the LLM may call: built-in end_call, send_sms and send_email, and HTTPS tools from configuration.
+"""Tools the LLM may call: built-in end_call, send_sms, send_email and search_knowledge, and HTTPS tools.
 
 Each tool says on which channels it makes sense; only those are offered (no end_call on SMS). A tool's
 side effect runs once per (conversation, turn, tool call), even when the event is delivered again: the
@@ -16,7 +16,8 @@ answer and limits.tool_calls_per_turn of a turn run; send_sms sends at most limi
 texts, only to numbers of the allowed countries and never to premium-rate ones (the caller's number can be
 spoofed); send_email sends at most limits.emails_per_conversation e-mails, only to the addresses and domains
 of the agent's email.recipients: the model can pick no other (the schema's enum or pattern), and code
-refuses any other all the same, since a caller may talk the model into anything.
+refuses any other all the same, since a caller may talk the model into anything. search_knowledge's
+answer is bounded: knowledge.max_passages passages, knowledge.max_characters characters with their sources.
 """
 
 import hashlib
@@ -25,12 +26,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from voipbin_ai.ai.llm import ToolCallRequest, ToolSchema
 from voipbin_ai.ai.tool_http import ToolHttpError, post_json
 from voipbin_ai.config import ToolSettings
-from voipbin_ai.models.agent import AgentConfig, HttpTool, Limits
+from voipbin_ai.knowledge.search import Found, KnowledgeError, knowledge_base
+from voipbin_ai.models.agent import AgentConfig, HttpTool, Knowledge, Limits
 from voipbin_ai.models.session import Channel
 from voipbin_ai.models.voipbin import Address
 from voipbin_ai.observability import logger
@@ -44,6 +46,11 @@ _MAX_RESULT_BYTES: Final = 4 * MAX_RESULT_CHARS
 MAX_SMS_TOOL_CHARS: Final = 320
 MAX_EMAIL_SUBJECT_CHARS: Final = 150
 MAX_EMAIL_BODY_CHARS: Final = 4000
+MAX_KNOWLEDGE_QUERY_CHARS: Final = 300
+# A passage's source as the model reads it, and the least of a passage worth giving it.
+_MAX_SOURCE_CHARS: Final = 120
+_MIN_PASSAGE_CHARS: Final = 60
+_NOTHING_FOUND: Final = "Nothing in this business's documents matches. Say you do not know rather than guess."
 _UNKNOWN_OUTCOME: Final = "This was already attempted for this turn and its outcome is unknown; do not retry it."
 _TOO_MANY: Final = "refused: too many tool calls; at most {} per answer, fewer in a turn. Do not retry it."
 _NO_ARGUMENTS: Final[dict[str, Any]] = {"type": "object", "properties": {}, "additionalProperties": False}
@@ -179,7 +186,7 @@ class ToolBox:
         else:
             try:
                 result = effect()
-            except (VoipbinError, ToolHttpError) as error:
+            except (VoipbinError, ToolHttpError, KnowledgeError) as error:
                 logger.warning("Tool failed", call_key=key, error=type(error).__name__)
                 result = f"failed: {error}"
         self._store.finish_tool_call(context.conversation_id, context.turn, key, result)
@@ -256,7 +263,11 @@ def toolbox(
 
 
 def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinApi], settings: ToolSettings) -> list[Tool]:
-    """end_call and send_sms on calls; send_email where the agent's email rules allow it, if they name recipients."""
+    """The built-in tools the agent's configuration calls for.
+
+    end_call and send_sms on calls; send_email where the agent's email rules allow it, if they name
+    recipients; search_knowledge on every channel, if the agent has knowledge.
+    """
 
     def end_call(_: dict[str, Any], context: ToolContext) -> ToolPlan:
         call_id = _call_of(context)
@@ -336,7 +347,76 @@ def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinApi], settin
                 identity=("to",),
             )
         )
+    if agent.knowledge is not None:
+        tools.append(knowledge_tool(agent.knowledge, settings))
     return tools
+
+
+def knowledge_tool(config: Knowledge, settings: ToolSettings) -> Tool:
+    """search_knowledge: the best passages of the agent's documents for a question, with their sources, bounded."""
+    source = knowledge_base(config, index_file=settings.knowledge_index_file)
+
+    def plan(arguments: dict[str, Any], _: ToolContext) -> ToolPlan:
+        query: str = arguments["query"]
+
+        def search() -> str:
+            found = source.search(query, limit=config.max_passages)
+            logger.info("Knowledge searched", source=config.source, passages=len(found))
+            return knowledge_result(found, max_characters=config.max_characters)
+
+        return ToolPlan(search)
+
+    return Tool(
+        name="search_knowledge",
+        description=(
+            "Search this business's own documents (services, prices, policies, preparation, frequently asked "
+            "questions) for what answers a question. Answer from the passages it returns; they name their source."
+        ),
+        plan=plan,
+        channels=frozenset(get_args(Channel)),
+        parameters={
+            "type": "object",
+            "properties": {
+                "query": {
+                    "type": "string",
+                    "description": "The question or its key words, e.g. 'whitening price'.",
+                    "pattern": r"\S",
+                    "maxLength": MAX_KNOWLEDGE_QUERY_CHARS,
+                }
+            },
+            "required": ["query"],
+            "additionalProperties": False,
+        },
+    )
+
+
+def knowledge_result(found: Sequence[Found], *, max_characters: int) -> str:
+    """The passages as the model reads them, best first, each under its source: at most max_characters in all.
+
+    A passage that does not fit is cut at a word; the passages after it are left out.
+    """
+    if not found:
+        return _NOTHING_FOUND
+    parts: list[str] = []
+    room = max_characters
+    for number, passage in enumerate(found, start=1):
+        title = f" ({passage.title})" if passage.title else ""
+        head = _clipped(f"[{number}] {passage.source}{title}", _MAX_SOURCE_CHARS) + "\n"
+        space = room - len(head) - (2 if parts else 0)
+        if space < min(_MIN_PASSAGE_CHARS, len(passage.text)):
+            break
+        parts.append(head + _clipped(passage.text, space))
+        room -= len(parts[-1]) + (2 if len(parts) > 1 else 0)
+    return "\n\n".join(parts)
+
+
+def _clipped(text: str, limit: int) -> str:
+    """The text if it fits the limit, else cut at a word with an ellipsis, within the limit."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    at = cut.rfind(" ")
+    return (cut[:at] if at > limit // 2 else cut).rstrip() + "…"
 
 
 def _email_parameters(agent: AgentConfig) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""What the AI agents are: persona, business facts, language and voice, per-channel rules, limits and tools.
+"""What the AI agents are: persona, facts, language and voice, per-channel rules, limits, tools and knowledge.
 
 One configuration (Agents) holds the agents of a deployment and which of our numbers each answers. The
 default is voipbin_ai/ai/agent.json in the layer; a deployment replaces it with its own JSON in an SSM
@@ -17,7 +17,7 @@ from voipbin_ai.models.session import Channel
 
 # OpenAI's rule for function names.
 TOOL_NAME_PATTERN: Final = r"^[a-zA-Z0-9_-]{1,64}$"
-BUILT_IN_TOOLS: Final = frozenset({"end_call", "send_sms", "send_email"})
+BUILT_IN_TOOLS: Final = frozenset({"end_call", "send_sms", "send_email", "search_knowledge"})
 # An address ("frontdesk@example.com") or a whole domain ("@example.com"), as send_email's allowlist takes them.
 _LABEL: Final = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN: Final = rf"{_LABEL}(\.{_LABEL})+"
@@ -237,6 +237,32 @@ class SummaryDelivery(_Config):
         return address
 
 
+class Knowledge(_Config):
+    """Where search_knowledge looks: a knowledge set indexed at build time, or an Amazon Bedrock knowledge base.
+
+    source "index": `folder` is a subfolder of the deployment's knowledge/ folder (README: "Knowledge").
+    source "bedrock": `knowledge_base_id` is queried with Bedrock's Retrieve, for corpora that outgrow the
+    layer; the template grants bedrock:Retrieve on the knowledge base of its KnowledgeBaseArn only.
+    """
+
+    source: Literal["index", "bedrock"] = "index"
+    folder: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    knowledge_base_id: str | None = Field(default=None, pattern=r"^[0-9a-zA-Z]{10}$")
+    max_passages: int = Field(default=3, ge=1, le=10, description="Passages one search returns at most.")
+    max_characters: int = Field(
+        default=1500, ge=200, le=4000, description="What the model reads of one search at most, sources included."
+    )
+
+    @model_validator(mode="after")
+    def _one_place(self) -> "Knowledge":
+        """A folder for the index, a knowledge base id for Bedrock: never neither, never both."""
+        if self.source == "index" and (self.folder is None or self.knowledge_base_id is not None):
+            raise ValueError('source "index" takes a folder and no knowledge_base_id')
+        if self.source == "bedrock" and (self.knowledge_base_id is None or self.folder is not None):
+            raise ValueError('source "bedrock" takes a knowledge_base_id and no folder')
+        return self
+
+
 class HttpTool(_Config):
     """A tool the LLM may call that POSTs its JSON arguments to an HTTPS endpoint and reads the JSON answer.
 
@@ -308,6 +334,7 @@ class AgentConfig(_Config):
     summary: SummaryDelivery = Field(
         default=SummaryDelivery(), description="Conversation summaries published on the bus, and e-mailed."
     )
+    knowledge: Knowledge | None = Field(default=None, description="What search_knowledge searches; none: not offered.")
 
     @model_validator(mode="after")
     def _unique_tool_names(self) -> "AgentConfig":
