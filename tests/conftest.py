@@ -59,10 +59,18 @@ settings.load_profile("quick")
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
-    """Settings and clients are cached per container; every test starts as a cold container."""
+    """Settings and clients are cached per container; every test starts as a cold container, in the environment
+    it found.
+
+    The environment is restored here, last: monkeypatch undoes its changes in its own order, which can put
+    back a variable that the local stack had set over it and removed already (AGENT_CONFIG_FILE).
+    """
     from local.stack import cold_start
 
+    environment = dict(os.environ)
     yield
+    os.environ.clear()
+    os.environ.update(environment)
     cold_start()
 
 

@@ -1,12 +1,17 @@
 """Each event acted on once: event identities, and Powertools Idempotency on the table (moto)."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from local.lambda_bootstrap import LocalContext
 from tests.helpers import EVENTS_DIR, WEBHOOK_SAMPLES, lambda_context, load_json
+from voipbin_ai.container import reset
 from voipbin_ai.models.events import parse_webhook
 from voipbin_ai.store.idempotency import register_invocation, run_once
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 pytestmark = pytest.mark.usefixtures("moto_table")
 
@@ -82,3 +87,13 @@ def test_an_event_function_skips_a_duplicate_delivery(monkeypatch: pytest.Monkey
     app.lambda_handler({**event, "id": "another-delivery"}, lambda_context())  # EventBridge's id is new
 
     assert ended == [event["detail"]["data"]["id"]]
+
+
+def test_a_new_container_keeps_no_earlier_invocations_deadline() -> None:
+    register_invocation(cast("LambdaContext", LocalContext("earlier", memory_mb=256, timeout_s=0)))  # over
+    reset()
+    inner: list[bool] = []
+
+    assert run_once("k", lambda: inner.append(run_once("k", lambda: None)))
+
+    assert inner == [False]  # the first delivery's record still holds: no stale deadline expired it

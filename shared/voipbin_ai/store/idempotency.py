@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voipbin_ai.config import store_settings
-from voipbin_ai.container import holds_connections
+from voipbin_ai.container import forget_on_reset, holds_connections
 from voipbin_ai.observability import Metric, emit_metric, logger
 from voipbin_ai.store.dynamodb import TTL_ATTRIBUTE
 
@@ -48,6 +48,14 @@ def _persistence_layer() -> DynamoDBPersistenceLayer:
 def register_invocation(context: LambdaContext) -> None:
     """The invocation's deadline, after which its records in progress no longer hold off a retry."""
     _CONFIG.register_lambda_context(context)
+
+
+def _forget_invocation() -> None:
+    """A new container has run no invocation: no deadline of an earlier one applies."""
+    _CONFIG.lambda_context = None
+
+
+forget_on_reset(_forget_invocation)
 
 
 def run_once(key: str, work: Callable[[], None]) -> bool:
