@@ -313,7 +313,12 @@ class Demo(StackDriver):
         print(f"  [{answered} replies to {len(LINE_SCRIPT)} messages; our own replies came back and were not answered]")
 
     def knowledge(self) -> None:
-        """A question the agent's facts do not answer, in VoIPBin's web chat widget, and what search_knowledge finds."""
+        """A question the agent's facts do not answer, in VoIPBin's web chat widget, answered from the documents.
+
+        knowledge.prefetch puts the passages in the model's prompt before it answers: the offline model calls
+        no tools, so search_knowledge alone would never reach it.
+        """
+        self.agent_changed(knowledge={"folder": "dental", "prefetch": True, "max_passages": 2})
         conversation = self.voipbin.add_conversation("webchat", "demo-widget-session", peer_name="Visitor")
         replies = f"/conversations/{conversation['id']}/messages"
         print("\nWeb chat widget (VoIPBin conversation channel): a question only the business's documents answer")
@@ -323,11 +328,9 @@ class Demo(StackDriver):
         for request in self.voipbin.requests("POST", replies):
             print(f"  AI:     {request.body['text']}   [{1000 * (request.received_at - sent_at):.0f} ms]")
         index = IndexedKnowledge(Path(os.environ["KNOWLEDGE_INDEX_FILE"]), "dental")
-        print("  search_knowledge finds, for the model to answer from (knowledge/dental: source, heading):")
+        print("  [from knowledge/dental, searched before the reply and given to the model (source, heading):]")
         for found in index.search(KNOWLEDGE_QUESTION, limit=2):
             print(f"    {found.source} ({found.title}): {found.text[:90]}...")
-        if not os.environ.get("OPENAI_API_KEY"):
-            print("  [the offline model calls no tools: its reply does not draw on these; with OPENAI_API_KEY it does]")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from local.fake_openai import Script
 from local.template import REPO_ROOT
+from tests.fakes.in_process import engine_of
 from tests.fakes.memory_store import InMemoryStore
+from tests.fakes.scripted_llm import ScriptedLlm
+from voipbin_ai.ai.core import Conversation
 from voipbin_ai.ai.llm import ToolCallRequest
 from voipbin_ai.ai.tools import ToolContext, knowledge_result, toolbox
 from voipbin_ai.config import DEFAULT_AGENT_FILE, ToolSettings
@@ -382,3 +386,50 @@ def test_sqlite_here_has_fts5() -> None:
     database = sqlite3.connect(":memory:")
     database.execute("CREATE VIRTUAL TABLE probe USING fts5(body)")
     database.close()
+
+
+# --- the passages searched before the reply (knowledge.prefetch) ------------------------------------
+
+
+def prompted_with(
+    llm: ScriptedLlm, store: InMemoryStore, voipbin: VoipbinClient, agent: AgentConfig, index: Path, words: str
+) -> str:
+    """The system prompt of the agent's reply to `words` on the web chat."""
+    engine = engine_of(agent, llm=llm, store=store, voipbin=voipbin, KNOWLEDGE_INDEX_FILE=str(index))
+    llm.enqueue(Script.text("Sure."))
+    conversation = Conversation(context=ToolContext(conversation_id="chat:k", channel="chat", turn=1))
+    assert list(engine.reply(conversation, words).pieces) == ["Sure."]
+    return str(llm.requests[-1].messages[0]["content"])
+
+
+def test_with_prefetch_the_passages_for_the_users_words_are_in_the_prompt_with_their_sources(
+    llm: ScriptedLlm, memory_store: InMemoryStore, voipbin: VoipbinClient, index: Path
+) -> None:
+    agent = with_knowledge(folder="clinic", prefetch=True, max_passages=1)
+
+    prompt = prompted_with(llm, memory_store, voipbin, agent, index, "How much is teeth whitening?")
+
+    documents = prompt.split("From this business's documents (name the source when you use one):\n", 1)[1]
+    assert documents.startswith("[1] prices.md (Prices > Whitening)\nTeeth whitening costs $350")
+    assert "[2]" not in documents
+
+
+@pytest.mark.parametrize(
+    ("knowledge", "words"),
+    [
+        ({"folder": "clinic"}, "How much is teeth whitening?"),  # no prefetch: the tool alone
+        ({"folder": "clinic", "prefetch": True}, "zebra crossing"),  # nothing matches
+        ({"folder": "nursery", "prefetch": True}, "whitening"),  # the search fails: the reply goes on without it
+    ],
+)
+def test_without_passages_to_give_the_prompt_has_no_documents_section(
+    llm: ScriptedLlm,
+    memory_store: InMemoryStore,
+    voipbin: VoipbinClient,
+    index: Path,
+    knowledge: dict[str, Any],
+    words: str,
+) -> None:
+    prompt = prompted_with(llm, memory_store, voipbin, with_knowledge(**knowledge), index, words)
+
+    assert "From this business's documents" not in prompt

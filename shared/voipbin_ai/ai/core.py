@@ -92,12 +92,14 @@ class Engine:
         """Run a tool call a reply left for after its words (Reply.after_reply); what the tool answered."""
         return self._tools.run_after_reply(request, context)
 
-    def system_prompt(self, conversation: Conversation) -> str:
-        """Persona, facts, the channel's rules and the rolling summary: what this deployment says itself."""
+    def system_prompt(self, conversation: Conversation, *, documents: str = "") -> str:
+        """Persona, facts, passages of the business's documents, the channel's rules and the rolling summary."""
         rules = self.agent.channels.of(conversation.context.channel)
         sections = [self.agent.persona]
         if self.agent.facts:
             sections.append(f"Facts you may rely on:\n{self.agent.facts}")
+        if documents:
+            sections.append(f"From this business's documents (name the source when you use one):\n{documents}")
         sections.append(f"How to answer here:\n{rules.rules}")
         if conversation.summary:
             sections.append(f"Earlier in this conversation:\n{conversation.summary}")
@@ -118,8 +120,9 @@ class Engine:
                 reply.after_reply.append(_END_CALL)
             yield from _shaped(context, rules, rules.closing)
             return
+        documents = self._tools.documents_for(user_text)
         messages: list[ChatMessage] = [
-            {"role": "system", "content": self.system_prompt(conversation)},
+            {"role": "system", "content": self.system_prompt(conversation, documents=documents)},
             *_remembered(conversation.memory),
             *({"role": message.role, "content": message.text} for message in conversation.history),
             {"role": "user", "content": user_text},

@@ -126,10 +126,31 @@ class Tool:
 class ToolBox:
     """The tools of this deployment, run at most once per (conversation, turn, tool call), within the limits."""
 
-    def __init__(self, tools: Iterable[Tool], *, store: ToolLedger, limits: Limits) -> None:
+    def __init__(
+        self,
+        tools: Iterable[Tool],
+        *,
+        store: ToolLedger,
+        limits: Limits,
+        prefetch: Callable[[str], str] | None = None,
+    ) -> None:
         self._tools = {tool.name: tool for tool in tools}
         self._store = store
         self._limits = limits
+        self._prefetch = prefetch
+
+    def documents_for(self, user_text: str) -> str:
+        """The agent's passages for the user's words, searched before the reply (knowledge.prefetch); else "".
+
+        A search that fails leaves the reply to the model and its search_knowledge tool.
+        """
+        if self._prefetch is None or not user_text.strip():
+            return ""
+        try:
+            return self._prefetch(user_text)
+        except KnowledgeError as error:
+            logger.warning("Knowledge not searched before the reply", error=str(error))
+            return ""
 
     def schemas(self, channel: Channel) -> list[ToolSchema]:
         """The tools offered on a channel."""
@@ -259,7 +280,20 @@ def toolbox(
 ) -> ToolBox:
     """The built-in tools and the configured HTTPS tools; voipbin is called only when a tool needs it."""
     tools = [*built_in_tools(agent, voipbin, settings), *(http_tool(tool, settings) for tool in agent.tools)]
-    return ToolBox(tools, store=store, limits=agent.limits)
+    knowledge = agent.knowledge
+    prefetch = _documents(knowledge, settings) if knowledge is not None and knowledge.prefetch else None
+    return ToolBox(tools, store=store, limits=agent.limits, prefetch=prefetch)
+
+
+def _documents(config: Knowledge, settings: ToolSettings) -> Callable[[str], str]:
+    """The passages for the user's words as the model reads them, or "" when none match."""
+    search = knowledge_search(config, settings)
+
+    def documents(user_text: str) -> str:
+        found = search(user_text)
+        return knowledge_result(found, max_characters=config.max_characters) if found else ""
+
+    return documents
 
 
 def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinApi], settings: ToolSettings) -> list[Tool]:
@@ -352,19 +386,25 @@ def built_in_tools(agent: AgentConfig, voipbin: Callable[[], VoipbinApi], settin
     return tools
 
 
+def knowledge_search(config: Knowledge, settings: ToolSettings) -> Callable[[str], Sequence[Found]]:
+    """The agent's best passages for a query (at most knowledge.max_passages): the tool's and the prefetch's."""
+    source = knowledge_base(config, index_file=settings.knowledge_index_file)
+
+    def search(query: str) -> Sequence[Found]:
+        found = source.search(query, limit=config.max_passages)
+        logger.info("Knowledge searched", source=config.source, passages=len(found))
+        return found
+
+    return search
+
+
 def knowledge_tool(config: Knowledge, settings: ToolSettings) -> Tool:
     """search_knowledge: the best passages of the agent's documents for a question, with their sources, bounded."""
-    source = knowledge_base(config, index_file=settings.knowledge_index_file)
+    search = knowledge_search(config, settings)
 
     def plan(arguments: dict[str, Any], _: ToolContext) -> ToolPlan:
         query: str = arguments["query"]
-
-        def search() -> str:
-            found = source.search(query, limit=config.max_passages)
-            logger.info("Knowledge searched", source=config.source, passages=len(found))
-            return knowledge_result(found, max_characters=config.max_characters)
-
-        return ToolPlan(search)
+        return ToolPlan(lambda: knowledge_result(search(query), max_characters=config.max_characters))
 
     return Tool(
         name="search_knowledge",

@@ -252,6 +252,13 @@ class Knowledge(_Config):
     max_characters: int = Field(
         default=1500, ge=200, le=4000, description="What the model reads of one search at most, sources included."
     )
+    prefetch: bool = Field(
+        default=False,
+        description=(
+            "Search the user's words before each reply and give the model the passages in its prompt: no tool "
+            "round trip (a second LLM request, a second or more on a call), for the passages' tokens every turn."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_place(self) -> "Knowledge":
