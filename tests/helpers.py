@@ -4,13 +4,16 @@ import io
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from local.lambda_bootstrap import LocalContext
 from local.template import REPO_ROOT, template_resources
 from voipbin_ai.models.session import PhoneIds
+from voipbin_ai.models.voipbin import Message
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -35,6 +38,21 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = PATIENCE_SECON
             return False
         pause.wait(0.005)
     return True
+
+
+def sms_message(words: str, *, sender: str, to: str, direction: str = "inbound") -> Message:
+    """An SMS of VoIPBin's shape, as message_created carries it: from sender to our number `to`, dated now."""
+    return Message.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "type": "sms",
+            "source": {"type": "tel", "target": sender},
+            "targets": [{"destination": {"type": "tel", "target": to}, "status": "received", "parts": 1}],
+            "text": words,
+            "direction": direction,
+            "tm_create": datetime.now(UTC).isoformat(),
+        }
+    )
 
 
 def load_json(path: Path) -> Any:

@@ -5,9 +5,7 @@ Asserts on what the simulator received, what the scripted LLM was sent and the C
 
 import json
 import re
-import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.in_process import DEFAULT_AGENT, Fakes, agent_with, engine_of
 from tests.fakes.memory_store import InMemoryStore
 from tests.fakes.scripted_llm import ScriptedLlm
-from tests.helpers import PHONE_IDS
+from tests.helpers import PHONE_IDS, sms_message
 from voipbin_ai import config
 from voipbin_ai.exceptions import ChatNotServedError, ConfigurationError
 from voipbin_ai.knowledge.index import build
@@ -217,17 +215,7 @@ def test_a_call_to_a_number_no_agent_serves_is_left_alone(
 
 
 def sms(words: str, *, sender: str = CALLER, to: str = SPANISH_LINE) -> Message:
-    return Message.model_validate(
-        {
-            "id": str(uuid.uuid4()),
-            "type": "sms",
-            "source": {"type": "tel", "target": sender},
-            "targets": [{"destination": {"type": "tel", "target": to}, "status": "received", "parts": 1}],
-            "text": words,
-            "direction": "inbound",
-            "tm_create": datetime.now(UTC).isoformat(),
-        }
-    )
+    return sms_message(words, sender=sender, to=to)
 
 
 def test_a_text_to_the_spanish_line_is_answered_by_its_agent_after_the_burst(

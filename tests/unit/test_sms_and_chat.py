@@ -3,9 +3,7 @@
 Asserts on what the simulator was asked to send and what the store holds.
 """
 
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +13,7 @@ from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.in_process import Fakes, RecordingLater, agent_with
 from tests.fakes.memory_store import InMemoryStore
 from tests.fakes.scripted_llm import ScriptedLlm
-from tests.helpers import PHONE_IDS
+from tests.helpers import PHONE_IDS, sms_message
 from voipbin_ai.config import ChatSettings
 from voipbin_ai.exceptions import ChatBudgetSpentError, ChatRateLimitedError, InvalidChatSessionError
 from voipbin_ai.logic.chat import ChatGate, reply_to_chat
@@ -28,18 +26,7 @@ KEY = b"chat-session-key-for-tests"
 
 
 def text(words: str, *, direction: str = "inbound", sender: str = THEIRS, to: str = OURS) -> Message:
-    """A message_created of VoIPBin's shape."""
-    return Message.model_validate(
-        {
-            "id": str(uuid.uuid4()),
-            "type": "sms",
-            "source": {"type": "tel", "target": sender},
-            "targets": [{"destination": {"type": "tel", "target": to}, "status": "received", "parts": 1}],
-            "text": words,
-            "direction": direction,
-            "tm_create": datetime.now(UTC).isoformat(),
-        }
-    )
+    return sms_message(words, sender=sender, to=to, direction=direction)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ to e-mail, what was queued and what the store holds.
 
 import json
 import math
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.in_process import DEFAULT_AGENT, Fakes, RecordingLater, agent_with, engine_of
 from tests.fakes.memory_store import InMemoryStore
 from tests.fakes.scripted_llm import FakeClock, ScriptedLlm
+from tests.helpers import sms_message
 from voipbin_ai.exceptions import PublishError
 from voipbin_ai.later import MAX_DELAY_SECONDS
 from voipbin_ai.logic.calls import answer_call, end_call
@@ -59,17 +58,7 @@ def talked(call: Call, services: Services, memory_store: InMemoryStore, *words: 
 
 
 def text(words: str) -> Message:
-    return Message.model_validate(
-        {
-            "id": str(uuid.uuid4()),
-            "type": "sms",
-            "source": {"type": "tel", "target": CALLER},
-            "targets": [{"destination": {"type": "tel", "target": OURS}, "status": "received", "parts": 1}],
-            "text": words,
-            "direction": "inbound",
-            "tm_create": datetime.now(UTC).isoformat(),
-        }
-    )
+    return sms_message(words, sender=CALLER, to=OURS)
 
 
 def test_the_agent_field_takes_an_address_and_the_channels_that_have_an_end() -> None:
