@@ -204,7 +204,7 @@ def measure(runs: int) -> dict[str, Any]:
         create_table(dynamodb.client(), TABLE_NAME)
         bus = LocalBus(rules_from_template(), lambda _function, _event: None).start()
         stack.callback(bus.stop)
-        # Delayed actions (the silence check after a greeting) are accepted and never run.
+        # Delayed actions (the silence check after a greeting) and queued voice events are accepted and never run.
         queues = LocalQueues(consumers_from_template(), lambda _function, _event: None, lambda *_: None).start()
         stack.callback(queues.stop)
         simulator = stack.enter_context(VoipbinSimulator(token=env_vars["Parameters"]["VOIPBIN_API_TOKEN"]))
@@ -220,6 +220,7 @@ def measure(runs: int) -> dict[str, Any]:
             "AWS_ENDPOINT_URL_EVENTBRIDGE": bus.url,
             "AWS_ENDPOINT_URL_SQS": queues.url,
             "DELAYED_ACTIONS_QUEUE_URL": queues.queue_url("DelayedActionsQueue"),
+            "VOICE_EVENTS_QUEUE_URL": queues.queue_url("VoiceEventsQueue"),
             "TABLE_NAME": TABLE_NAME,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",

@@ -244,11 +244,12 @@ class TimedStack(LocalStack):
 
 
 def _event_identity(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(VoIPBin event type, data.id) of an HTTP API event's body or an EventBridge event's detail."""
+    """(VoIPBin event type, data.id) of an HTTP API event's or SQS record's body, or an EventBridge event's detail."""
     envelope: Any = event.get("detail")
-    if envelope is None and isinstance(event.get("body"), str):
+    body = event["Records"][0].get("body") if event.get("Records") else event.get("body")
+    if envelope is None and isinstance(body, str):
         with contextlib.suppress(ValueError):
-            envelope = json.loads(event["body"])
+            envelope = json.loads(body)
     if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
         return None, None
     data_id = envelope["data"].get("id")

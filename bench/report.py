@@ -166,7 +166,7 @@ def scale(results: Results) -> str:
         )
     header = ("calls", "turns", "turns/s", "overhead p50", "p95", "p99", "end to end p50", *counts.values(), "CPU")
     lost = [(level["calls"], *lost.values()) for level in section["levels"] for lost in level["lost"]]
-    lost_table = table(("calls", "tag", "ingress received", "on the bus", "invocations, ms", "LLM asked"), lost)
+    lost_table = table(("calls", "tag", "ingress received", "queued", "invocations, ms", "LLM asked"), lost)
     return table(header, rows) + ("\n\nLost replies:\n\n" + lost_table if lost else "")
 
 

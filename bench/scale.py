@@ -1,6 +1,7 @@
 """Concurrent calls on one stack process per core: overhead under load, every reply said once (section 5)."""
 
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
@@ -133,8 +134,11 @@ def _lost(harness: Harness, tag: str, transcript_id: str) -> dict[str, Any]:
     return {
         "tag": tag,
         "ingress_received": received is not None,
+        # A transcript travels the voice events queue, not the bus.
         "published": sum(
-            1 for e in list(harness.stack.bus.published) if (e["detail"].get("data") or {}).get("id") == transcript_id
+            1
+            for sent in list(harness.stack.queues.sent)
+            if (json.loads(sent["body"]).get("data") or {}).get("id") == transcript_id
         ),
         "invocations_ms": [
             round(r.duration_ms)

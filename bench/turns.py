@@ -36,11 +36,13 @@ STREAMING_SIZES: Final = (1, 3, 6)
 # Besides transcript_created, VoIPBin sends speech started (the transcript function: barge-in), interim
 # results and speech ended (dropped at the ingress) for each utterance: an assumption on its behaviour.
 INTERIM_RESULTS: Final = 3
-# As deployed, each unit queues one delayed action (send, receive, delete on its queue, then
-# DelayedActionFunction): an SMS's answer after its burst window (SMS_BURST_SECONDS=1; the runs use 0, the
-# same work in the SMS function), the silence check after a call's greeting and after each reply (the runs
-# turn it off; a caller who speaks in time makes it moot, so it does almost nothing).
-SQS_REQUESTS_PER_ACTION: Final = 3
+# A queued message is three SQS requests: send, receive, delete. As deployed, each unit queues one delayed
+# action (then DelayedActionFunction): an SMS's answer after its burst window (SMS_BURST_SECONDS=1; the runs
+# use 0, the same work in the SMS function), the silence check after a call's greeting and after each reply
+# (the runs turn it off; a caller who speaks in time makes it moot, so it does almost nothing). The voice
+# events the ingress queues (VoiceEventsQueue) are counted as the runs send them.
+SQS_REQUESTS_PER_MESSAGE: Final = 3
+VOICE_EVENTS_QUEUE: Final = "VoiceEventsQueue"
 
 
 def measure_overhead(harness: Harness, *, calls: int, turns: int) -> dict[str, Any]:
@@ -139,6 +141,7 @@ class UnitMeasure:
     dynamodb: DynamoDBUsage = field(default_factory=DynamoDBUsage)
     invocations: list[InvocationRecord] = field(default_factory=list)
     published: list[dict[str, Any]] = field(default_factory=list)
+    queued_voice_events: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -170,6 +173,7 @@ class UnitMeasure:
             },
             "webhooks": self.webhooks / n,
             "put_events_entries": len(self.published) / n,
+            "queued_voice_events": self.queued_voice_events / n,
             "input_tokens": round(self.prompt_tokens / n, 1),
             "output_tokens": round(self.completion_tokens / n, 1),
         }
@@ -195,7 +199,7 @@ class UnitMeasure:
             invocations=tuple(invocations),
             dynamodb_read_units=self.dynamodb.read_units / n,
             dynamodb_write_units=self.dynamodb.write_units / n,
-            sqs_requests=SQS_REQUESTS_PER_ACTION,
+            sqs_requests=SQS_REQUESTS_PER_MESSAGE * (1 + self.queued_voice_events / n),
             input_tokens=self.prompt_tokens / n,
             output_tokens=self.completion_tokens / n,
         )
@@ -216,6 +220,7 @@ class Meter:
         """The block is one unit (or, new_unit False, more of the last one): it and all it set off, counted."""
         stack, llm = self.harness.stack, self.harness.llm
         records, published, requests = len(stack.records), len(stack.bus.published), len(llm.requests(CHAT_PATH))
+        queued = len(stack.queues.sent)
         with consumed_capacity(*self.clients) as usage:
             yield
             stack.wait_idle()
@@ -223,6 +228,7 @@ class Meter:
         into.dynamodb += usage
         into.invocations += stack.records[records:]
         into.published += stack.bus.published[published:]
+        into.queued_voice_events += sum(sent["queue"] == VOICE_EVENTS_QUEUE for sent in stack.queues.sent[queued:])
         for request in llm.requests(CHAT_PATH)[requests:]:
             contents = [m["content"] for m in request.messages if isinstance(m.get("content"), str)]
             into.prompt_tokens += sum(len(tokenize(content)) for content in contents)

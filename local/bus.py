@@ -34,9 +34,14 @@ class BusRule:
 
     def matches(self, event: dict[str, Any]) -> bool:
         """Whether EventBridge would route this event (an EventBridge event dict) to the function."""
-        from moto.events.models import EventPattern
+        return pattern_matches(self.pattern, event)
 
-        return bool(EventPattern.load(json.dumps(self.pattern)).matches_event(event))  # type: ignore[arg-type]
+
+def pattern_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether an EventBridge pattern matches a JSON object (SQS event source filters have the same syntax)."""
+    from moto.events.models import EventPattern
+
+    return bool(EventPattern.load(json.dumps(pattern)).matches_event(event))  # type: ignore[arg-type]
 
 
 def rules_from_template(template: Path = TEMPLATE) -> list[BusRule]:

@@ -1,12 +1,15 @@
 """The template's SQS queues on loopback: SendMessage with its DelaySeconds, delivered to the consumer function.
 
 It answers boto3's SendMessage (AWS_ENDPOINT_URL_SQS), holds each message for its delay, then invokes the
-function whose SQS event reads that queue, one message per invocation, as BatchSize 1 does. A message the
-function fails on (an exception, or its id among batchItemFailures) is received again after a pause, up to
-the queue's maxReceiveCount, then dead-lettered. Queues and consumers are read from the template.
+function whose SQS event reads that queue, one message per invocation, as BatchSize 1 does (the only batch
+size of the template's consumers). A message its event's FilterCriteria reject is dropped, as the event source
+mapping deletes it. A message the function fails on (an exception, or its id among batchItemFailures) is
+received again after a pause, up to the queue's maxReceiveCount, then dead-lettered. Queues, consumers and
+their filters are read from the template.
 """
 
 import hashlib
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from local.aws_json import AwsJsonEndpoint
+from local.bus import pattern_matches
 from local.lambda_events import LOCAL_ACCOUNT, sqs_event
 from local.template import TEMPLATE, template_resources
 
@@ -32,18 +36,41 @@ class QueueConsumer:
     queue: str  # logical id
     function: str
     max_receives: int
+    filters: tuple[dict[str, Any], ...] = ()  # FilterCriteria's patterns: a message matching any is delivered
+
+    def accepts(self, body: str) -> bool:
+        """Whether the event source mapping delivers this body: no filter, or one matching {"body": <its JSON>}."""
+        if not self.filters:
+            return True
+        try:
+            message = {"body": json.loads(body)}
+        except json.JSONDecodeError:  # a filter on body fields matches JSON bodies only
+            return False
+        return any(pattern_matches(pattern, message) for pattern in self.filters)
 
 
 def consumers_from_template(template: Path = TEMPLATE) -> list[QueueConsumer]:
-    """Every SQS event of every function in the template, with its queue's redrive limit."""
+    """Every SQS event of every function in the template, with its queue's redrive limit and its filters."""
     queues = template_resources("AWS::SQS::Queue", template)
     consumers = []
     for name, resource in template_resources("AWS::Serverless::Function", template).items():
-        for event in resource["Properties"].get("Events", {}).values():
-            if event["Type"] == "SQS":
-                queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
-                redrive = queues[queue]["Properties"].get("RedrivePolicy", {})
-                consumers.append(QueueConsumer(queue, name, int(redrive.get("maxReceiveCount", 1))))
+        for event_name, event in resource["Properties"].get("Events", {}).items():
+            if event["Type"] != "SQS":
+                continue
+            properties = event["Properties"]
+            if properties.get("BatchSize", 10) != 1:
+                raise ValueError(f"{name}.{event_name}: the local queues deliver one message an invocation only")
+            queue = properties["Queue"]["Fn::GetAtt"][0]
+            redrive = queues[queue]["Properties"].get("RedrivePolicy", {})
+            filters = properties.get("FilterCriteria", {}).get("Filters", [])
+            consumers.append(
+                QueueConsumer(
+                    queue,
+                    name,
+                    int(redrive.get("maxReceiveCount", 1)),
+                    tuple(json.loads(entry["Pattern"]) for entry in filters),
+                )
+            )
     return consumers
 
 
@@ -108,7 +135,8 @@ class LocalQueues:
         delay = float(request.get("DelaySeconds", 0))
         with self._lock:
             self.sent.append({"queue": queue, "body": body, "delay_seconds": delay})
-            self._pending.append(self._executor.submit(self._deliver, consumer, message_id, body, delay))
+            if consumer.accepts(body):
+                self._pending.append(self._executor.submit(self._deliver, consumer, message_id, body, delay))
         return {"MessageId": message_id, "MD5OfMessageBody": hashlib.md5(body.encode()).hexdigest()}
 
     def _deliver(self, consumer: QueueConsumer, message_id: str, body: str, delay: float) -> None:

@@ -1,11 +1,12 @@
 """The whole backend on one machine: the HTTP API, the bus's rules and the queues emulated from template.yaml.
 
-Routes (HttpApi events), rules (EventBridgeRule events) and queue consumers (SQS events) are read from the
-template, never copied; a queued message waits out its DelaySeconds (local/queue.py). Each
+Routes (HttpApi events), rules (EventBridgeRule events) and queue consumers (SQS events, with their filters)
+are read from the template, never copied; a queued message waits out its DelaySeconds (local/queue.py). Each
 function runs in this process, warm, as a Lambda container runs after its first request: an HTTP request
-becomes an HTTP API v2 event for its route's function, and what the ingress publishes reaches the bus's
-rules' functions asynchronously, with Lambda's two retries of a failed asynchronous invocation; what
-still fails is kept in `dead_letters`, as the template's dead-letter queue keeps it.
+becomes an HTTP API v2 event for its route's function; what the ingress queues (the voice events) reaches
+the queue's consumer, and what it publishes the bus's rules' functions, asynchronously, with Lambda's two
+retries of a failed asynchronous invocation (the queue's receives for a queued one); what still fails is
+kept in `dead_letters`, as the template's dead-letter queue keeps it.
 
 DynamoDB (Local), VoIPBin (the simulator or a real account) and the LLM (any OpenAI-compatible endpoint)
 are whatever the environment given to the stack points at.

@@ -1,4 +1,4 @@
-"""POST /webhooks/<token>: VoIPBin's one webhook. Verify, validate, drop noise, publish to the bus.
+"""POST /webhooks/<token>: VoIPBin's one webhook. Verify, validate, drop noise, queue or publish.
 
 <token> is `voipbin` unless WEBHOOK_PATH_TOKEN sets a secret one; any other path is 404.
 
@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.exceptions import (
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from voipbin_ai import bus, config
+from voipbin_ai import bus, config, sqs
 from voipbin_ai.exceptions import (
     ConfigurationError,
     MalformedWebhookError,
@@ -41,7 +41,7 @@ app = APIGatewayHttpResolver()
 
 @app.post(WEBHOOK_ROUTE)
 def receive_webhook(token: str) -> Response[dict[str, str]]:
-    """Answer 200 once the event is on the bus (or deliberately dropped)."""
+    """Answer 200 once the event is on its queue or the bus (or deliberately dropped)."""
     settings = config.ingress_settings()
     if not settings.path_token_matches(token):
         _reject(ValueError("unknown webhook path"), "path_token")
@@ -53,6 +53,7 @@ def receive_webhook(token: str) -> Response[dict[str, str]]:
         secrets=config.webhook_secrets(),
         settings=settings,
         publish=bus.publish,
+        enqueue=sqs.send_message,
     )
     logger.append_keys(event_type=outcome.event_type, resource_id=outcome.resource_id)
     logger.info("Webhook accepted", action=outcome.action)
@@ -107,7 +108,7 @@ def _publish_failed(error: PublishError) -> Response[Any]:
     # A 5xx is the one answer that makes VoIPBin deliver the event again.
     logger.error("Publish failed; VoIPBin will retry", error=str(error))
     emit_metric(Metric.WEBHOOK_PUBLISH_FAILURES)
-    raise ServiceUnavailableError("the event bus did not take the event; retry")
+    raise ServiceUnavailableError("the event bus or queue did not take the event; retry")
 
 
 @app.exception_handler(ConfigurationError)

@@ -2,7 +2,8 @@
 
 A final transcript takes a turn and is answered sentence by sentence, and claims its event itself, beside
 taking the turn (logic/voice.py); speech starting cuts what is playing at once (early barge-in) without
-taking a turn.
+taking a turn. Both come from the voice events queue (template.yaml: VoiceEventsQueue), one record an
+invocation; the warm-up comes from the bus.
 """
 
 import time
@@ -15,7 +16,9 @@ from voipbin_ai.models.events import TranscribeSpeechEvent, TranscriptCreatedEve
 from voipbin_ai.observability import logger
 
 
-@voipbin_event_handler(TranscriptCreatedEvent, TranscribeSpeechEvent, claimed_by_process=(TranscriptCreatedEvent,))
+@voipbin_event_handler(
+    TranscriptCreatedEvent, TranscribeSpeechEvent, claimed_by_process=(TranscriptCreatedEvent,), queued=True
+)
 def lambda_handler(event: TranscriptCreatedEvent | TranscribeSpeechEvent) -> None:
     """Route by type; the words themselves are never logged."""
     started_at = time.monotonic()

@@ -26,7 +26,8 @@ DYNAMODB: Final = _config(connect_seconds=1.0, read_seconds=2.0, attempts=3)
 EVENTBRIDGE: Final = _config(connect_seconds=1.0, read_seconds=1.5, attempts=3)
 # SSM and Secrets Manager, read once per cache period at most, at a cold start.
 SECRETS: Final = _config(connect_seconds=1.0, read_seconds=3.0, attempts=3)
-# SendMessage of a delayed action, after a voice turn's words are out or while an SMS is being received.
-SQS: Final = _config(connect_seconds=1.0, read_seconds=2.0, attempts=3)
+# SendMessage of a voice event while VoIPBin waits for the ingress's answer (as PutEvents: three attempts well
+# inside its 10 s timeout), and of a delayed action (after a voice turn's words are out, beside an SMS).
+SQS: Final = _config(connect_seconds=1.0, read_seconds=1.5, attempts=3)
 # Bedrock's Retrieve, from inside a turn (search_knowledge): two attempts within a voice turn's deadline.
 BEDROCK_RETRIEVE: Final = _config(connect_seconds=1.0, read_seconds=2.0, attempts=2)

@@ -113,6 +113,16 @@ class IngressSettings(BusSettings):
     webhook_path_token: str = Field(
         default=DEFAULT_WEBHOOK_PATH_TOKEN, alias="WEBHOOK_PATH_TOKEN", pattern=r"^[A-Za-z0-9_-]{7,128}$"
     )
+    # The types a caller waits on travel an SQS queue, faster to its function than the bus; template.yaml
+    # sets both, beside the queue's consumer.
+    queued_event_types: CsvSet = Field(default=frozenset(), alias="QUEUED_EVENT_TYPES")
+    voice_events_queue_url: str = Field(default="", alias="VOICE_EVENTS_QUEUE_URL")
+
+    @model_validator(mode="after")
+    def _queued_types_have_a_queue(self) -> "IngressSettings":
+        if self.queued_event_types and not self.voice_events_queue_url:
+            raise ValueError("QUEUED_EVENT_TYPES is set but VOICE_EVENTS_QUEUE_URL is not")
+        return self
 
     def path_token_matches(self, token: str) -> bool:
         """Whether a request's path token is this deployment's (compared in constant time)."""

@@ -36,7 +36,7 @@ class PayloadTooLargeError(WebhookRejectedError):
 
 
 class PublishError(VoipbinAIError):
-    """EventBridge did not take the event: the one ingress failure VoIPBin should retry."""
+    """The bus or a queue did not take an event or action: the one ingress failure VoIPBin should retry."""
 
 
 class StoreError(VoipbinAIError):

@@ -8,15 +8,13 @@ three seconds. The consumer is idempotent: what it does is claimed per turn (log
 
 import math
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final, Protocol
 
+from voipbin_ai import sqs
 from voipbin_ai.config import channel_settings
-from voipbin_ai.container import holds_connections, per_container
+from voipbin_ai.container import per_container
 from voipbin_ai.exceptions import PublishError
 from voipbin_ai.models.later import DelayedAction
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
 
 # SQS's longest per-message delay.
 MAX_DELAY_SECONDS: Final = 900
@@ -36,34 +34,17 @@ class Later(Protocol):
 
 
 class SqsLater:
-    """The delayed-actions queue (DELAYED_ACTIONS_QUEUE_URL; AWS_ENDPOINT_URL_SQS points it elsewhere)."""
+    """The delayed-actions queue (DELAYED_ACTIONS_QUEUE_URL)."""
 
     def __init__(self, queue_url: str) -> None:
         self.queue_url = queue_url
 
     def schedule(self, action: DelayedAction, *, after_seconds: float) -> None:
         """Later.schedule, as one SendMessage."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         if not self.queue_url:
             raise PublishError("DELAYED_ACTIONS_QUEUE_URL is not set")
         delay = min(max(math.ceil(after_seconds), 0), MAX_DELAY_SECONDS)
-        try:
-            _sqs_client().send_message(
-                QueueUrl=self.queue_url, MessageBody=action.model_dump_json(), DelaySeconds=delay
-            )
-        except (BotoCoreError, ClientError) as error:
-            raise PublishError(f"SendMessage failed: {error}") from error
-
-
-@holds_connections
-@lru_cache(maxsize=1)
-def _sqs_client() -> "SQSClient":
-    import boto3
-
-    from voipbin_ai import aws
-
-    return boto3.client("sqs", config=aws.SQS)
+        sqs.send_message(self.queue_url, action.model_dump_json(), delay_seconds=delay)
 
 
 @per_container

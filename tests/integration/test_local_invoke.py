@@ -13,6 +13,7 @@ import pytest
 from local.bus import LocalBus, rules_from_template
 from local.fake_openai import FakeOpenAI
 from local.invoke import InvokeResult, LocalInvokeError, invoke, load_function
+from local.queue import LocalQueues, consumers_from_template
 from local.template import REPO_ROOT
 from local.voipbin_simulator import VoipbinSimulator
 from tests.fakes.dynamodb_local import DynamoDBTable
@@ -64,22 +65,26 @@ def test_each_event_function_handles_its_sample(
     assert _log_messages(result), result.logs
 
 
-def test_the_ingress_publishes_its_sample_to_the_bus_which_routes_it_by_the_template(build_dir: Path) -> None:
-    # Given a local bus that records what it would deliver, routed by template.yaml's rules
+def test_the_ingress_queues_its_sample_transcript_for_the_consumer_the_template_names(build_dir: Path) -> None:
+    # Given local queues that record what they would deliver, consumers and filters read from template.yaml
     delivered: list[tuple[str, dict[str, Any]]] = []
-    bus = LocalBus(rules_from_template(), lambda function, event: delivered.append((function, event))).start()
+    queues = LocalQueues(
+        consumers_from_template(), lambda function, event: delivered.append((function, event)), lambda *_: None
+    ).start()
+    shell_env = {"AWS_ENDPOINT_URL_SQS": queues.url, "VOICE_EVENTS_QUEUE_URL": queues.queue_url("VoiceEventsQueue")}
     try:
-        # When the ingress runs on the signed sample webhook
-        result = _run(build_dir, "IngressFunction", "ingress.json", shell_env={"AWS_ENDPOINT_URL_EVENTBRIDGE": bus.url})
-        bus.wait_idle()
+        # When the ingress runs on the signed sample webhook (a transcript_created)
+        result = _run(build_dir, "IngressFunction", "ingress.json", shell_env=shell_env)
+        queues.wait_idle()
     finally:
-        bus.stop()
+        queues.stop()
 
-    # Then it answers 200 and the transcript reaches exactly the transcript function
+    # Then it answers 200 and the webhook, as received, reaches exactly the transcript function
     assert result.ok, result.payload
     assert result.payload["statusCode"] == 200
     assert [function for function, _ in delivered] == ["TranscriptCreatedFunction"]
-    assert delivered[0][1]["detail"] == json.loads(load_json(EVENTS_DIR / "ingress.json")["body"])
+    [record] = delivered[0][1]["Records"]
+    assert record["body"] == load_json(EVENTS_DIR / "ingress.json")["body"]
 
 
 @pytest.mark.parametrize(

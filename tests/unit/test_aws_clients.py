@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from voipbin_ai import bus, config
+from voipbin_ai import bus, config, sqs
 from voipbin_ai.store import dynamodb, idempotency
 
 
@@ -28,6 +28,11 @@ def test_the_idempotency_client() -> None:
 
 def test_the_event_bus_client() -> None:
     assert settings_of(bus._events_client()) == (1.0, 1.5, "standard", 3)
+
+
+def test_the_queue_client() -> None:
+    # One client for the ingress's voice events and the delayed actions, sized for the ingress's answer.
+    assert settings_of(sqs._sqs_client()) == (1.0, 1.5, "standard", 3)
 
 
 def test_the_secret_stores() -> None:

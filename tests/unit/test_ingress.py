@@ -1,4 +1,4 @@
-"""The webhook ingress through its Lambda handler, with EventBridge, SSM and Secrets Manager mocked by moto."""
+"""The webhook ingress through its Lambda handler, with EventBridge, SQS, SSM and Secrets Manager mocked by moto."""
 
 import json
 from collections.abc import Callable
@@ -290,3 +290,65 @@ def test_logs_carry_the_event_but_no_secret_or_phone_number(published: Received,
     assert record["event_type"] == "call_progressing"
     assert record["resource_id"] == "9c5e2a1d-6f4b-4e0a-9d2e-3b7c8a1f0e55"
     logs.assert_no_personal_data(SECRET, "+15551234567", "+15559876543")
+
+
+QUEUED_TYPES = "transcript_created,transcribe_speech_started"
+
+
+@pytest.fixture
+def voice_queue(published: Received, monkeypatch: pytest.MonkeyPatch) -> Received:
+    """The template's routing on moto: the voice types queued, the rest on the bus; returns the queue's bodies."""
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="voice-events")["QueueUrl"]
+    monkeypatch.setenv("VOICE_EVENTS_QUEUE_URL", queue_url)
+    monkeypatch.setenv("QUEUED_EVENT_TYPES", QUEUED_TYPES)
+
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [{"body": message["Body"]} for message in messages]
+
+    return received
+
+
+@pytest.mark.parametrize("name", ["transcript_created.json", "transcribe_speech_started.json"])
+def test_a_queued_type_goes_to_its_queue_byte_for_byte_and_not_to_the_bus(
+    voice_queue: Received, published: Received, name: str
+) -> None:
+    body = (WEBHOOK_SAMPLES / name).read_bytes()
+
+    response = call(body, headers=signed(body))
+
+    assert response["statusCode"] == 200
+    assert answer(response)["status"] == "published"
+    assert voice_queue() == [{"body": body.decode()}]
+    assert published() == []
+
+
+def test_the_other_types_still_go_to_the_bus(voice_queue: Received, published: Received) -> None:
+    body = (WEBHOOK_SAMPLES / "call_hangup.json").read_bytes()
+
+    assert call(body, headers=signed(body))["statusCode"] == 200
+
+    assert [event["detail-type"] for event in published()] == ["call_hangup"]
+    assert voice_queue() == []
+
+
+def test_a_failed_send_to_the_queue_is_503_so_that_voipbin_retries(voice_queue: Received, logs: LogCapture) -> None:
+    from voipbin_ai import sqs
+
+    with Stubber(sqs._sqs_client()) as stubber:
+        stubber.add_client_error("send_message", service_error_code="AWS.SimpleQueueService.NonExistentQueue")
+        response = call(TRANSCRIPT, headers=signed(TRANSCRIPT))
+
+    assert response["statusCode"] == 503
+    assert any(record.get("message") == "Publish failed; VoIPBin will retry" for record in logs.records())
+
+
+def test_queued_types_without_their_queue_are_a_misconfiguration(
+    published: Received, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUEUED_EVENT_TYPES", QUEUED_TYPES)
+
+    # Our fault: a 5xx, so VoIPBin delivers it again once the queue is configured.
+    assert call(TRANSCRIPT, headers=signed(TRANSCRIPT))["statusCode"] == 500
+    assert published() == []

@@ -1,4 +1,4 @@
-"""template.yaml: the shape of the deployment, and the rules' patterns tested as EventBridge evaluates them."""
+"""template.yaml: the shape of the deployment, and the rules' and queue filters' patterns as AWS evaluates them."""
 
 import ast
 import json
@@ -10,19 +10,22 @@ import pytest
 from functions.ingress.app import WEBHOOK_ROUTE
 from local.bus import BusRule, rules_from_template
 from local.lambda_events import eventbridge_event
+from local.queue import QueueConsumer, consumers_from_template
 from local.template import REPO_ROOT, parsed_template, template_resources
 from tests.helpers import WEBHOOK_SAMPLES, granted_dynamodb, load_json
 from voipbin_ai.bus import EVENT_SOURCE, OWN_SOURCE, WARM_UP
 from voipbin_ai.models.summary import CALL_SUMMARIZED, CONVERSATION_SUMMARIZED
 from voipbin_ai.observability import Metric
 
+# The functions behind the bus, and the types each one's rule takes.
 EVENT_FUNCTIONS = {
     "CallProgressingFunction": {"call_progressing"},
-    "TranscriptCreatedFunction": {"transcript_created", "transcribe_speech_started"},
     "CallHangupFunction": {"call_hangup"},
     "InboundSmsFunction": {"message_created"},
     "ConversationMessageFunction": {"conversation_message_created"},
 }
+# The voice events a caller waits on: the ingress queues them for the reply function.
+VOICE_EVENTS = {"transcript_created", "transcribe_speech_started"}
 
 
 def template() -> dict[str, Any]:
@@ -38,7 +41,27 @@ def rule_of(function: str) -> BusRule:
     return rule
 
 
+def ingress_variables() -> dict[str, Any]:
+    return dict(resources("AWS::Serverless::Function")["IngressFunction"]["Properties"]["Environment"]["Variables"])
+
+
+def queued_types() -> set[str]:
+    """The types the ingress sends to the voice events queue instead of the bus."""
+    return {name for name in str(ingress_variables()["QUEUED_EVENT_TYPES"]).split(",") if name}
+
+
+def voice_consumer() -> QueueConsumer:
+    """The consumer of the queue the ingress queues to."""
+    queue = ingress_variables()["VOICE_EVENTS_QUEUE_URL"]["Ref"]
+    [consumer] = [consumer for consumer in consumers_from_template() if consumer.queue == queue]
+    return consumer
+
+
 def routed(envelope: dict[str, Any]) -> set[str]:
+    """The functions a webhook reaches as deployed: through its queue if the ingress queues it, else the bus."""
+    if envelope["type"] in queued_types():
+        consumer = voice_consumer()
+        return {consumer.function} if consumer.accepts(json.dumps(envelope)) else set()
     event = eventbridge_event(envelope["type"], envelope)
     return {rule.function for rule in rules_from_template() if rule.matches(event)}
 
@@ -93,6 +116,47 @@ def test_every_event_function_has_its_rule_retry_policy_and_dead_letter_queue(fu
     # Failures inside the function (after Lambda's own retries) land in the same queue.
     on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+
+
+def test_the_voice_events_are_queued_for_the_reply_function_and_taken_by_no_rule() -> None:
+    consumer = voice_consumer()
+    event = resources("AWS::Serverless::Function")[consumer.function]["Properties"]["Events"]["Voipbin"]
+    [pattern] = consumer.filters
+    bus_types = {
+        detail_type
+        for rule in rules_from_template()
+        if rule.pattern.get("source") == [EVENT_SOURCE]
+        for detail_type in rule.pattern["detail-type"]
+    }
+
+    # The ingress's queued types are exactly those the consumer's filter takes, and no rule's: one delivery.
+    assert queued_types() == set(pattern["body"]["type"]) == VOICE_EVENTS
+    assert consumer.function == "TranscriptCreatedFunction"
+    assert bus_types.isdisjoint(queued_types())
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": [consumer.queue, "Arn"]}
+    # The ingress may send to this queue and no other.
+    queue_policies = [policy for policy in ingress_policies() if "SQSSendMessagePolicy" in str(policy)]
+    assert queue_policies == [{"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": [consumer.queue, "QueueName"]}}}]
+
+
+def test_the_voice_events_queue_delivers_one_event_at_once_and_dead_letters_what_keeps_failing() -> None:
+    consumer = voice_consumer()
+    function = resources("AWS::Serverless::Function")[consumer.function]["Properties"]
+    mapping = function["Events"]["Voipbin"]["Properties"]
+    queue = resources("AWS::SQS::Queue")[consumer.queue]["Properties"]
+    timeout = function.get("Timeout", template()["Globals"]["Function"]["Timeout"])
+    window = int(template()["Parameters"]["WebhookMaxAgeSeconds"]["Default"])
+
+    assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]) == (1, 0)
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert queue["SqsManagedSseEnabled"] is True
+    # Lambda's advice for event source mappings; every receive inside the replay window, so a failing
+    # event is dead-lettered rather than ignored as stale; kept until it is.
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    receives = consumer.max_receives
+    assert (receives - 1) * queue["VisibilityTimeout"] < window
+    assert queue["MessageRetentionPeriod"] > receives * queue["VisibilityTimeout"]
 
 
 def test_only_the_reply_function_takes_the_warm_up_and_never_retries_it() -> None:
@@ -186,10 +250,15 @@ def test_no_secret_is_a_plain_parameter_or_environment_value() -> None:
         assert parameter["Default"].startswith("/")
 
 
-def test_the_ingress_may_only_publish_and_read_its_secret() -> None:
-    policies = resources("AWS::Serverless::Function")["IngressFunction"]["Properties"]["Policies"]
+def ingress_policies() -> list[Any]:
+    return list(resources("AWS::Serverless::Function")["IngressFunction"]["Properties"]["Policies"])
+
+
+def test_the_ingress_may_only_publish_queue_and_read_its_secret() -> None:
+    policies = ingress_policies()
     assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "EventBus"}}} in policies
     assert not any("DynamoDB" in str(policy) for policy in policies)
+    assert len(policies) == 3  # the bus, the voice events queue, the webhook secret
 
 
 def test_the_webhook_url_is_an_output() -> None:
@@ -422,7 +491,7 @@ def test_rejected_webhooks_raise_an_alarm_on_the_webhook_apis_own_4xx() -> None:
     assert alarm["Threshold"] == {"Ref": "WebhookRejectedAlarmThreshold"}
 
 
-def test_every_voipbin_event_type_is_either_consumed_by_a_rule_or_dropped_at_the_ingress() -> None:
+def test_every_voipbin_event_type_is_either_consumed_by_a_rule_or_the_queue_or_dropped_at_the_ingress() -> None:
     from typing import get_args
 
     from voipbin_ai.config import DEFAULT_DROPPED_EVENT_TYPES
@@ -440,14 +509,14 @@ def test_every_voipbin_event_type_is_either_consumed_by_a_rule_or_dropped_at_the
         )
         for name in get_args(alias)
     }
-    consumed = {
+    consumed = queued_types() | {
         detail_type
         for rule in rules_from_template()
         if rule.pattern.get("source") == [EVENT_SOURCE]
         for detail_type in rule.pattern["detail-type"]
     }
 
-    # The template's rules say what the functions take; the ingress drops everything else it knows of.
+    # The template's rules and queue say what the functions take; the ingress drops everything else it knows of.
     assert consumed <= known
     assert consumed.isdisjoint(DEFAULT_DROPPED_EVENT_TYPES)
     assert known - consumed <= DEFAULT_DROPPED_EVENT_TYPES

@@ -1,7 +1,8 @@
-"""The webhook's decision: is this a genuine VoIPBin event, and does any function need it?
+"""The webhook's decision: is this a genuine VoIPBin event, does any function need it, and which way it goes.
 
 VoIPBin retries only on 5xx or connection errors, so every problem with the request itself is a
-WebhookRejectedError (answered 4xx, never retried) and only a failed publish surfaces as a 5xx.
+WebhookRejectedError (answered 4xx, never retried) and only a failed publish surfaces as a 5xx. The types a
+caller waits on (QUEUED_EVENT_TYPES) go to the voice events queue, everything else to the bus.
 """
 
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from voipbin_ai.models.envelope import read_envelope
 from voipbin_ai.voipbin import signature
 
 Publisher = Callable[[str, str, str], None]
+Enqueuer = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -37,20 +39,22 @@ def accept_webhook(
     secrets: tuple[str, ...],
     settings: IngressSettings,
     publish: Publisher,
+    enqueue: Enqueuer,
 ) -> IngressOutcome:
-    """Check one webhook request and publish it unless its type is dropped.
+    """Check one webhook request and publish it unless its type is dropped: onto its queue or the bus.
 
     Args:
         raw_body: the body bytes exactly as VoIPBin sent them (the signature covers these bytes).
         signature_header: the X-VoIPBIN-Signature value, if any.
         secrets: the webhook secrets, current and previous (either verifies); () skips the check, which
             config.webhook_secrets allows only for an explicitly unsigned local run.
-        settings: size limit, dropped types and the bus.
+        settings: size limit, dropped and queued types, the queue and the bus.
         publish: (bus name, event type, detail JSON) -> None; raises PublishError on failure.
+        enqueue: (queue URL, body) -> None; raises PublishError on failure.
 
     Raises:
         PayloadTooLargeError, SignatureMismatchError, MalformedWebhookError: answered with a 4xx.
-        PublishError: the bus did not take it; answered with a 5xx so that VoIPBin retries.
+        PublishError: the bus or the queue did not take it; answered with a 5xx so that VoIPBin retries.
 
     """
     if len(raw_body) > settings.max_body_bytes:
@@ -60,7 +64,11 @@ def accept_webhook(
     event_type, resource_id = _read_envelope(raw_body)
     if event_type in settings.dropped_event_types:
         return IngressOutcome(event_type, resource_id, "dropped")
-    publish(settings.event_bus_name, event_type, raw_body.decode("utf-8"))  # UTF-8: checked above
+    body = raw_body.decode("utf-8")  # UTF-8: checked above
+    if event_type in settings.queued_event_types:
+        enqueue(settings.voice_events_queue_url, body)
+    else:
+        publish(settings.event_bus_name, event_type, body)
     return IngressOutcome(event_type, resource_id, "published")
 
 
