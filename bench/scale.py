@@ -137,8 +137,8 @@ def _lost(harness: Harness, tag: str, transcript_id: str) -> dict[str, Any]:
         # A transcript travels the voice events queue, not the bus.
         "published": sum(
             1
-            for sent in list(harness.stack.queues.sent)
-            if (json.loads(sent["body"]).get("data") or {}).get("id") == transcript_id
+            for sent in harness.stack.queues.sent_to("VoiceEventsQueue")
+            if json.loads(sent["body"])["data"].get("id") == transcript_id
         ),
         "invocations_ms": [
             round(r.duration_ms)

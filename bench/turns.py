@@ -220,7 +220,7 @@ class Meter:
         """The block is one unit (or, new_unit False, more of the last one): it and all it set off, counted."""
         stack, llm = self.harness.stack, self.harness.llm
         records, published, requests = len(stack.records), len(stack.bus.published), len(llm.requests(CHAT_PATH))
-        queued = len(stack.queues.sent)
+        queued = len(stack.queues.sent_to(VOICE_EVENTS_QUEUE))
         with consumed_capacity(*self.clients) as usage:
             yield
             stack.wait_idle()
@@ -228,7 +228,7 @@ class Meter:
         into.dynamodb += usage
         into.invocations += stack.records[records:]
         into.published += stack.bus.published[published:]
-        into.queued_voice_events += sum(sent["queue"] == VOICE_EVENTS_QUEUE for sent in stack.queues.sent[queued:])
+        into.queued_voice_events += len(stack.queues.sent_to(VOICE_EVENTS_QUEUE)) - queued
         for request in llm.requests(CHAT_PATH)[requests:]:
             contents = [m["content"] for m in request.messages if isinstance(m.get("content"), str)]
             into.prompt_tokens += sum(len(tokenize(content)) for content in contents)

@@ -218,7 +218,7 @@ class Demo(StackDriver):
 
     def silence_checks(self, *, turn: int) -> list[dict[str, Any]]:
         """The silence checks queued so far for one turn of the calls."""
-        actions = [json.loads(queued["body"]) for queued in self.stack.queues.sent]
+        actions = [json.loads(queued["body"]) for queued in self.stack.queues.sent_to("DelayedActionsQueue")]
         return [action for action in actions if action["kind"] == "silence" and action["turn"] == turn]
 
     def media(self, call: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:

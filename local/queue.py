@@ -100,6 +100,11 @@ class LocalQueues:
         """The endpoint for AWS_ENDPOINT_URL_SQS."""
         return self._endpoint.url
 
+    def sent_to(self, queue: str) -> list[dict[str, Any]]:
+        """What was sent to one queue so far (its logical id), in order: body and delay_seconds."""
+        with self._lock:
+            return [message for message in self.sent if message["queue"] == queue]
+
     def queue_url(self, queue: str) -> str:
         """A queue's URL, as the template's !Ref of it gives in AWS."""
         return f"{self.url}/{LOCAL_ACCOUNT}/{queue}"

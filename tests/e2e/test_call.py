@@ -245,7 +245,7 @@ def test_end_call_says_goodbye_then_hangs_up(e2e: Stack) -> None:
     ]
     assert goodbye.received_at < hangup.received_at
     # The hang-up waited in the delayed-actions queue until what was said had played (whole seconds).
-    (queued,) = e2e.stack.queues.sent  # no silence check after a goodbye
+    (queued,) = e2e.stack.queues.sent_to("DelayedActionsQueue")  # no silence check after a goodbye
     assert json.loads(queued["body"])["tool"] == "end_call"
     assert 1 <= queued["delay_seconds"] <= 15
 
@@ -267,7 +267,7 @@ def test_a_silent_caller_is_reprompted_then_told_goodbye_and_hung_up(e2e: Stack,
     (speaking,) = [s for s in e2e.voipbin.resources("speakings") if s["reference_id"] == call["id"]]
     assert e2e.voipbin.said_texts(speaking["id"]) == ["Hello!", "Still there?", "Bye now!"]
     assert len(e2e.voipbin.requests("POST", f"/calls/{call['id']}/hangup")) == 1
-    kinds = [json.loads(queued["body"])["kind"] for queued in e2e.stack.queues.sent]
+    kinds = [json.loads(queued["body"])["kind"] for queued in e2e.stack.queues.sent_to("DelayedActionsQueue")]
     assert kinds == ["silence", "silence", "after_reply"]  # the greeting's check, the re-prompt's, the hang-up
     (greeting,) = e2e.store.history(call_conversation_id(call["id"]), limit=10)
     assert greeting.text == "Hello! Still there? Bye now!"  # the LLM would see them as the agent's words

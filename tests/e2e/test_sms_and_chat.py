@@ -105,8 +105,9 @@ def test_a_burst_of_texts_gets_one_reply_to_the_latest(e2e: Stack, monkeypatch: 
     (reply,) = sent(e2e)
     assert reply["text"] == "You asked: to Friday please. We are open from eight to six."
     # Each text queued its answer for the burst window; only the latest turn's was answered.
-    assert sorted(json.loads(queued["body"])["turn"] for queued in e2e.stack.queues.sent) == [1, 2, 3]
-    assert {queued["delay_seconds"] for queued in e2e.stack.queues.sent} == {3}
+    actions = e2e.stack.queues.sent_to("DelayedActionsQueue")
+    assert sorted(json.loads(queued["body"])["turn"] for queued in actions) == [1, 2, 3]
+    assert {queued["delay_seconds"] for queued in actions} == {3}
     (request,) = e2e.replies()
     assert [m["content"] for m in request.messages[1:]] == list(written)
 

@@ -120,5 +120,7 @@ def test_an_idle_line_thread_is_summarized_once_its_idle_time_has_passed(
     assert summary["customer"] == "U" + "*" * 28 + "a1b2"
     (email,) = e2e.voipbin.sent_emails()
     assert email["subject"] == f"LINE conversation summary, {summary['customer']}: {PARTS.call_type}"
-    assert [json.loads(queued["body"])["kind"] for queued in e2e.stack.queues.sent] == ["idle_summary"]
+    assert [json.loads(queued["body"])["kind"] for queued in e2e.stack.queues.sent_to("DelayedActionsQueue")] == [
+        "idle_summary"
+    ]
     assert published(e2e, CALL_SUMMARIZED) == []
