@@ -153,9 +153,13 @@ def _spawn_ms(command: Sequence[str], **options: Any) -> float:
 
 
 def _import_ms(function: LocalFunction, modules: Sequence[str]) -> float:
-    """Wall time of a fresh interpreter that puts the function's folders on sys.path and imports modules."""
+    """Wall time of a fresh interpreter that puts the function's folders on sys.path and imports modules.
+
+    It ends with os._exit, not the interpreter's shutdown: Lambda's init ends once the handler is imported,
+    and a container is frozen or killed, never finalized, so tearing the modules down is no part of it.
+    """
     path = [str(function.code_dir), *map(str, function.layer_dirs)]
-    code = f"import sys; sys.path[:0] = {path!r}; import {', '.join(['sys', *modules])}"
+    code = f"import os, sys; sys.path[:0] = {path!r}; import {', '.join(['sys', *modules])}; os._exit(0)"
     return _spawn_ms([sys.executable, "-I", "-B", "-c", code], cwd=function.code_dir, env=process_environment(function))
 
 
