@@ -39,6 +39,8 @@ from voipbin_ai.knowledge.index import build as build_knowledge_index
 # Lambda's asynchronous invocations (EventBridge targets) are retried twice (EventInvokeConfig).
 ASYNC_ATTEMPTS: Final = 3
 _FUNCTIONS_PACKAGE: Final = "functions"
+# template.yaml's Handler of every function (Globals): shared/voipbin_ai/entry.py.
+ENTRY_HANDLER: Final = "voipbin_ai.entry.lambda_handler"
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -98,7 +100,9 @@ def load_handler(function: str, template: Path = TEMPLATE) -> Handler:
     """A function's handler, imported in this process from its CodeUri (functions/<name>/)."""
     properties = template_functions(template)[function]["Properties"]
     package = Path(properties["CodeUri"]).name
-    module_name, attribute = properties["Handler"].rsplit(".", 1)
+    name = properties.get("Handler") or parsed_template(template)["Globals"]["Function"]["Handler"]
+    # The layer's entry imports the container's one module named app; in one process each function has its own.
+    module_name, attribute = ("app", "lambda_handler") if name == ENTRY_HANDLER else name.rsplit(".", 1)
     module = importlib.import_module(f"{_FUNCTIONS_PACKAGE}.{package}.{module_name}")
     handler: Handler = getattr(module, attribute)
     return handler

@@ -92,3 +92,15 @@ def test_snapstart_is_on_exactly_the_functions_that_load_the_llm_client() -> Non
         snapstart = properties.get("SnapStart") == {"ApplyOn": "PublishedVersions"}
         assert snapstart == ("openai" in cold_modules(function)), function
         assert not snapstart or properties.get("AutoPublishAlias")  # rules and routes then target the alias
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_layers_entry_hands_the_runtime_each_functions_own_handler(function: str) -> None:
+    """As Lambda imports the Handler (the function's folder first on the path): its app's lambda_handler,
+    imported with the collector off, then what it created frozen and the collector on again."""
+    probe = (
+        f"import gc, json, sys; sys.path.insert(0, 'functions/{function}'); import voipbin_ai.entry as entry, app; "
+        "print(json.dumps([entry.lambda_handler is app.lambda_handler, gc.isenabled(), gc.get_freeze_count()]))"
+    )
+    same, collecting, frozen = json.loads(_fresh_interpreter(probe))
+    assert same and collecting and frozen > 10_000

@@ -11,6 +11,7 @@ from functions.ingress.app import WEBHOOK_ROUTE
 from local.bus import BusRule, rules_from_template
 from local.lambda_events import eventbridge_event
 from local.queue import QueueConsumer, consumers_from_template
+from local.stack import ENTRY_HANDLER
 from local.template import REPO_ROOT, parsed_template, template_resources
 from tests.helpers import WEBHOOK_SAMPLES, granted_dynamodb, load_json
 from voipbin_ai.bus import EVENT_SOURCE, OWN_SOURCE, WARM_UP
@@ -81,6 +82,15 @@ def test_every_function_uses_the_one_layer_built_from_shared() -> None:
     [(layer_id, layer)] = resources("AWS::Serverless::LayerVersion").items()
     assert layer["Properties"]["ContentUri"] == "shared/"
     assert template()["Globals"]["Function"]["Layers"] == [{"Ref": layer_id}]
+
+
+def test_every_function_is_started_by_the_layers_entry_from_its_own_app() -> None:
+    assert template()["Globals"]["Function"]["Handler"] == ENTRY_HANDLER
+    for name, function in resources("AWS::Serverless::Function").items():
+        assert "Handler" not in function["Properties"], name
+        assert (REPO_ROOT / function["Properties"]["CodeUri"] / "app.py").is_file(), name
+    module = ENTRY_HANDLER.rsplit(".", 1)[0].replace(".", "/")
+    assert (REPO_ROOT / "shared" / f"{module}.py").is_file()
 
 
 def test_the_layer_and_every_function_are_built_by_the_makefile_with_bytecode() -> None:
