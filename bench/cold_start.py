@@ -25,7 +25,7 @@ from local.template import REPO_ROOT, template_resources
 from local.voipbin_simulator import VoipbinSimulator
 
 EVENTS_DIR: Final = REPO_ROOT / "events"
-RATIO_RUNS: Final = 7  # pairs of fresh imports behind each init ratio, at the least
+RATIO_RUNS: Final = 11  # pairs of fresh imports behind each init ratio, at the least
 TABLE_NAME: Final = "bench-cold-start"
 RUN_TIMEOUT_S: Final = 120.0  # Lambda's 10 s init budget plus a timeout, with slack for a busy machine
 FIRST_PARTY: Final = frozenset({"voipbin_ai"})
